@@ -310,11 +310,16 @@ def spin_then_halt_cost(wait, threshold, halt_cost: float, kick_latency: float):
     t = np.atleast_1d(np.asarray(threshold, dtype=float))
     if np.any(~np.isfinite(t)) or np.any(t < 0):
         raise ValueError(f"threshold must be finite times >= 0, got {threshold!r}")
-    lo = max(float(wait.support()[0]), 0.0)
-    mean_min = np.array(
-        [integrate.quad(wait.sf, 0.0, ti, points=[lo] if 0 < lo < ti else None)[0]
-         for ti in t]
-    )
+    # Integrate only where the survival function lives (quad would miss a narrow
+    # distribution on a huge interval); beyond the 1e-14 tail sf is ~0.
+    tail = float(wait.isf(1e-14))
+    breaks = np.unique(np.clip(wait.ppf([1e-6, 0.01, 0.5, 0.99, 1 - 1e-6]), 0, None))
+    mean_min = np.empty_like(t)
+    for i, ti in enumerate(t):
+        upper = min(ti, tail)
+        inner = [b for b in breaks if 0 < b < upper] or None
+        mean_min[i] = integrate.quad(wait.sf, 0.0, upper, points=inner, limit=200)[0] if (
+            upper > 0) else 0.0
     p_halt = wait.sf(t)
     cost = mean_min + p_halt * (ch + lk)
     if np.ndim(threshold) == 0:

@@ -1,0 +1,97 @@
+"""The ``pvqmodel`` command line (also ``python -m pvqmodel``).
+
+Owns argument parsing and printing only; every subcommand calls one package function.
+``pvqmodel reproduce`` regenerates everything ``make reproduce`` promises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .paths import FIGURES, PROCESSED
+
+
+def _cmd_table(args) -> int:
+    import pandas as pd
+
+    from .data import seed_table
+
+    df = seed_table()
+    with pd.option_context("display.width", 120, "display.max_rows", 100):
+        print(df.round(3).to_string(index=False))
+    return 0
+
+
+def _cmd_fit(args) -> int:
+    from .fit import fit_analytic
+
+    report = fit_analytic(ci=args.ci, n_boot=args.n_boot, seed=args.seed)
+    print(report)
+    if args.out is not None:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report.params.to_csv(out / "analytic_fit_params.csv", index=False)
+        report.points.to_csv(out / "analytic_fit_points.csv", index=False)
+        report.summary.to_csv(out / "analytic_fit_summary.csv", index=False)
+        print(f"\nwrote {out}/analytic_fit_{{params,points,summary}}.csv")
+    return 0
+
+
+def _cmd_figures(args) -> int:
+    from .figures import REGISTRY, build_all
+
+    if args.list:
+        print("\n".join(REGISTRY))
+        return 0
+    paths = build_all(args.out, names=args.only or None, progress=not args.quiet)
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    """Every generated result: fit tables into data/processed, every figure."""
+    fit_args = argparse.Namespace(ci="jacobian", n_boot=0, seed=0, out=PROCESSED)
+    _cmd_fit(fit_args)
+    return _cmd_figures(argparse.Namespace(list=False, out=FIGURES, only=None, quiet=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pvqmodel",
+        description="Performance models of para-virtualized spinlocks (see README.md).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("table", help="print the seed table with per-op columns")
+    t.set_defaults(func=_cmd_table)
+
+    f = sub.add_parser("fit", help="fit the analytical models to the seed table")
+    f.add_argument("--ci", choices=["jacobian", "bootstrap"], default="jacobian",
+                   help="how the 95%% parameter intervals are computed")
+    f.add_argument("--n-boot", type=int, default=400, help="bootstrap refits")
+    f.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    f.add_argument("--out", type=Path, default=None,
+                   help="also write the report's tables as CSV into this folder")
+    f.set_defaults(func=_cmd_fit)
+
+    g = sub.add_parser("figures", help="rebuild every figure (PNG + PDF)")
+    g.add_argument("--out", type=Path, default=FIGURES, help=f"folder (default {FIGURES})")
+    g.add_argument("--only", nargs="*", help="build only these figure names")
+    g.add_argument("--list", action="store_true", help="list figure names and exit")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.set_defaults(func=_cmd_figures)
+
+    r = sub.add_parser("reproduce", help="regenerate data/processed and figures/")
+    r.set_defaults(func=_cmd_reproduce)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
