@@ -1,0 +1,283 @@
+"""Hardware cost model: words on cache lines, a MESI-like line state, and one
+service queue per line.
+
+Owns what a memory operation costs and when it takes effect. Shared memory is an
+int64 array of words, each mapped to a cache line; sub-word fields (the locked
+byte, the pending byte, the tail half-word of a qspinlock) are selected by masks,
+so a byte store and a whole-word cmpxchg act on the same line as in the kernel.
+A line has either one owner (Modified/Exclusive copy) or a set of sharers. An
+access the requester's copy permits is a *hit* (``P_HIT``, plus ``P_RMW`` for a
+locked operation) and takes effect at once. A miss joins the line's home queue:
+requests are served one at a time, in **random order** among those waiting (a
+home that serves strictly in arrival order with fixed timings puts contending
+cmpxchg loops into lock-step; the random order is the design sketch's fix).
+Serving a request occupies the home for ``P_SERVICE`` plus, when ownership or
+a Modified copy moves, the non-overlapped part ``(1 - P_OVERLAP)`` of the transfer
+latency (a second transfer of a Modified line cannot start before the first
+arrives, unless the interconnect pipelines them) and, for a locked RMW, ``P_RMW``
+(the line stays locked in the new owner's L1). The operation takes effect
+(serialization point) when the home frees; the requester continues after the full
+transfer latency, same-socket ``P_XSAME`` or cross-socket ``P_XCROSS`` depending on
+where the data comes from, or ``P_SHARED`` for a read of a line only held shared.
+A write (and a failed cmpxchg, which still takes ownership) invalidates all other
+copies and wakes the spinners parked on the line (spin.py). Plain stores go
+through a one-entry store buffer: the vCPU continues while the RFO is in flight
+and drains the buffer before its next locked operation or access to that line.
+Memory is sequentially consistent at the serialization points.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from .core import tm_set
+from .state import (
+    F_PARK_T0,
+    G_HITS,
+    G_HOLDER,
+    G_REL_WAITERS,
+    G_REQS,
+    G_RMW,
+    G_SHARED_READS,
+    G_STATUS,
+    G_WAITERS,
+    G_WAKES,
+    G_XFER_CROSS,
+    G_XFER_SAME,
+    GF_LAST_REL,
+    ITERS,
+    M_DRAIN,
+    M_PARKED,
+    M_REREAD,
+    MODE,
+    OP_CMPXCHG,
+    OP_LOAD,
+    OP_STORE,
+    OP_XADD,
+    OP_XCHG,
+    P_HIT,
+    P_OVERLAP,
+    P_PAUSE,
+    P_RMW,
+    P_SERVICE,
+    P_SHARED,
+    P_XCROSS,
+    P_XSAME,
+    SB_REQ,
+    SOCKET,
+    ST_MUTEX,
+    WATCH,
+)
+
+# line state L[l, ...]
+L_OWNER = 0  # vCPU with the Modified/Exclusive copy, or -1
+L_CUR = 1  # request in service, or -1
+L_QLEN = 2  # requests waiting
+L_WSEQ = 3  # writes so far (a spinner checks it did not miss one)
+NL = 4
+
+# request table R[r, ...]; r = v for a blocking op, n + v for a buffered store
+R_OP = 0
+R_WORD = 1
+R_MASK = 2
+R_VAL = 3
+R_EXP = 4
+R_V = 5
+R_BUFFERED = 6
+R_REL = 7
+R_RES = 8
+R_OK = 9
+R_WSEQ = 10
+NR = 11
+RF_RESUME = 0  # time the requester continues
+NRF = 1
+
+
+@njit(cache=True)
+def is_locked_op(op):
+    return op == OP_XADD or op == OP_CMPXCHG or op == OP_XCHG
+
+
+@njit(cache=True)
+def iter_ns(P):
+    """Cost of one spin-loop iteration: a cached load plus PAUSE (cpu_relax)."""
+    return P[P_HIT] + P[P_PAUSE]
+
+
+@njit(cache=True)
+def is_hit(L, sh, line, v, op):
+    if op == OP_LOAD:
+        return L[line, L_OWNER] == v or sh[line, v] != 0
+    return L[line, L_OWNER] == v
+
+
+@njit(cache=True)
+def wake_watchers(I, F, sh, line, writer, now, P, rng, tt, ts, ht, hs, hi, tmeta, G):
+    """An invalidation reaches every spinner parked on ``line``: each re-reads at its
+    next loop iteration (a uniform phase within one iteration)."""
+    n = I.shape[0]
+    it = iter_ns(P)
+    for u in range(n):
+        if I[u, WATCH] == line and u != writer and I[u, MODE] == M_PARKED:
+            I[u, WATCH] = -1
+            I[u, ITERS] += int((now - F[u, F_PARK_T0]) / it)
+            F[u, F_PARK_T0] = now
+            I[u, MODE] = M_REREAD
+            G[G_WAKES] += 1
+            tm_set(tt, ts, ht, hs, hi, tmeta, u, now + rng.random() * it)
+
+
+@njit(cache=True)
+def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi, tmeta, G, GF):
+    """Serialization point of request ``r``: update memory, line state, watchers."""
+    w = R[r, R_WORD]
+    m = R[r, R_MASK]
+    op = R[r, R_OP]
+    v = R[r, R_V]
+    line = wline[w]
+    old = mem[w]
+    ok = 1
+    write = True
+    if op == OP_LOAD:
+        write = False
+    elif op == OP_STORE or op == OP_XCHG:
+        mem[w] = (old & ~m) | (R[r, R_VAL] & m)
+    elif op == OP_XADD:
+        mem[w] = old + R[r, R_VAL]
+    elif op == OP_CMPXCHG:
+        if (old & m) == R[r, R_EXP]:
+            mem[w] = (old & ~m) | (R[r, R_VAL] & m)
+        else:
+            ok = 0
+    R[r, R_RES] = old
+    R[r, R_OK] = ok
+    if write:
+        n = sh.shape[1]
+        for u in range(n):
+            sh[line, u] = 0
+        L[line, L_OWNER] = v
+        L[line, L_WSEQ] += 1
+        if R[r, R_REL] != 0:
+            if G[G_HOLDER] != v:
+                G[G_STATUS] = ST_MUTEX
+            G[G_HOLDER] = -1
+            GF[GF_LAST_REL] = now
+            G[G_REL_WAITERS] = G[G_WAITERS]
+        wake_watchers(I, F, sh, line, v, now, P, rng, tt, ts, ht, hs, hi, tmeta, G)
+    else:
+        own = L[line, L_OWNER]
+        if own >= 0 and own != v:
+            sh[line, own] = 1
+            L[line, L_OWNER] = -1
+        if L[line, L_OWNER] != v:
+            sh[line, v] = 1
+    R[r, R_WSEQ] = L[line, L_WSEQ]
+
+
+@njit(cache=True)
+def start_service(r, now, I, wline, L, sh, R, RF, P, tt, ts, ht, hs, hi, tmeta, G, n):
+    """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
+    w = R[r, R_WORD]
+    line = wline[w]
+    v = R[r, R_V]
+    op = R[r, R_OP]
+    own = L[line, L_OWNER]
+    mysock = I[v, SOCKET]
+    moving = False  # a Modified copy or ownership moves between cores
+    if own >= 0 and own != v:
+        moving = True
+        if I[own, SOCKET] == mysock:
+            lat = P[P_XSAME]
+            G[G_XFER_SAME] += 1
+        else:
+            lat = P[P_XCROSS]
+            G[G_XFER_CROSS] += 1
+    elif op != OP_LOAD:
+        # read-for-ownership of a line held shared: invalidate the sharers; the data
+        # comes from the nearest copy (same socket if any sharer is there)
+        moving = True
+        cross = True
+        anyone = False
+        for u in range(sh.shape[1]):
+            if sh[line, u] != 0 and u != v:
+                anyone = True
+                if I[u, SOCKET] == mysock:
+                    cross = False
+        if anyone and cross:
+            lat = P[P_XCROSS]
+            G[G_XFER_CROSS] += 1
+        elif anyone:
+            lat = P[P_XSAME]
+            G[G_XFER_SAME] += 1
+        else:
+            lat = P[P_SHARED]
+            G[G_SHARED_READS] += 1
+    else:
+        lat = P[P_SHARED]
+        G[G_SHARED_READS] += 1
+    occ = P[P_SERVICE]
+    extra = 0.0
+    if is_locked_op(op):
+        extra = P[P_RMW]
+    if moving:
+        occ += (1.0 - P[P_OVERLAP]) * lat + extra
+    L[line, L_CUR] = r
+    RF[r, RF_RESUME] = now + P[P_SERVICE] + lat + extra
+    tm_set(tt, ts, ht, hs, hi, tmeta, n + line, now + occ)
+
+
+@njit(cache=True)
+def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta,
+          G, GF, n):
+    """Issue request ``r`` (already filled in R). Returns True if it was a hit (the
+    effect happened now and RF_RESUME holds the completion time)."""
+    w = R[r, R_WORD]
+    line = wline[w]
+    v = R[r, R_V]
+    op = R[r, R_OP]
+    if is_locked_op(op):
+        G[G_RMW] += 1
+    if is_hit(L, sh, line, v, op):
+        G[G_HITS] += 1
+        apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi, tmeta,
+                     G, GF)
+        c = P[P_HIT]
+        if is_locked_op(op):
+            c += P[P_RMW]
+        RF[r, RF_RESUME] = now + c
+        return True
+    G[G_REQS] += 1
+    if L[line, L_CUR] < 0:
+        start_service(r, now, I, wline, L, sh, R, RF, P, tt, ts, ht, hs, hi, tmeta, G, n)
+    else:
+        q = L[line, L_QLEN]
+        lq[line, q] = r
+        L[line, L_QLEN] = q + 1
+    return False
+
+
+@njit(cache=True)
+def line_done(line, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
+              tmeta, G, GF, n):
+    """The home finished serving the current request of ``line``: apply it, hand the
+    requester its continuation, and start a random one of the waiting requests.
+    Returns the finished request id."""
+    r = L[line, L_CUR]
+    apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi, tmeta,
+                 G, GF)
+    L[line, L_CUR] = -1
+    v = R[r, R_V]
+    if R[r, R_BUFFERED] != 0:
+        I[v, SB_REQ] = -1
+        if I[v, MODE] == M_DRAIN:
+            tm_set(tt, ts, ht, hs, hi, tmeta, v, now)
+    else:
+        tm_set(tt, ts, ht, hs, hi, tmeta, v, RF[r, RF_RESUME])
+    q = L[line, L_QLEN]
+    if q > 0:
+        j = rng.integers(0, q)
+        r2 = lq[line, j]
+        lq[line, j] = lq[line, q - 1]
+        L[line, L_QLEN] = q - 1
+        start_service(r2, now, I, wline, L, sh, R, RF, P, tt, ts, ht, hs, hi, tmeta, G, n)
+    return r

@@ -1,0 +1,383 @@
+"""The replication kernel: the event loop, the benchmark workload and lock dispatch.
+
+Owns one replication from start to finish: initial state, the event loop (pop the
+earliest (time, seq) event: a vCPU step or a line-service completion), the seed's
+micro-benchmark program around the lock (lock; critical section; unlock; loop
+overhead; K times), dispatch to the lock algorithm by integer id, the checks
+(mutual exclusion, FIFO order, watchdog, event budget) returned as a status code,
+the trace ring, and the fixed-size outputs (counters, handoff time by number of
+waiters, per-task completion times and operation shares). A vCPU carries a
+``RUNNABLE`` flag reserved for the PV layer: a descheduled vCPU's timer is
+postponed by its off-CPU time (``tm_get``/``tm_set``) and its spin iterations
+stop advancing; nothing in the lock files has to change for that.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..locks.qspinlock import QS_LOCK, QS_UNLOCK, qspinlock_step
+from ..locks.tas import TS_LOCK, TS_UNLOCK, tas_step
+from ..locks.ticket import TK_LOCK, TK_UNLOCK, ticket_step
+from ..locks.unfair_qspinlock import UQ_LOCK, UQ_UNLOCK, unfair_qspinlock_step
+from .coherence import (
+    L_CUR,
+    L_OWNER,
+    L_QLEN,
+    L_WSEQ,
+    R_BUFFERED,
+    R_EXP,
+    R_MASK,
+    R_OK,
+    R_OP,
+    R_REL,
+    R_RES,
+    R_V,
+    R_VAL,
+    R_WORD,
+    RF_RESUME,
+    is_locked_op,
+    issue,
+    line_done,
+)
+from .core import tm_pop, tm_reset, tm_set
+from .spin import spin_issue_load, spin_result, spin_timeout
+from .state import (
+    A_DELAY,
+    A_EXP,
+    A_MASK,
+    A_MEM,
+    A_NEXT,
+    A_NONE,
+    A_OP,
+    A_REL,
+    A_SPIN,
+    A_STORE,
+    A_VAL,
+    A_WORD,
+    ACT,
+    F_ACQ_START,
+    F_DELAY,
+    F_DONE_T,
+    G_ACQS,
+    G_DONE,
+    G_EVENTS,
+    G_HOLDER,
+    G_OPS,
+    G_PATH0,
+    G_QLAST,
+    G_REL_WAITERS,
+    G_STATUS,
+    G_TRACE_POS,
+    G_WAITERS,
+    GF_LAST_ACQ,
+    GF_LAST_REL,
+    GF_NOW,
+    IN_ACQ,
+    LOCK_QSPINLOCK,
+    LOCK_TAS,
+    LOCK_TICKET,
+    LOCK_UNFAIR_QSPINLOCK,
+    M_DONE,
+    M_DRAIN,
+    M_PARKED,
+    M_REREAD,
+    M_RUN,
+    M_SPINLOAD,
+    M_WAITMEM,
+    MODE,
+    OK,
+    OPS_DONE,
+    P_CS,
+    P_CS_EXP,
+    P_HIT,
+    P_LOOP,
+    P_LOOP_EXP,
+    P_WATCHDOG,
+    PATH,
+    PC,
+    QSEQ,
+    RES,
+    RUNNABLE,
+    SB_REQ,
+    SOCKET,
+    ST_BAD_STATE,
+    ST_MAX_EVENTS,
+    ST_MUTEX,
+    ST_NO_EVENT,
+    ST_WATCHDOG,
+    TR_EVENT,
+    TR_MODE,
+    TR_PC,
+    TR_RES,
+    TR_WHO,
+    W_CS_DONE,
+    W_LOCKED,
+    W_LOOP_DONE,
+    W_START,
+    W_UNLOCKED,
+    WATCH,
+    act_delay,
+)
+
+
+@njit(cache=True)
+def lock_entry(lock_id):
+    if lock_id == LOCK_TICKET:
+        return TK_LOCK
+    if lock_id == LOCK_QSPINLOCK:
+        return QS_LOCK
+    if lock_id == LOCK_TAS:
+        return TS_LOCK
+    return UQ_LOCK
+
+
+@njit(cache=True)
+def unlock_entry(lock_id):
+    if lock_id == LOCK_TICKET:
+        return TK_UNLOCK
+    if lock_id == LOCK_QSPINLOCK:
+        return QS_UNLOCK
+    if lock_id == LOCK_TAS:
+        return TS_UNLOCK
+    return UQ_UNLOCK
+
+
+@njit(cache=True)
+def lock_step(lock_id, v, now, I, F, G, LP, P, n):
+    if lock_id == LOCK_TICKET:
+        ticket_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_QSPINLOCK:
+        qspinlock_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_TAS:
+        tas_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_UNFAIR_QSPINLOCK:
+        unfair_qspinlock_step(v, now, I, F, G, LP, P, n)
+    else:
+        G[G_STATUS] = ST_BAD_STATE
+
+
+@njit(cache=True)
+def _draw(mean, expo, rng):
+    if expo != 0.0 and mean > 0.0:
+        return rng.exponential(mean)
+    return mean
+
+
+@njit(cache=True)
+def workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng):
+    """The seed micro-benchmark: lock; critical section; unlock; loop overhead."""
+    pc = I[v, PC]
+    n = I.shape[0]
+    if pc == W_START:
+        I[v, IN_ACQ] = 1
+        G[G_WAITERS] += 1
+        F[v, F_ACQ_START] = now
+        I[v, PC] = lock_entry(lock_id)
+    elif pc == W_LOCKED:
+        if G[G_HOLDER] != -1:
+            G[G_STATUS] = ST_MUTEX
+        G[G_HOLDER] = v
+        I[v, IN_ACQ] = 0
+        G[G_WAITERS] -= 1
+        G[G_ACQS] += 1
+        G[G_PATH0 + I[v, PATH]] += 1
+        if G[G_REL_WAITERS] > 0 and now > F[v, F_ACQ_START]:
+            k = G[G_REL_WAITERS]
+            if k > n:
+                k = n
+            HO[k, 0] += now - GF[GF_LAST_REL]
+            HO[k, 1] += 1.0
+        GF[GF_LAST_ACQ] = now
+        act_delay(I, F, v, _draw(P[P_CS], P[P_CS_EXP], rng), W_CS_DONE)
+    elif pc == W_CS_DONE:
+        I[v, PC] = unlock_entry(lock_id)
+    elif pc == W_UNLOCKED:
+        I[v, OPS_DONE] += 1
+        G[G_OPS] += 1
+        if I[v, OPS_DONE] >= K:
+            I[v, MODE] = M_DONE
+            F[v, F_DONE_T] = now
+            G[G_DONE] += 1
+            if G[G_DONE] == 1:
+                for u in range(n):
+                    first_ops[u] = I[u, OPS_DONE]
+        else:
+            act_delay(I, F, v, _draw(P[P_LOOP], P[P_LOOP_EXP], rng), W_LOOP_DONE)
+    elif pc == W_LOOP_DONE:
+        I[v, PC] = W_START
+    else:
+        G[G_STATUS] = ST_BAD_STATE
+
+
+@njit(cache=True)
+def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta,
+             G, GF, n):
+    """Carry out the action the last step requested."""
+    act = I[v, ACT]
+    if act == A_DELAY:
+        I[v, PC] = I[v, A_NEXT]
+        I[v, MODE] = M_RUN
+        tm_set(tt, ts, ht, hs, hi, tmeta, v, now + F[v, F_DELAY])
+        return
+    w = I[v, A_WORD]
+    line = wline[w]
+    op = I[v, A_OP]
+    sb = I[v, SB_REQ]
+    if sb >= 0 and (act == A_STORE or is_locked_op(op) or wline[R[sb, R_WORD]] == line):
+        # TSO: drain the one-entry store buffer first (locked ops and same-line access)
+        I[v, MODE] = M_DRAIN
+        return
+    if act == A_SPIN:
+        spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs,
+                        hi, tmeta, G, GF, n)
+    elif act == A_MEM:
+        R[v, R_OP] = op
+        R[v, R_WORD] = w
+        R[v, R_MASK] = I[v, A_MASK]
+        R[v, R_VAL] = I[v, A_VAL]
+        R[v, R_EXP] = I[v, A_EXP]
+        R[v, R_BUFFERED] = 0
+        R[v, R_REL] = 0
+        I[v, MODE] = M_WAITMEM
+        if issue(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
+                 tmeta, G, GF, n):
+            tm_set(tt, ts, ht, hs, hi, tmeta, v, RF[v, RF_RESUME])
+    elif act == A_STORE:
+        r = n + v
+        R[r, R_OP] = op
+        R[r, R_WORD] = w
+        R[r, R_MASK] = I[v, A_MASK]
+        R[r, R_VAL] = I[v, A_VAL]
+        R[r, R_BUFFERED] = 1
+        R[r, R_REL] = I[v, A_REL]
+        I[v, PC] = I[v, A_NEXT]
+        I[v, MODE] = M_RUN
+        if not issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
+                     tmeta, G, GF, n):
+            I[v, SB_REQ] = r
+        tm_set(tt, ts, ht, hs, hi, tmeta, v, now + P[P_HIT])
+    else:
+        G[G_STATUS] = ST_BAD_STATE
+
+
+@njit(cache=True)
+def run_steps(lock_id, v, now, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng, tt, ts, ht,
+              hs, hi, tmeta, G, GF, HO, first_ops, n):
+    for _ in range(64):
+        I[v, ACT] = A_NONE
+        if I[v, PC] < 100:
+            workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng)
+        else:
+            lock_step(lock_id, v, now, I, F, G, LP, P, n)
+        if G[G_STATUS] != 0 or I[v, MODE] == M_DONE:
+            return
+        if I[v, ACT] != A_NONE:
+            dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
+                     tmeta, G, GF, n)
+            return
+    G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
+
+
+@njit(cache=True, nogil=True)
+def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF, tt, ts,
+                    ht, hs, hi, tmeta, G, GF, TR, TRT, HO, first_ops, max_events, rng):
+    """Run one replication to completion (or to a failed check). Returns the status."""
+    n = I.shape[0]
+    tm_reset(tt, ts, tmeta)
+    I[:, :] = 0
+    F[:, :] = 0.0
+    mem[:] = 0
+    L[:, :] = 0
+    L[:, L_OWNER] = -1
+    L[:, L_CUR] = -1
+    sh[:, :] = 0
+    R[:, :] = 0
+    RF[:, :] = 0.0
+    G[:] = 0
+    GF[:] = 0.0
+    HO[:, :] = 0.0
+    first_ops[:] = 0
+    G[G_HOLDER] = -1
+    G[G_QLAST] = -1
+    for v in range(n):
+        I[v, PC] = W_START
+        I[v, MODE] = M_RUN
+        I[v, SB_REQ] = -1
+        I[v, WATCH] = -1
+        I[v, QSEQ] = -1
+        I[v, RUNNABLE] = 1
+        I[v, SOCKET] = sock[v]
+        R[v, R_V] = v
+        R[n + v, R_V] = v
+        R[n + v, R_BUFFERED] = 1
+        # tasks start within one loop overhead of each other
+        tm_set(tt, ts, ht, hs, hi, tmeta, v, rng.random() * P[P_LOOP])
+    cap = TR.shape[0]
+    while G[G_DONE] < n:
+        i, t = tm_pop(tt, ts, ht, hs, hi, tmeta)
+        if i < 0:
+            G[G_STATUS] = ST_NO_EVENT
+            break
+        GF[GF_NOW] = t
+        G[G_EVENTS] += 1
+        if cap > 0:
+            k = G[G_TRACE_POS] % cap
+            TRT[k] = t
+            TR[k, TR_EVENT] = G[G_EVENTS]
+            if i < n:
+                TR[k, TR_WHO] = i
+                TR[k, TR_PC] = I[i, PC]
+                TR[k, TR_MODE] = I[i, MODE]
+                TR[k, TR_RES] = I[i, RES]
+            else:
+                TR[k, TR_WHO] = -(i - n + 1)
+                TR[k, TR_PC] = L[i - n, L_CUR]
+                TR[k, TR_MODE] = L[i - n, L_QLEN]
+                TR[k, TR_RES] = mem[0]
+            G[G_TRACE_POS] += 1
+        if i >= n:
+            line_done(i - n, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs,
+                      hi, tmeta, G, GF, n)
+        else:
+            v = i
+            mode = I[v, MODE]
+            go = False
+            if mode == M_RUN:
+                go = True
+            elif mode == M_WAITMEM:
+                I[v, RES] = R[v, R_RES]
+                I[v, OK] = R[v, R_OK]
+                I[v, PC] = I[v, A_NEXT]
+                I[v, MODE] = M_RUN
+                go = True
+            elif mode == M_SPINLOAD:
+                go = spin_result(v, t, I, F, wline, L, R, P, tt, ts, ht, hs, hi, tmeta, G)
+            elif mode == M_PARKED:
+                spin_timeout(v, t, I, F, P, G)
+                go = True
+            elif mode == M_REREAD:
+                spin_issue_load(v, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht,
+                                hs, hi, tmeta, G, GF, n)
+            elif mode == M_DRAIN:
+                dispatch(v, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
+                         tmeta, G, GF, n)
+            else:
+                G[G_STATUS] = ST_BAD_STATE
+            if go:
+                run_steps(lock_id, v, t, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng,
+                          tt, ts, ht, hs, hi, tmeta, G, GF, HO, first_ops, n)
+        if G[G_STATUS] != 0:
+            break
+        if G[G_EVENTS] >= max_events:
+            G[G_STATUS] = ST_MAX_EVENTS
+            break
+        if G[G_WAITERS] > 0 and t - GF[GF_LAST_ACQ] > P[P_WATCHDOG]:
+            G[G_STATUS] = ST_WATCHDOG
+            break
+    return G[G_STATUS]
+
+
+def _unused():  # keep linters quiet about names kept for the PV layer
+    return (L_WSEQ, M_PARKED, np)

@@ -1,0 +1,115 @@
+"""Spin-parking: spin loops without simulating every iteration.
+
+Owns the ``A_SPIN`` action: "load a word, PAUSE, repeat until (word & mask) == /
+!= value, or until the iteration budget runs out". The first load goes through the
+coherence model like any other; if the condition fails, the vCPU is *parked* as a
+watcher of the word's cache line (it holds a shared copy, so its further loads
+would be L1 hits that cost nothing but time). A write to the line invalidates the
+copy and wakes the watcher, which re-reads at its next iteration (a uniform phase
+within one iteration of ``P_HIT + P_PAUSE``) through the line's service queue. A
+finite budget becomes a timeout event at park time + remaining iterations x
+iteration cost. The iteration count ``ITERS`` is advanced by elapsed time /
+iteration cost at every wake-up, so thresholds such as QSPIN_THRESHOLD (2^14) or
+the unfair lock's ``lsteal_mask`` fire at the right iteration within one iteration.
+A load whose result arrives after the line was written again (the write sequence
+moved on) is re-issued instead of parked, so no wake-up is ever lost.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from .coherence import L_WSEQ, R_BUFFERED, R_OP, R_REL, R_RES, R_WORD, R_WSEQ, RF_RESUME, issue
+from .coherence import iter_ns as _iter_ns
+from .core import tm_set
+from .state import (
+    A_BUDGET,
+    A_CMP,
+    A_MASK,
+    A_NEXT,
+    A_VAL,
+    A_WORD,
+    CMP_EQ,
+    F_PARK_T0,
+    G_TIMEOUTS,
+    ITERS,
+    M_PARKED,
+    M_REREAD,
+    M_RUN,
+    M_SPINLOAD,
+    MODE,
+    OK,
+    OP_LOAD,
+    PC,
+    RES,
+    WATCH,
+)
+
+
+@njit(cache=True)
+def spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
+                    tmeta, G, GF, n):
+    """One iteration's load of the watched word."""
+    R[v, R_OP] = OP_LOAD
+    R[v, R_WORD] = I[v, A_WORD]
+    R[v, R_BUFFERED] = 0
+    R[v, R_REL] = 0
+    I[v, ITERS] += 1
+    I[v, MODE] = M_SPINLOAD
+    F[v, F_PARK_T0] = now
+    if issue(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta,
+             G, GF, n):
+        tm_set(tt, ts, ht, hs, hi, tmeta, v, RF[v, RF_RESUME])
+
+
+@njit(cache=True)
+def spin_result(v, now, I, F, wline, L, R, P, tt, ts, ht, hs, hi, tmeta, G):
+    """The spin load returned. Returns True if the vCPU continues at A_NEXT now
+    (condition met, or budget exhausted), False if it parked or re-reads."""
+    val = R[v, R_RES]
+    I[v, RES] = val
+    x = val & I[v, A_MASK]
+    if I[v, A_CMP] == CMP_EQ:
+        cond = x == I[v, A_VAL]
+    else:
+        cond = x != I[v, A_VAL]
+    it = _iter_ns(P)
+    # the iteration in which the load missed counts once (ITERS was advanced at issue)
+    if cond:
+        I[v, OK] = 1
+        I[v, PC] = I[v, A_NEXT]
+        I[v, MODE] = M_RUN
+        return True
+    budget = I[v, A_BUDGET]
+    if budget >= 0 and I[v, ITERS] >= budget:
+        I[v, OK] = 0
+        G[G_TIMEOUTS] += 1
+        I[v, PC] = I[v, A_NEXT]
+        I[v, MODE] = M_RUN
+        return True
+    line = wline[I[v, A_WORD]]
+    if L[line, L_WSEQ] != R[v, R_WSEQ]:
+        # written after our load was served: our copy is already invalid, re-read
+        I[v, MODE] = M_REREAD
+        tm_set(tt, ts, ht, hs, hi, tmeta, v, now + it)
+        return False
+    I[v, WATCH] = line
+    I[v, MODE] = M_PARKED
+    F[v, F_PARK_T0] = now
+    if budget >= 0:
+        tm_set(tt, ts, ht, hs, hi, tmeta, v, now + (budget - I[v, ITERS]) * it)
+    return False
+
+
+@njit(cache=True)
+def spin_timeout(v, now, I, F, P, G):
+    """The iteration budget ran out while parked: continue at A_NEXT with OK=0."""
+    it = _iter_ns(P)
+    I[v, ITERS] += int((now - F[v, F_PARK_T0]) / it + 0.5)
+    if I[v, ITERS] < I[v, A_BUDGET]:
+        I[v, ITERS] = I[v, A_BUDGET]
+    I[v, WATCH] = -1
+    I[v, OK] = 0
+    G[G_TIMEOUTS] += 1
+    I[v, PC] = I[v, A_NEXT]
+    I[v, MODE] = M_RUN

@@ -1,0 +1,224 @@
+"""Engine state layout: register indices, integer codes and the lock-step action helpers.
+
+Owns the *shape* of the simulation state shared between the event core, the
+coherence model, the spin-parking code and the lock algorithms: which column of
+the per-vCPU integer/float register arrays means what, the memory-operation and
+action codes, and the small ``act_*`` helpers a lock step calls to say what it does
+next (a memory operation, a buffered store, a spin on a word, a delay). Lock files
+never touch the event set or the cache lines directly; they only set an action, so
+a later layer (the PV hypervisor schedule) can postpone or interrupt any action
+without the locks knowing. These are structural constants, not tunables: every
+tunable is a kernel argument (a stale numba cache cannot freeze a parameter).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+# ---- per-vCPU integer registers: I[v, ...] -------------------------------------------
+PC = 0  # program counter: an integer state of the workload or of the lock algorithm
+MODE = 1  # engine mode of the vCPU (M_* below)
+RES = 2  # value returned by the last memory operation (whole word)
+OK = 3  # 1 if the last cmpxchg succeeded / the spin condition held; 0 on timeout
+ACT = 4  # action requested by the last step (A_* below)
+A_OP = 5
+A_WORD = 6
+A_MASK = 7
+A_VAL = 8
+A_EXP = 9
+A_NEXT = 10  # pc to continue at once the action completes
+A_CMP = 11  # spin condition: CMP_EQ / CMP_NE on (word & mask) vs val
+A_BUDGET = 12  # spin iteration budget (-1: unbounded)
+A_REL = 13  # 1 if this store releases the lock (for the mutual-exclusion check)
+ITERS = 14  # iterations spent in the current spin (exact at each re-read / timeout)
+SB_REQ = 15  # outstanding buffered store request id, or -1
+WATCH = 16  # line this vCPU is parked on, or -1
+WSEQ_SEEN = 17  # line write-sequence seen by the last spin load
+OPS_DONE = 18  # lock/unlock operations completed
+IN_ACQ = 19  # 1 while between lock entry and acquisition
+QSEQ = 20  # queue-entry sequence number (MCS xchg_tail order), or -1
+PATH = 21  # how the lock was acquired (PATH_* below)
+RUNNABLE = 22  # 1 = on a pCPU; 0 = off-CPU (reserved for the PV schedule layer)
+SOCKET = 23  # socket the vCPU is placed on
+# lock-private scratch registers (each lock file documents its use)
+R0 = 24
+R1 = 25
+R2 = 26
+R3 = 27
+R4 = 28
+R5 = 29
+NI = 30
+
+# ---- per-vCPU float registers: F[v, ...] --------------------------------------------
+F_DELAY = 0  # delay of an A_DELAY action, ns
+F_PARK_T0 = 1  # time the vCPU parked / last re-read (iteration accounting)
+F_ACQ_START = 2  # time the current lock acquisition started
+F_DONE_T = 3  # time the task completed its K operations
+NF = 4
+
+# ---- engine modes --------------------------------------------------------------------
+M_RUN = 0  # the next timer event runs the step at PC
+M_WAITMEM = 1  # waiting for a memory result (timer set by the line service)
+M_SPINLOAD = 2  # waiting for the result of a spin re-read
+M_PARKED = 3  # parked as watcher of a line; timer = budget timeout (or none)
+M_REREAD = 4  # invalidated while parked; timer = time of the next spin load
+M_DRAIN = 5  # waiting for its buffered store to drain before a memory op
+M_DONE = 6  # task finished
+
+# ---- memory operations (one word, a mask selects the sub-word field) ----------------
+OP_LOAD = 0
+OP_STORE = 1  # plain store (buffered: the vCPU does not wait for ownership)
+OP_XADD = 2  # lock xadd: word += val, returns old
+OP_CMPXCHG = 3  # lock cmpxchg on the field: if (w & mask) == exp: field = val
+OP_XCHG = 4  # lock xchg on the field: field = val, returns old word
+
+# ---- actions a lock step may request ------------------------------------------------
+A_NONE = 0
+A_MEM = 1
+A_STORE = 2
+A_SPIN = 3
+A_DELAY = 4
+
+CMP_EQ = 0
+CMP_NE = 1
+
+# ---- workload program counters (< 100); each lock uses its own range -----------------
+W_START = 0  # begin an operation: record arrival, go to the lock's entry
+W_LOCKED = 1  # lock step reports acquisition
+W_CS_DONE = 2  # critical section over: go to the lock's unlock entry
+W_UNLOCKED = 3  # lock step reports the unlock was issued
+W_LOOP_DONE = 4  # loop overhead over
+
+# ---- acquisition paths (counters) ---------------------------------------------------
+PATH_FAST = 0
+PATH_PENDING = 1
+PATH_QUEUE = 2
+PATH_STEAL = 3  # unfair fast-path byte steal or queue-node steal
+PATH_SPIN = 4  # ticket / test-and-set spin
+NPATH = 5
+
+# ---- lock ids (dispatch inside the kernel) -------------------------------------------
+LOCK_TICKET = 0
+LOCK_QSPINLOCK = 1
+LOCK_TAS = 2
+LOCK_UNFAIR_QSPINLOCK = 3
+
+# ---- status codes returned by the kernel ---------------------------------------------
+ST_OK = 0
+ST_MUTEX = 1  # two holders at once
+ST_FIFO = 2  # a FIFO lock granted out of arrival order
+ST_WATCHDOG = 3  # no acquisition for too long (livelock / deadlock)
+ST_MAX_EVENTS = 4  # event budget exhausted
+ST_NO_EVENT = 5  # nothing left to run but tasks unfinished (deadlock)
+ST_BAD_STATE = 6  # a lock step reached an impossible state
+ST_HEAP_FULL = 7
+
+
+@njit(cache=True)
+def act_mem(I, v, op, word, mask, val, exp, nxt):
+    """Request a blocking memory operation; continue at ``nxt`` with RES/OK set."""
+    I[v, ACT] = A_MEM
+    I[v, A_OP] = op
+    I[v, A_WORD] = word
+    I[v, A_MASK] = mask
+    I[v, A_VAL] = val
+    I[v, A_EXP] = exp
+    I[v, A_NEXT] = nxt
+
+
+@njit(cache=True)
+def act_store(I, v, word, mask, val, release, nxt):
+    """Request a plain store through the store buffer; continue at ``nxt`` at once."""
+    I[v, ACT] = A_STORE
+    I[v, A_OP] = OP_STORE
+    I[v, A_WORD] = word
+    I[v, A_MASK] = mask
+    I[v, A_VAL] = val
+    I[v, A_REL] = release
+    I[v, A_NEXT] = nxt
+
+
+@njit(cache=True)
+def act_spin(I, v, word, mask, cmp, val, budget, nxt):
+    """Spin (load + PAUSE) until ``(word & mask) cmp val`` or ``budget`` iterations.
+
+    Continue at ``nxt`` with OK=1 and RES = the satisfying value, or OK=0 on timeout.
+    ITERS holds the iterations spent. The spin is parked, not iterated (spin.py).
+    """
+    I[v, ACT] = A_SPIN
+    I[v, A_OP] = OP_LOAD
+    I[v, A_WORD] = word
+    I[v, A_MASK] = mask
+    I[v, A_CMP] = cmp
+    I[v, A_VAL] = val
+    I[v, A_BUDGET] = budget
+    I[v, A_NEXT] = nxt
+    I[v, ITERS] = 0
+
+
+@njit(cache=True)
+def act_delay(I, F, v, ns, nxt):
+    """Spend ``ns`` of local work (no shared memory), then continue at ``nxt``."""
+    I[v, ACT] = A_DELAY
+    F[v, F_DELAY] = ns
+    I[v, A_NEXT] = nxt
+
+# ---- float parameters P[...] (hardware + workload; a kernel argument) -----------------
+P_HIT = 0  # L1 hit of a load or plain store, ns
+P_RMW = 1  # extra cost of a locked read-modify-write (locks the line in L1), ns
+P_PAUSE = 2  # PAUSE (cpu_relax) latency, ns
+P_SERVICE = 3  # per-request occupancy of a line's home/directory, ns
+P_XSAME = 4  # transfer latency of a line owned by a core on the same socket, ns
+P_XCROSS = 5  # transfer latency of a line owned by a core on another socket, ns
+P_SHARED = 6  # latency of a read of a line held shared (served by the LLC), ns
+P_OVERLAP = 7  # fraction of an ownership transfer that overlaps the next request [0, 1]
+P_CS = 8  # critical-section length, ns (mean if exponential)
+P_LOOP = 9  # benchmark loop overhead between unlock and the next lock, ns
+P_CS_EXP = 10  # 1.0 if the critical section is exponential, 0.0 deterministic
+P_LOOP_EXP = 11  # 1.0 if the loop overhead is exponential
+P_WATCHDOG = 12  # no acquisition for this long while tasks wait -> ST_WATCHDOG, ns
+NP = 13
+
+# ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
+LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
+LP_LSTEAL_MIN_MASK = 1  # v10 unfair LSTEAL_MIN_MASK (7)
+LP_LSTEAL_MAX_MASK = 2  # v10 unfair LSTEAL_MAX_MASK (1023)
+NLP = 3
+
+# ---- global integer counters G[...] --------------------------------------------------
+G_STATUS = 0
+G_EVENTS = 1
+G_HOLDER = 2
+G_OPS = 3
+G_XFER_SAME = 4  # ownership transfers / snoops served from a core on the same socket
+G_XFER_CROSS = 5  # ... from another socket
+G_SHARED_READS = 6  # misses served from a shared copy
+G_REQS = 7  # line requests (misses)
+G_HITS = 8
+G_RMW = 9  # locked RMW operations
+G_WAKES = 10  # parked spinners woken by an invalidation
+G_ACQS = 11
+G_WAITERS = 12  # tasks currently waiting for the lock
+G_REL_WAITERS = 13  # waiters at the last release
+G_DONE = 14
+G_TRACE_POS = 15
+G_TICKET_NEXT = 16  # ticket FIFO check: next ticket to be granted
+G_QLAST = 17  # MCS FIFO check: tail code of the last queue-path acquirer
+G_TIMEOUTS = 18  # spin budgets exhausted
+G_FAILED_CAS = 19
+G_STEALS = 20
+G_PATH0 = 21  # acquisitions by path: G_PATH0 + PATH_*
+NG = G_PATH0 + NPATH
+
+GF_LAST_REL = 0
+GF_LAST_ACQ = 1
+GF_NOW = 2
+NGF = 3
+
+# trace ring columns
+TR_EVENT = 0
+TR_WHO = 1  # vCPU id, or -(line + 1) for a line-service event
+TR_PC = 2
+TR_MODE = 3
+TR_RES = 4
+NTR = 5

@@ -1,0 +1,319 @@
+"""Python front-end of the Monte Carlo engine: ``simulate()``.
+
+Owns everything around the kernel: validating and normalizing the arguments (named
+errors before any kernel runs), laying out memory (lock word and per-CPU nodes on
+their cache lines) and placing tasks on sockets, spawning one random stream per
+replication from a root seed (``numpy.random.SeedSequence(seed).spawn(reps)``),
+running the replications (each with its own state arrays and Generator, so results
+do not depend on threads or their number), turning status codes into exceptions with
+a trace, and building tidy DataFrames: ``summary`` (one row per replication),
+``tasks`` (per-task completion time and share of operations) and ``handoff`` (mean
+handoff time by number of waiters at release).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .engine import coherence as co
+from .engine import core
+from .engine import state as st
+from .engine.kernel import run_replication
+from .locks import qspinlock as _qs
+from .locks import tas as _tas
+from .locks import ticket as _tk
+from .locks import unfair_qspinlock as _uq
+from .params import Hardware, Workload
+
+#: Lock names accepted by :func:`simulate` -> (kernel lock id, words per CPU node).
+LOCKS = {
+    "ticket": (st.LOCK_TICKET, _tk.N_WORDS_PER_CPU),
+    "qspinlock": (st.LOCK_QSPINLOCK, _qs.N_WORDS_PER_CPU),
+    "tas": (st.LOCK_TAS, _tas.N_WORDS_PER_CPU),
+    "unfair-qspinlock": (st.LOCK_UNFAIR_QSPINLOCK, _uq.N_WORDS_PER_CPU),
+}
+#: The seed table's names.
+TABLE_LOCK_NAMES = {"queue": "qspinlock", "ticket": "ticket"}
+
+#: The seed benchmark's operations per task.
+SEED_OPS = 5_000_000
+MAX_VCPUS = 256
+DENSE_TIMER_MAX_SLOTS = 64
+
+STATUS_TEXT = {
+    st.ST_OK: "ok",
+    st.ST_MUTEX: "mutual exclusion violated (two holders)",
+    st.ST_FIFO: "FIFO order violated",
+    st.ST_WATCHDOG: "watchdog: no acquisition for too long while tasks wait (livelock?)",
+    st.ST_MAX_EVENTS: "event budget exhausted",
+    st.ST_NO_EVENT: "no pending event but tasks unfinished (deadlock)",
+    st.ST_BAD_STATE: "a lock step reached an impossible state",
+}
+
+
+class SimulationError(RuntimeError):
+    """A replication failed a check; ``.trace`` holds the last events."""
+
+    def __init__(self, msg, status, trace):
+        super().__init__(msg)
+        self.status = status
+        self.trace = trace
+
+
+@dataclass(frozen=True)
+class LockTunables:
+    """Integer lock constants exposed as kernel arguments (kernel values by default)."""
+
+    pending_retry: int = 1  # v10 trylock_pending: int retry = 1;
+    lsteal_min_mask: int = 7  # LSTEAL_MIN_MASK = (1 << 3) - 1
+    lsteal_max_mask: int = 1023  # LSTEAL_MAX_MASK = (1 << 10) - 1
+
+    def __post_init__(self):
+        if not isinstance(self.pending_retry, int) or not 0 <= self.pending_retry <= 1000:
+            raise ValueError(f"pending_retry must be an integer in [0, 1000], "
+                             f"got {self.pending_retry!r}")
+        for name in ("lsteal_min_mask", "lsteal_max_mask"):
+            val = getattr(self, name)
+            if not isinstance(val, int) or val < 0 or (val & (val + 1)) != 0 or val > 2**20:
+                raise ValueError(f"{name} must be 2^k - 1 in [0, 2^20), got {val!r}")
+        if self.lsteal_min_mask > self.lsteal_max_mask:
+            raise ValueError("lsteal_min_mask must be <= lsteal_max_mask")
+
+    def array(self):
+        a = np.zeros(st.NLP, dtype=np.int64)
+        a[st.LP_PENDING_RETRY] = self.pending_retry
+        a[st.LP_LSTEAL_MIN_MASK] = self.lsteal_min_mask
+        a[st.LP_LSTEAL_MAX_MASK] = self.lsteal_max_mask
+        return a
+
+
+@dataclass
+class SimResult:
+    summary: pd.DataFrame
+    tasks: pd.DataFrame
+    handoff: pd.DataFrame
+
+    def __repr__(self):
+        return f"SimResult(summary=\n{self.summary!r})"
+
+
+def default_hardware() -> Hardware:
+    try:
+        return Hardware.preset("westmere-ex")
+    except ValueError:
+        return Hardware()
+
+
+def default_workload() -> Workload:
+    try:
+        return Workload.seed_benchmark("westmere-ex")
+    except ValueError:
+        return Workload()
+
+
+def param_array(hw: Hardware, wl: Workload, watchdog_ns: float) -> np.ndarray:
+    P = np.zeros(st.NP, dtype=np.float64)
+    P[st.P_HIT] = hw.hit_ns
+    P[st.P_RMW] = hw.rmw_ns
+    P[st.P_PAUSE] = hw.pause_ns
+    P[st.P_SERVICE] = hw.service_ns
+    P[st.P_XSAME] = hw.xfer_same_ns
+    P[st.P_XCROSS] = hw.xfer_cross_ns
+    P[st.P_SHARED] = hw.shared_ns
+    P[st.P_OVERLAP] = hw.overlap
+    P[st.P_CS] = wl.cs_ns
+    P[st.P_LOOP] = wl.loop_ns
+    P[st.P_CS_EXP] = 1.0 if wl.cs_dist == "exp" else 0.0
+    P[st.P_LOOP_EXP] = 1.0 if wl.loop_dist == "exp" else 0.0
+    P[st.P_WATCHDOG] = watchdog_ns
+    return P
+
+
+def placement(n: int, hw: Hardware, rule: str) -> np.ndarray:
+    v = np.arange(n, dtype=np.int64)
+    if rule == "scatter":
+        return v % hw.sockets
+    return v // hw.cores_per_socket
+
+
+def _alloc(n: int, words_per_cpu: int, trace: int, timer: str):
+    n_words = 1 + words_per_cpu * n
+    n_lines = 1 + n
+    wline = np.zeros(n_words, dtype=np.int64)
+    for c in range(n):
+        wline[1 + words_per_cpu * c: 1 + words_per_cpu * (c + 1)] = 1 + c
+    n_slots = n + n_lines
+    mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
+                                                  n_slots <= DENSE_TIMER_MAX_SLOTS)) \
+        else core.TM_HEAP
+    tt, ts, ht, hs, hi, tmeta = core.tm_alloc(n_slots, mode)
+    return dict(
+        I=np.zeros((n, st.NI), dtype=np.int64),
+        F=np.zeros((n, st.NF), dtype=np.float64),
+        mem=np.zeros(n_words, dtype=np.int64),
+        wline=wline,
+        L=np.zeros((n_lines, co.NL), dtype=np.int64),
+        lq=np.zeros((n_lines, 2 * n), dtype=np.int64),
+        sh=np.zeros((n_lines, n), dtype=np.uint8),
+        R=np.zeros((2 * n, co.NR), dtype=np.int64),
+        RF=np.zeros((2 * n, co.NRF), dtype=np.float64),
+        tt=tt, ts=ts, ht=ht, hs=hs, hi=hi, tmeta=tmeta,
+        G=np.zeros(st.NG, dtype=np.int64),
+        GF=np.zeros(st.NGF, dtype=np.float64),
+        TR=np.zeros((trace, st.NTR), dtype=np.int64),
+        TRT=np.zeros(trace, dtype=np.float64),
+        HO=np.zeros((n + 1, 2), dtype=np.float64),
+        first=np.zeros(n, dtype=np.int64),
+    )
+
+
+def _trace_frame(S) -> pd.DataFrame:
+    cap = S["TR"].shape[0]
+    pos = int(S["G"][st.G_TRACE_POS])
+    if cap == 0 or pos == 0:
+        return pd.DataFrame(columns=["t_ns", "event", "who", "pc", "mode", "res"])
+    idx = [(pos - k - 1) % cap for k in range(min(pos, cap))][::-1]
+    tr = S["TR"][idx]
+    return pd.DataFrame({"t_ns": S["TRT"][idx], "event": tr[:, st.TR_EVENT],
+                         "who": tr[:, st.TR_WHO], "pc": tr[:, st.TR_PC],
+                         "mode": tr[:, st.TR_MODE], "res": tr[:, st.TR_RES]})
+
+
+def run_one(lock_id, words_per_cpu, n, K, P, LP, sock, rng, max_events, trace, timer):
+    """Run one replication; return the state dict (outputs included)."""
+    S = _alloc(n, words_per_cpu, trace, timer)
+    status = run_replication(
+        lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["wline"], S["L"], S["lq"],
+        S["sh"], S["R"], S["RF"], S["tt"], S["ts"], S["ht"], S["hs"], S["hi"], S["tmeta"],
+        S["G"], S["GF"], S["TR"], S["TRT"], S["HO"], S["first"], max_events, rng)
+    S["status"] = int(status)
+    return S
+
+
+def _validate_int(name, value, lo, hi):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    if not lo <= int(value) <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value!r}")
+    return int(value)
+
+
+def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | None = None,
+             workload: Workload | None = None, reps: int = 4, seed: int = 0,
+             tunables: LockTunables | None = None, max_events: int | None = None,
+             watchdog_ns: float = 1e8, trace: int = 256, timer: str = "auto",
+             workers: int = 1, check: bool = True) -> SimResult:
+    """Run ``reps`` replications of the seed micro-benchmark on the engine.
+
+    Parameters
+    ----------
+    lock : ``"ticket"``, ``"qspinlock"`` (the table's ``"queue"``), ``"tas"`` or
+        ``"unfair-qspinlock"``.
+    tasks : number of contending tasks (vCPUs), 1..256, at most ``hardware.cores``.
+    ops_per_task : lock/unlock operations per task (K), 1..10^8.
+    hardware, workload : :class:`~pvqmodel.params.Hardware`, :class:`Workload`;
+        default the calibrated ``westmere-ex`` preset and its seed benchmark.
+    reps : replications; seed : root seed (``SeedSequence(seed).spawn(reps)``).
+    workers : threads running replications concurrently (results do not depend on it).
+    check : raise :class:`SimulationError` (with a trace) if a replication fails a check.
+
+    Returns
+    -------
+    :class:`SimResult` with ``summary`` (one row per replication: lock, tasks, rep, ops,
+    sim_ns, ns_per_op, ms_5m, events, status and counters), ``tasks`` and ``handoff``.
+    """
+    lock = TABLE_LOCK_NAMES.get(lock, lock) if isinstance(lock, str) else lock
+    if lock not in LOCKS:
+        raise ValueError(f"lock must be one of {sorted(LOCKS) + ['queue']}, got {lock!r}")
+    hw = default_hardware() if hardware is None else hardware
+    wl = default_workload() if workload is None else workload
+    if not isinstance(hw, Hardware):
+        raise ValueError(f"hardware must be a Hardware, got {type(hw).__name__}")
+    if not isinstance(wl, Workload):
+        raise ValueError(f"workload must be a Workload, got {type(wl).__name__}")
+    n = _validate_int("tasks", tasks, 1, MAX_VCPUS)
+    if n > hw.cores:
+        raise ValueError(f"tasks must be in [1, hardware.cores={hw.cores}] (no overcommit "
+                         f"without a schedule), got {n}")
+    K = _validate_int("ops_per_task", ops_per_task, 1, 10**8)
+    reps = _validate_int("reps", reps, 1, 10_000)
+    seed = _validate_int("seed", seed, 0, 2**63 - 1)
+    workers = _validate_int("workers", workers, 1, 256)
+    trace = _validate_int("trace", trace, 0, 10**6)
+    if timer not in ("auto", "dense", "heap"):
+        raise ValueError(f"timer must be one of ('auto', 'dense', 'heap'), got {timer!r}")
+    if not (isinstance(watchdog_ns, (int, float)) and watchdog_ns > 0):
+        raise ValueError(f"watchdog_ns must be > 0, got {watchdog_ns!r}")
+    tun = tunables if tunables is not None else LockTunables()
+    if max_events is None:
+        max_events = 2000 * n * K + 100_000
+    max_events = _validate_int("max_events", max_events, 1, 2**62)
+    lock_id, wpc = LOCKS[lock]
+    P = param_array(hw, wl, float(watchdog_ns))
+    LP = tun.array()
+    sock = placement(n, hw, wl.placement)
+    children = np.random.SeedSequence(seed).spawn(reps)
+
+    def one(r):
+        rng = np.random.Generator(np.random.PCG64(children[r]))
+        return run_one(lock_id, wpc, n, K, P, LP, sock, rng, max_events, trace, timer)
+
+    if workers > 1 and reps > 1:
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            states = list(ex.map(one, range(reps)))
+    else:
+        states = [one(r) for r in range(reps)]
+    return _collect(lock, n, K, states, check)
+
+
+def _collect(lock, n, K, states, check) -> SimResult:
+    rows, trows, hrows = [], [], []
+    for r, S in enumerate(states):
+        G, I, F = S["G"], S["I"], S["F"]
+        status = S["status"]
+        if status != st.ST_OK and check:
+            tr = _trace_frame(S)
+            raise SimulationError(
+                f"{lock}, {n} tasks, rep {r}: {STATUS_TEXT.get(status, status)} "
+                f"after {int(G[st.G_EVENTS])} events; last events:\n"
+                f"{tr.tail(40).to_string()}", status, tr)
+        done_t = F[:, st.F_DONE_T]
+        sim_ns = float(done_t.max()) if status == st.ST_OK else float(S["GF"][st.GF_NOW])
+        ops = int(G[st.G_OPS])
+        first = S["first"].astype(float)
+        share = first / first.mean() if first.sum() > 0 else np.zeros(n)
+        rows.append({
+            "lock": lock, "tasks": n, "rep": r, "ops_per_task": K, "ops": ops,
+            "sim_ns": sim_ns, "ns_per_op": sim_ns / max(ops, 1),
+            "ms_5m": sim_ns / max(ops, 1) * n * SEED_OPS / 1e6,
+            "events": int(G[st.G_EVENTS]), "status": STATUS_TEXT.get(status, str(status)),
+            "line_requests": int(G[st.G_REQS]), "hits": int(G[st.G_HITS]),
+            "xfer_same": int(G[st.G_XFER_SAME]), "xfer_cross": int(G[st.G_XFER_CROSS]),
+            "shared_reads": int(G[st.G_SHARED_READS]), "rmw": int(G[st.G_RMW]),
+            "spinner_wakes": int(G[st.G_WAKES]), "spin_timeouts": int(G[st.G_TIMEOUTS]),
+            "steals": int(G[st.G_STEALS]), "halts": 0,
+            "path_fast": int(G[st.G_PATH0 + st.PATH_FAST]),
+            "path_pending": int(G[st.G_PATH0 + st.PATH_PENDING]),
+            "path_queue": int(G[st.G_PATH0 + st.PATH_QUEUE]),
+            "path_steal": int(G[st.G_PATH0 + st.PATH_STEAL]),
+            "path_spin": int(G[st.G_PATH0 + st.PATH_SPIN]),
+            "min_share": float(share.min()), "completion_spread": float(
+                (done_t.max() - done_t.min()) / done_t.max()) if done_t.max() > 0 else 0.0,
+        })
+        rows[-1]["transfers_per_op"] = (rows[-1]["xfer_same"] + rows[-1]["xfer_cross"]) / max(
+            ops, 1)
+        for t in range(n):
+            trows.append({"lock": lock, "tasks": n, "rep": r, "task": t,
+                          "socket": int(I[t, st.SOCKET]), "ops": int(I[t, st.OPS_DONE]),
+                          "done_ns": float(done_t[t]), "share_at_first_done": float(share[t])})
+        HO = S["HO"]
+        for k in range(HO.shape[0]):
+            if HO[k, 1] > 0:
+                hrows.append({"lock": lock, "tasks": n, "rep": r, "waiters": k,
+                              "handoff_ns": HO[k, 0] / HO[k, 1], "count": int(HO[k, 1])})
+    return SimResult(pd.DataFrame(rows), pd.DataFrame(trows), pd.DataFrame(
+        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]))
