@@ -50,6 +50,19 @@ def _cmd_figures(args) -> int:
     return 0
 
 
+def _cmd_handshake(args) -> int:
+    from .handshake import explore_v10_handshake
+
+    r = explore_v10_handshake(args.memory_model, latch=not args.no_latch,
+                              spurious=args.spurious, qspin_threshold=args.threshold,
+                              mayhalt_gap=args.gap)
+    print(r)
+    if r.found:
+        print(r.trace.to_string(index=False))
+        print("final state:", r.final)
+    return 0
+
+
 def _cmd_reproduce(args) -> int:
     """Every generated result: fit tables into data/processed, every figure."""
     fit_args = argparse.Namespace(ci="jacobian", n_boot=0, seed=0, out=PROCESSED)
@@ -82,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--list", action="store_true", help="list figure names and exit")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.set_defaults(func=_cmd_figures)
+
+    h = sub.add_parser("handshake", help="exhaustively check the v10 PV wake-up handshake")
+    h.add_argument("--memory-model", choices=["sc", "tso"], default="sc")
+    h.add_argument("--no-latch", action="store_true", help="without KVM's PV-unhalted latch")
+    h.add_argument("--spurious", action="store_true", help="allow spurious wake-ups")
+    h.add_argument("--threshold", type=int, default=4, help="scaled QSPIN_THRESHOLD")
+    h.add_argument("--gap", type=int, default=1,
+                   help="scaled QSPIN_THRESHOLD - MAYHALT_THRESHOLD (0x10 in the seed)")
+    h.set_defaults(func=_cmd_handshake)
 
     r = sub.add_parser("reproduce", help="regenerate data/processed and figures/")
     r.set_defaults(func=_cmd_reproduce)
