@@ -105,7 +105,7 @@ class Hardware:
     def zero_cost(cls, **kw) -> Hardware:
         """All coherence costs zero (a spin iteration still costs ``pause_ns``): the lock
         reduces to a single server, the setting of the queueing-theory checks."""
-        base = dict(hit_ns=0.0, rmw_ns=0.0, pause_ns=1.0, service_ns=0.0, xfer_same_ns=0.0,
+        base = dict(hit_ns=0.0, rmw_ns=0.0, pause_ns=1e-3, service_ns=0.0, xfer_same_ns=0.0,
                     xfer_cross_ns=0.0, shared_ns=0.0, overlap=0.0)
         base.update(kw)
         return cls(**base)

@@ -10,8 +10,12 @@ access the requester's copy permits is a *hit* (``P_HIT``, plus ``P_RMW`` for a
 locked operation) and takes effect at once. A miss joins the line's home queue:
 requests are served one at a time, in **random order** among those waiting (a
 home that serves strictly in arrival order with fixed timings puts contending
-cmpxchg loops into lock-step; the random order is the design sketch's fix).
-Serving a request occupies the home for ``P_SERVICE`` plus, when ownership or
+cmpxchg loops into lock-step; the random order is the design sketch's fix). While
+a request is being served, the copies it takes away no longer give hits (a snoop in
+flight), so an owner cannot keep re-taking a lock another core's request is extracting.
+Serving a request occupies the home for a service time uniform on ``[0, 2 P_SERVICE]``
+(arbitration jitter; fixed timings put cmpxchg retry loops into lock-step with the
+holder's period, so one task never won) plus, when ownership or
 a Modified copy moves, the non-overlapped part ``(1 - P_OVERLAP)`` of the transfer
 latency (a second transfer of a Modified line cannot start before the first
 arrives, unless the interconnect pipelines them) and, for a locked RMW, ``P_RMW``
@@ -74,7 +78,8 @@ L_OWNER = 0  # vCPU with the Modified/Exclusive copy, or -1
 L_CUR = 1  # request in service, or -1
 L_QLEN = 2  # requests waiting
 L_WSEQ = 3  # writes so far (a spinner checks it did not miss one)
-NL = 4
+L_ARRIVE_PS = 4  # when the current owner received the line (ps): its snoop window
+NL = 5
 
 # request table R[r, ...]; r = v for a blocking op, n + v for a buffered store
 R_OP = 0
@@ -90,7 +95,8 @@ R_OK = 9
 R_WSEQ = 10
 NR = 11
 RF_RESUME = 0  # time the requester continues
-NRF = 1
+RF_SNOOP = 1  # time the request's snoop/invalidation reaches the current holders
+NRF = 2
 
 
 @njit(cache=True)
@@ -105,7 +111,19 @@ def iter_ns(P):
 
 
 @njit(cache=True)
-def is_hit(L, sh, line, v, op):
+def is_hit(L, sh, R, RF, line, v, op, now):
+    """Does v's copy permit ``op`` now? Not while another core's request for the line
+    is being served and takes that copy away: an invalidation (a write request) removes
+    every copy, a read of a Modified line removes the owner's right to write, from the
+    moment the snoop reaches the holders (``RF_SNOOP``). (Without this an owner would
+    keep hitting on a line a snoop is already extracting, and one task could monopolize
+    the lock.)"""
+    cur = L[line, L_CUR]
+    if cur >= 0 and R[cur, R_V] != v and now >= RF[cur, RF_SNOOP]:
+        if R[cur, R_OP] != OP_LOAD:
+            return False
+        if op != OP_LOAD:
+            return False
     if op == OP_LOAD:
         return L[line, L_OWNER] == v or sh[line, v] != 0
     return L[line, L_OWNER] == v
@@ -175,7 +193,7 @@ def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi,
 
 
 @njit(cache=True)
-def start_service(r, now, I, wline, L, sh, R, RF, P, tt, ts, ht, hs, hi, tmeta, G, n):
+def start_service(r, now, I, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n):
     """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
     w = R[r, R_WORD]
     line = wline[w]
@@ -215,14 +233,28 @@ def start_service(r, now, I, wline, L, sh, R, RF, P, tt, ts, ht, hs, hi, tmeta, 
     else:
         lat = P[P_SHARED]
         G[G_SHARED_READS] += 1
-    occ = P[P_SERVICE]
+    # the home's service time is random around its mean (ring/queue arbitration):
+    # uniform on [0, 2 P_SERVICE]. Fixed timings let a failing cmpxchg retry loop
+    # resonate with the holder's lock/unlock period (lock-step: one task never wins).
+    svc = 2.0 * P[P_SERVICE] * rng.random()
+    occ = svc
     extra = 0.0
     if is_locked_op(op):
         extra = P[P_RMW]
     if moving:
         occ += (1.0 - P[P_OVERLAP]) * lat + extra
     L[line, L_CUR] = r
-    RF[r, RF_RESUME] = now + P[P_SERVICE] + lat + extra
+    RF[r, RF_RESUME] = now + svc + lat + extra
+    # the snoop reaches the holder after the home's lookup, and never before the holder
+    # has received the line and finished the operation it got it for (a locked RMW
+    # holds the line; a core retries within one hit time): one op per ownership.
+    snoop = now + svc
+    held = L[line, L_ARRIVE_PS] * 1e-3 + P[P_HIT] + P[P_RMW]
+    if held > snoop:
+        snoop = held
+    RF[r, RF_SNOOP] = snoop
+    if moving:
+        L[line, L_ARRIVE_PS] = int((now + svc + lat + extra) * 1e3)
     tm_set(tt, ts, ht, hs, hi, tmeta, n + line, now + occ)
 
 
@@ -237,7 +269,7 @@ def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi
     op = R[r, R_OP]
     if is_locked_op(op):
         G[G_RMW] += 1
-    if is_hit(L, sh, line, v, op):
+    if is_hit(L, sh, R, RF, line, v, op, now):
         G[G_HITS] += 1
         apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi, tmeta,
                      G, GF)
@@ -248,7 +280,7 @@ def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi
         return True
     G[G_REQS] += 1
     if L[line, L_CUR] < 0:
-        start_service(r, now, I, wline, L, sh, R, RF, P, tt, ts, ht, hs, hi, tmeta, G, n)
+        start_service(r, now, I, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n)
     else:
         q = L[line, L_QLEN]
         lq[line, q] = r
@@ -279,5 +311,5 @@ def line_done(line, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht,
         r2 = lq[line, j]
         lq[line, j] = lq[line, q - 1]
         L[line, L_QLEN] = q - 1
-        start_service(r2, now, I, wline, L, sh, R, RF, P, tt, ts, ht, hs, hi, tmeta, G, n)
+        start_service(r2, now, I, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n)
     return r

@@ -1,0 +1,56 @@
+"""Bad parameters raise named errors in Python, before any kernel runs."""
+
+import pytest
+
+from pvqmodel.params import Hardware, Workload
+from pvqmodel.sim import LockTunables, simulate
+
+
+@pytest.mark.parametrize("kw, name", [
+    (dict(hit_ns=-1.0), "hit_ns"),
+    (dict(rmw_ns=float("nan")), "rmw_ns"),
+    (dict(overlap=1.5), "overlap"),
+    (dict(xfer_cross_ns="fast"), "xfer_cross_ns"),
+    (dict(sockets=0), "sockets"),
+    (dict(cores_per_socket=2.5), "cores_per_socket"),
+    (dict(hit_ns=0.0, pause_ns=0.0), "hit_ns \\+ pause_ns"),
+])
+def test_bad_hardware(kw, name):
+    with pytest.raises(ValueError, match=name):
+        Hardware(**kw)
+
+
+@pytest.mark.parametrize("kw, name", [
+    (dict(cs_ns=-3.0), "cs_ns"),
+    (dict(loop_dist="gamma"), "loop_dist"),
+    (dict(placement="random"), "placement"),
+])
+def test_bad_workload(kw, name):
+    with pytest.raises(ValueError, match=name):
+        Workload(**kw)
+
+
+@pytest.mark.parametrize("args, kw, name", [
+    (("mutex", 2, 10), {}, "lock"),
+    (("ticket", 0, 10), {}, "tasks"),
+    (("ticket", 257, 10), {}, "tasks"),
+    (("ticket", 41, 10), {}, "tasks"),  # more tasks than the 40 default cores
+    (("ticket", 2, 0), {}, "ops_per_task"),
+    (("ticket", 2, 10), dict(reps=0), "reps"),
+    (("ticket", 2, 10), dict(seed=-1), "seed"),
+    (("ticket", 2, 10), dict(timer="wheel"), "timer"),
+    (("ticket", 2, 10), dict(hardware={"hit_ns": 1}), "hardware"),
+])
+def test_bad_simulate_args(args, kw, name):
+    with pytest.raises(ValueError, match=name):
+        simulate(*args, **kw)
+
+
+def test_bad_tunables():
+    with pytest.raises(ValueError, match="lsteal_min_mask"):
+        LockTunables(lsteal_min_mask=6)
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="preset"):
+        Hardware.preset("no-such-machine")
