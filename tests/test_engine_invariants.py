@@ -27,7 +27,7 @@ def test_every_op_completes_exclusively(lock, n):
     assert (s["ops"] == n * K).all()
     assert (res.tasks["ops"] == K).all()
     # every acquisition is counted on exactly one path
-    paths = s[["path_fast", "path_pending", "path_queue", "path_steal", "path_spin"]].sum(1)
+    paths = s[["path_fast", "path_pending", "path_queue", "path_steal", "path_spin"]].sum(axis=1)
     assert (paths == n * K).all()
 
 

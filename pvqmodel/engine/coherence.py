@@ -130,19 +130,21 @@ def is_hit(L, sh, R, RF, line, v, op, now):
 
 
 @njit(cache=True)
-def wake_watchers(I, F, sh, line, writer, now, P, rng, tt, ts, ht, hs, hi, tmeta, G):
-    """An invalidation reaches every spinner parked on ``line``: each re-reads at its
-    next loop iteration (a uniform phase within one iteration)."""
+def wake_watchers(I, F, sh, line, writer, now, at, P, rng, tt, ts, ht, hs, hi, tmeta, G):
+    """An invalidation reaches every spinner parked on ``line`` at time ``at`` (>= now):
+    each re-reads at its next loop iteration (a uniform phase within one iteration);
+    its load misses and queues behind the write at the line's home."""
     n = I.shape[0]
     it = iter_ns(P)
     for u in range(n):
         if I[u, WATCH] == line and u != writer and I[u, MODE] == M_PARKED:
             I[u, WATCH] = -1
-            I[u, ITERS] += int((now - F[u, F_PARK_T0]) / it)
-            F[u, F_PARK_T0] = now
+            t = at + rng.random() * it
+            I[u, ITERS] += int((t - F[u, F_PARK_T0]) / it)
+            F[u, F_PARK_T0] = t
             I[u, MODE] = M_REREAD
             G[G_WAKES] += 1
-            tm_set(tt, ts, ht, hs, hi, tmeta, u, now + rng.random() * it)
+            tm_set(tt, ts, ht, hs, hi, tmeta, u, t)
 
 
 @njit(cache=True)
@@ -181,7 +183,7 @@ def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi,
             G[G_HOLDER] = -1
             GF[GF_LAST_REL] = now
             G[G_REL_WAITERS] = G[G_WAITERS]
-        wake_watchers(I, F, sh, line, v, now, P, rng, tt, ts, ht, hs, hi, tmeta, G)
+        wake_watchers(I, F, sh, line, v, now, now, P, rng, tt, ts, ht, hs, hi, tmeta, G)
     else:
         own = L[line, L_OWNER]
         if own >= 0 and own != v:
@@ -193,7 +195,7 @@ def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi,
 
 
 @njit(cache=True)
-def start_service(r, now, I, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n):
+def start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n):
     """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
     w = R[r, R_WORD]
     line = wline[w]
@@ -246,15 +248,20 @@ def start_service(r, now, I, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tm
     L[line, L_CUR] = r
     RF[r, RF_RESUME] = now + svc + lat + extra
     # the snoop reaches the holder after the home's lookup, and never before the holder
-    # has received the line and finished the operation it got it for (a locked RMW
-    # holds the line; a core retries within one hit time): one op per ownership.
+    # has received the line and had one hit time to use it (the operation it asked for
+    # completes; an immediate retry of a failed cmpxchg wins): no lock-step livelock.
     snoop = now + svc
-    held = L[line, L_ARRIVE_PS] * 1e-3 + P[P_HIT] + P[P_RMW]
+    held = L[line, L_ARRIVE_PS] * 1e-3 + P[P_HIT]
     if held > snoop:
         snoop = held
     RF[r, RF_SNOOP] = snoop
     if moving:
         L[line, L_ARRIVE_PS] = int((now + svc + lat + extra) * 1e3)
+    if op != OP_LOAD:
+        # the invalidation reaches parked spinners with the snoop, before the write
+        # takes effect; their re-reads queue behind it (spinners parked later are
+        # woken at the effect)
+        wake_watchers(I, F, sh, line, v, now, snoop, P, rng, tt, ts, ht, hs, hi, tmeta, G)
     tm_set(tt, ts, ht, hs, hi, tmeta, n + line, now + occ)
 
 
@@ -280,7 +287,7 @@ def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi
         return True
     G[G_REQS] += 1
     if L[line, L_CUR] < 0:
-        start_service(r, now, I, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n)
+        start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n)
     else:
         q = L[line, L_QLEN]
         lq[line, q] = r
@@ -311,5 +318,5 @@ def line_done(line, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht,
         r2 = lq[line, j]
         lq[line, j] = lq[line, q - 1]
         L[line, L_QLEN] = q - 1
-        start_service(r2, now, I, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n)
+        start_service(r2, now, I, F, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n)
     return r

@@ -1,0 +1,297 @@
+"""A small SimPy model of the ticket lock and the v10 qspinlock: the engine's oracle.
+
+Written independently of :mod:`pvqmodel.engine` (no shared code, only the documented
+cost model): each vCPU is a SimPy process running the benchmark loop, each cache line
+has a home process serving its request queue in random order, and **spin loops are
+simulated one iteration at a time** (load, compare, PAUSE), so this model also checks
+the engine's spin-parking shortcut. The cost model is the one documented in
+``pvqmodel/engine/coherence.py``: hits need a valid copy and no snoop in flight; a miss
+is served by the line's home for a uniform [0, 2 service] time plus the non-overlapped
+part of the transfer (and the locked-RMW time), takes effect then, and the requester
+continues after the full transfer latency; a snoop reaches the holder after the home's
+lookup but not before the holder has had one hit time to use the line; plain stores go through a
+one-entry store buffer drained before locked operations and same-line accesses.
+Slow by design; use small N and K.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .params import Hardware, Workload
+
+LOAD, STORE, XADD, CMPXCHG, XCHG = range(5)
+
+
+class _Line:
+    def __init__(self):
+        self.owner = -1
+        self.sharers = set()
+        self.queue = []
+        self.cur = None
+        self.arrive = 0.0
+
+
+class _Req:
+    def __init__(self, v, op, word, mask, val, exp, ev):
+        self.v, self.op, self.word, self.mask, self.val, self.exp = v, op, word, mask, val, exp
+        self.ev = ev
+        self.snoop = np.inf
+        self.old = 0
+        self.ok = 1
+
+
+class RefMachine:
+    def __init__(self, env, n, hw: Hardware, wl: Workload, sock, rng, words_per_cpu):
+        import simpy  # noqa: F401  (a dev dependency)
+
+        self.env, self.n, self.hw, self.wl, self.rng = env, n, hw, wl, rng
+        self.sock = sock
+        self.mem = {}
+        self.nwords = 1 + words_per_cpu * n
+        self.wline = [0] + [1 + (w - 1) // words_per_cpu for w in range(1, self.nwords)] \
+            if words_per_cpu else [0]
+        self.lines = [_Line() for _ in range(n + 1)]
+        self.sb = [None] * n  # pending buffered store event per vCPU
+        self.holder = -1
+        self.violations = 0
+        self.ops = 0
+
+    # ---- coherence -------------------------------------------------------------------
+    def _hit(self, ln, v, op):
+        cur = ln.cur
+        if cur is not None and cur.v != v and self.env.now >= cur.snoop:
+            if cur.op != LOAD or op != LOAD:
+                return False
+        if op == LOAD:
+            return ln.owner == v or v in ln.sharers
+        return ln.owner == v
+
+    def _apply(self, r):
+        w, m = r.word, r.mask
+        old = self.mem.get(w, 0)
+        r.old, r.ok = old, 1
+        if r.op == STORE or r.op == XCHG:
+            self.mem[w] = (old & ~m) | (r.val & m)
+        elif r.op == XADD:
+            self.mem[w] = old + r.val
+        elif r.op == CMPXCHG:
+            if (old & m) == r.exp:
+                self.mem[w] = (old & ~m) | (r.val & m)
+            else:
+                r.ok = 0
+        ln = self.lines[self.wline[w]]
+        if r.op == LOAD:
+            if ln.owner >= 0 and ln.owner != r.v:
+                ln.sharers.add(ln.owner)
+                ln.owner = -1
+            if ln.owner != r.v:
+                ln.sharers.add(r.v)
+        else:
+            ln.sharers = set()
+            ln.owner = r.v
+        if getattr(r, "release", False):
+            if self.holder != r.v:
+                self.violations += 1
+            self.holder = -1
+
+    def _serve(self, ln):
+        hw, env = self.hw, self.env
+        while ln.queue:
+            r = ln.queue.pop(int(self.rng.integers(0, len(ln.queue))))
+            moving = False
+            if ln.owner >= 0 and ln.owner != r.v:
+                moving = True
+                lat = hw.xfer_same_ns if self.sock[ln.owner] == self.sock[r.v] else \
+                    hw.xfer_cross_ns
+            elif r.op != LOAD:
+                moving = True
+                others = [u for u in ln.sharers if u != r.v]
+                if not others:
+                    lat = hw.shared_ns
+                elif any(self.sock[u] == self.sock[r.v] for u in others):
+                    lat = hw.xfer_same_ns
+                else:
+                    lat = hw.xfer_cross_ns
+            else:
+                lat = hw.shared_ns
+            svc = 2.0 * hw.service_ns * self.rng.random()
+            extra = hw.rmw_ns if r.op in (XADD, CMPXCHG, XCHG) else 0.0
+            occ = svc + ((1.0 - hw.overlap) * lat + extra if moving else 0.0)
+            ln.cur = r
+            r.snoop = max(env.now + svc, int(ln.arrive * 1e3) * 1e-3 + hw.hit_ns)
+            resume = env.now + svc + lat + extra
+            if moving:
+                ln.arrive = resume
+            yield env.timeout(occ)
+            self._apply(r)
+            ln.cur = None
+            r.ev.succeed(max(resume - env.now, 0.0))
+
+    def access(self, v, op, word, mask=-1, val=0, exp=0, release=False, buffered=False):
+        """Generator: one memory operation; returns (old, ok)."""
+        env, hw = self.env, self.hw
+        ln_i = self.wline[word]
+        sb = self.sb[v]
+        if sb is not None and (buffered or op != LOAD or self.wline[sb[1]] == ln_i):
+            yield sb[0]
+        ln = self.lines[ln_i]
+        r = _Req(v, op, word, mask, val, exp, env.event())
+        r.release = release
+        if self._hit(ln, v, op):
+            self._apply(r)
+            cost = hw.hit_ns + (hw.rmw_ns if op in (XADD, CMPXCHG, XCHG) else 0.0)
+            yield env.timeout(cost)
+            return r.old, r.ok
+        ln.queue.append(r)
+        if ln.cur is None and len(ln.queue) == 1:
+            env.process(self._serve(ln))
+        if buffered:
+            done = env.event()
+            self.sb[v] = (done, word)
+
+            def _drained(ev, v=v, done=done):
+                self.sb[v] = None
+                done.succeed()
+            r.ev.callbacks.append(_drained)
+            yield env.timeout(hw.hit_ns)
+            return 0, 1
+        delay = yield r.ev
+        yield env.timeout(delay)
+        return r.old, r.ok
+
+    def spin(self, v, word, mask, eq, val):
+        """Naive spin loop, one iteration at a time: load; test; PAUSE."""
+        while True:
+            old, _ = yield from self.access(v, LOAD, word)
+            if ((old & mask) == val) == eq:
+                return old
+            yield self.env.timeout(self.hw.pause_ns)
+
+
+# ---- locks, written from the kernel source independently of pvqmodel/locks -----------
+def _ticket_lock(m, v):
+    old, _ = yield from m.access(v, XADD, 0, -1, 1 << 32)
+    me = old >> 32
+    if (old & 0xFFFFFFFF) != me:
+        yield from m.spin(v, 0, 0xFFFFFFFF, True, me)
+    return me
+
+
+def _ticket_unlock(m, v, me):
+    yield from m.access(v, STORE, 0, 0xFFFFFFFF, me + 1, release=True, buffered=True)
+
+
+def _qs_lock(m, v):
+    L, P, LP, TAIL, FULL = 0x1, 0x100, 0xFFFF, 0xFFFF0000, 0xFFFFFFFF
+    old, ok = yield from m.access(v, CMPXCHG, 0, FULL, L, 0)
+    if ok:
+        return None
+    val, retry = old & FULL, 1
+    while True:  # trylock_pending (v10)
+        if val & TAIL:
+            break
+        if (val & LP) == (L | P):
+            if not retry:
+                break
+            retry -= 1
+            yield m.env.timeout(2 * m.hw.pause_ns)
+            val, _ = yield from m.access(v, LOAD, 0)
+            continue
+        if (val & LP) == P:
+            yield m.env.timeout(m.hw.pause_ns)
+            val, _ = yield from m.access(v, LOAD, 0)
+            continue
+        new = L | P if val == L else L
+        old, ok = yield from m.access(v, CMPXCHG, 0, FULL, new, val)
+        if ok:
+            if new == L:
+                return None
+            yield from m.spin(v, 0, 0xFF, True, 0)
+            yield from m.access(v, STORE, 0, LP, L, buffered=True)
+            return None
+        val = old & FULL
+    qhead, nxt = 1 + 2 * v, 2 + 2 * v
+    tail = (v + 1) << 18
+    yield from m.access(v, STORE, qhead, -1, 0, buffered=True)
+    yield from m.access(v, STORE, nxt, -1, 0, buffered=True)
+    if not (val & TAIL):
+        w, _ = yield from m.access(v, LOAD, 0)
+        if (w & FULL) == 0:
+            _, ok = yield from m.access(v, CMPXCHG, 0, FULL, L, 0)
+            if ok:
+                return None
+    old, _ = yield from m.access(v, XCHG, 0, TAIL, tail)
+    if old & TAIL:
+        prev = ((old & TAIL) >> 18) - 1
+        yield from m.access(v, STORE, 2 + 2 * prev, -1, v + 1, buffered=True)
+        yield from m.spin(v, qhead, -1, False, 0)
+    else:
+        yield from m.access(v, STORE, qhead, -1, 1, buffered=True)
+    while True:
+        val = (yield from m.spin(v, 0, LP, True, 0)) & FULL
+        while True:
+            if val != tail:
+                yield from m.access(v, STORE, 0, 0xFF, L, buffered=True)
+                break
+            old, ok = yield from m.access(v, CMPXCHG, 0, FULL, L, val)
+            if ok:
+                return None
+            val = old & FULL
+        break
+    n1 = (yield from m.spin(v, nxt, -1, False, 0)) - 1
+    yield from m.access(v, STORE, 1 + 2 * n1, -1, 1, buffered=True)
+    return None
+
+
+def _qs_unlock(m, v, _):
+    yield from m.access(v, STORE, 0, 0xFF, 0, release=True, buffered=True)
+
+
+def reference_simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware,
+                       workload: Workload, reps: int = 4, seed: int = 0) -> pd.DataFrame:
+    """Run the SimPy model; one row per replication (lock, tasks, rep, ns_per_op, ...)."""
+    import simpy
+
+    if lock not in ("ticket", "qspinlock", "queue"):
+        raise ValueError(f"lock must be 'ticket' or 'qspinlock', got {lock!r}")
+    lock = "qspinlock" if lock == "queue" else lock
+    n, K = int(tasks), int(ops_per_task)
+    if not 1 <= n <= 64:
+        raise ValueError(f"tasks must be in [1, 64], got {tasks!r}")
+    rows = []
+    for r, child in enumerate(np.random.SeedSequence(seed).spawn(reps)):
+        rng = np.random.default_rng(child)
+        env = simpy.Environment()
+        sock = (np.arange(n) % hardware.sockets if workload.placement == "scatter"
+                else np.arange(n) // hardware.cores_per_socket)
+        m = RefMachine(env, n, hardware, workload, sock, rng, 0 if lock == "ticket" else 2)
+        done = np.zeros(n)
+        lk, ul = (_ticket_lock, _ticket_unlock) if lock == "ticket" else (_qs_lock, _qs_unlock)
+
+        def task(v):
+            yield env.timeout(rng.random() * workload.loop_ns)
+            for k in range(K):
+                tok = yield from lk(m, v)
+                if m.holder != -1:
+                    m.violations += 1
+                m.holder = v
+                cs = rng.exponential(workload.cs_ns) if workload.cs_dist == "exp" \
+                    else workload.cs_ns
+                yield env.timeout(cs)
+                yield from ul(m, v, tok)
+                m.ops += 1
+                if k < K - 1:
+                    lo = rng.exponential(workload.loop_ns) if workload.loop_dist == "exp" \
+                        else workload.loop_ns
+                    yield env.timeout(lo)
+            done[v] = env.now
+
+        for v in range(n):
+            env.process(task(v))
+        env.run()
+        rows.append({"lock": lock, "tasks": n, "rep": r, "ops": m.ops,
+                     "sim_ns": done.max(), "ns_per_op": done.max() / m.ops,
+                     "violations": m.violations})
+    return pd.DataFrame(rows)
