@@ -110,6 +110,10 @@ class RefMachine:
                 others = [u for u in ln.sharers if u != r.v]
                 if not others:
                     lat = hw.shared_ns
+                elif all(self.sock[u] != self.sock[r.v] for u in others):
+                    lat = hw.xfer_cross_ns
+                elif r.v in ln.sharers:  # upgrade of our own shared copy
+                    lat = hw.shared_ns
                 elif any(self.sock[u] == self.sock[r.v] for u in others):
                     lat = hw.xfer_same_ns
                 else:

@@ -22,11 +22,16 @@ arrives, unless the interconnect pipelines them) and, for a locked RMW, ``P_RMW`
 (the line stays locked in the new owner's L1). The operation takes effect
 (serialization point) when the home frees; the requester continues after the full
 transfer latency, same-socket ``P_XSAME`` or cross-socket ``P_XCROSS`` depending on
-where the data comes from, or ``P_SHARED`` for a read of a line only held shared.
+where the data comes from, or ``P_SHARED`` for a read of a line only held shared and
+for the upgrade of the requester's own shared copy on one socket (no data moves; the
+inclusive LLC invalidates the other copies).
 A write (and a failed cmpxchg, which still takes ownership) invalidates all other
 copies and wakes the spinners parked on the line (spin.py). Plain stores go
 through a one-entry store buffer: the vCPU continues while the RFO is in flight
-and drains the buffer before its next locked operation or access to that line.
+and drains the buffer before its next store, locked operation or access to that
+line. (Issuing a younger store's RFO early, as x86 cores do, was tried: the early
+invalidation makes the spinner on that line re-read in between, so it did not shorten
+the MCS handoff; not kept.)
 Memory is sequentially consistent at the serialization points.
 """
 
@@ -226,6 +231,11 @@ def start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
         if anyone and cross:
             lat = P[P_XCROSS]
             G[G_XFER_CROSS] += 1
+        elif anyone and sh[line, v] != 0:
+            # upgrade of our own shared copy: no data moves, the inclusive LLC
+            # invalidates the other (same-socket) copies: one LLC round trip
+            lat = P[P_SHARED]
+            G[G_XFER_SAME] += 1
         elif anyone:
             lat = P[P_XSAME]
             G[G_XFER_SAME] += 1
