@@ -63,7 +63,7 @@ def pv_off_cells() -> pd.DataFrame:
 def _split(x: np.ndarray, base_hw: Hardware, base_wl: Workload):
     names = list(BOUNDS)
     vals = {}
-    for name, u in zip(names, x):
+    for name, u in zip(names, x, strict=True):
         lo, hi, _ = BOUNDS[name]
         u = float(np.clip(u, 0.0, 1.0))
         vals[name] = lo + (hi - lo) * u

@@ -18,6 +18,8 @@ def _cmd_table(args) -> int:
 
     from .data import seed_table
 
+    if args.engine:
+        return _cmd_engine_table(args)
     df = seed_table()
     with pd.option_context("display.width", 120, "display.max_rows", 100):
         print(df.round(3).to_string(index=False))
@@ -50,6 +52,40 @@ def _cmd_figures(args) -> int:
     return 0
 
 
+def _cmd_engine_table(args) -> int:
+    import pandas as pd
+
+    from .calibrate import engine_table
+
+    df = engine_table(ops_per_task=args.ops, reps=args.reps, seed=args.seed,
+                      progress=not args.quiet, workers=args.workers)
+    with pd.option_context("display.width", 140, "display.max_rows", 100):
+        print(df.round(4).to_string(index=False))
+    err = df["rel_err"].abs()
+    print(f"median |rel err| {err.median():.1%}, max {err.max():.1%}")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(json_out=args.json, table=not args.no_table)
+
+
+def _cmd_calibrate(args) -> int:
+    import json
+
+    from .calibrate import calibrate
+
+    rep = calibrate(maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
+                    save=None if args.no_save else args.preset, progress=not args.quiet)
+    keys = ("median_abs_rel_err", "max_abs_rel_err", "by_lock", "min_task_share", "fit")
+    print(json.dumps({k: rep[k] for k in keys}, indent=1))
+    if "preset_path" in rep:
+        print("wrote", rep["preset_path"])
+    return 0
+
+
 def _cmd_handshake(args) -> int:
     from .handshake import explore_v10_handshake
 
@@ -78,7 +114,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("table", help="print the seed table with per-op columns")
+    t.add_argument("--engine", action="store_true",
+                   help="run the Monte Carlo engine on every supported cell instead")
+    t.add_argument("--ops", type=int, default=20_000, help="engine: ops per task (K)")
+    t.add_argument("--reps", type=int, default=4, help="engine: replications per cell")
+    t.add_argument("--seed", type=int, default=1, help="engine: root seed")
+    t.add_argument("--workers", type=int, default=1, help="engine: replication threads")
+    t.add_argument("--quiet", action="store_true", help="engine: no progress bar")
     t.set_defaults(func=_cmd_table)
+
+    b = sub.add_parser("bench", help="engine vs SimPy reference speed, PV-off table time")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--no-table", action="store_true", help="skip timing the PV-off table")
+    b.set_defaults(func=_cmd_bench)
+
+    c = sub.add_parser("calibrate", help="fit the engine's hardware preset to the table")
+    c.add_argument("--maxfev", type=int, default=120, help="objective evaluations")
+    c.add_argument("--ops", type=int, default=1500, help="ops per task per evaluation")
+    c.add_argument("--seed", type=int, default=2014, help="common-random-numbers seed")
+    c.add_argument("--preset", default="westmere-ex", help="preset name to write")
+    c.add_argument("--no-save", action="store_true", help="do not write the preset")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_cmd_calibrate)
 
     f = sub.add_parser("fit", help="fit the analytical models to the seed table")
     f.add_argument("--ci", choices=["jacobian", "bootstrap"], default="jacobian",

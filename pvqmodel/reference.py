@@ -253,6 +253,25 @@ def _qs_unlock(m, v, _):
     yield from m.access(v, STORE, 0, 0xFF, 0, release=True, buffered=True)
 
 
+def _task(env, m, v, K, lk, ul, workload, rng, done):
+    """One benchmark task: lock; critical section; unlock; loop overhead; K times."""
+    yield env.timeout(rng.random() * workload.loop_ns)
+    for k in range(K):
+        tok = yield from lk(m, v)
+        if m.holder != -1:
+            m.violations += 1
+        m.holder = v
+        cs = rng.exponential(workload.cs_ns) if workload.cs_dist == "exp" else workload.cs_ns
+        yield env.timeout(cs)
+        yield from ul(m, v, tok)
+        m.ops += 1
+        if k < K - 1:
+            lo = rng.exponential(workload.loop_ns) if workload.loop_dist == "exp" \
+                else workload.loop_ns
+            yield env.timeout(lo)
+    done[v] = env.now
+
+
 def reference_simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware,
                        workload: Workload, reps: int = 4, seed: int = 0) -> pd.DataFrame:
     """Run the SimPy model; one row per replication (lock, tasks, rep, ns_per_op, ...)."""
@@ -274,26 +293,8 @@ def reference_simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Ha
         done = np.zeros(n)
         lk, ul = (_ticket_lock, _ticket_unlock) if lock == "ticket" else (_qs_lock, _qs_unlock)
 
-        def task(v):
-            yield env.timeout(rng.random() * workload.loop_ns)
-            for k in range(K):
-                tok = yield from lk(m, v)
-                if m.holder != -1:
-                    m.violations += 1
-                m.holder = v
-                cs = rng.exponential(workload.cs_ns) if workload.cs_dist == "exp" \
-                    else workload.cs_ns
-                yield env.timeout(cs)
-                yield from ul(m, v, tok)
-                m.ops += 1
-                if k < K - 1:
-                    lo = rng.exponential(workload.loop_ns) if workload.loop_dist == "exp" \
-                        else workload.loop_ns
-                    yield env.timeout(lo)
-            done[v] = env.now
-
         for v in range(n):
-            env.process(task(v))
+            env.process(_task(env, m, v, K, lk, ul, workload, rng, done))
         env.run()
         rows.append({"lock": lock, "tasks": n, "rep": r, "ops": m.ops,
                      "sim_ns": done.max(), "ns_per_op": done.max() / m.ops,

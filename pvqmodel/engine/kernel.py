@@ -14,7 +14,6 @@ stop advancing; nothing in the lock files has to change for that.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from ..locks.qspinlock import QS_LOCK, QS_UNLOCK, qspinlock_step
@@ -25,7 +24,6 @@ from .coherence import (
     L_CUR,
     L_OWNER,
     L_QLEN,
-    L_WSEQ,
     R_BUFFERED,
     R_EXP,
     R_MASK,
@@ -378,6 +376,3 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF,
             break
     return G[G_STATUS]
 
-
-def _unused():  # keep linters quiet about names kept for the PV layer
-    return (L_WSEQ, M_PARKED, np)

@@ -55,6 +55,7 @@ from ..engine.state import (
     OP_CMPXCHG,
     OP_LOAD,
     OP_XCHG,
+    P_PAUSE,
     PATH,
     PATH_FAST,
     PATH_PENDING,
@@ -76,7 +77,6 @@ from ..engine.state import (
     act_spin,
     act_store,
 )
-from ..engine.state import P_PAUSE
 
 W_LOCK = 0
 N_WORDS_PER_CPU = 2  # qnodes[0].mcs.locked (qhead), qnodes[0].mcs.next
