@@ -104,18 +104,18 @@ RF_SNOOP = 1  # time the request's snoop/invalidation reaches the current holder
 NRF = 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def is_locked_op(op):
     return op == OP_XADD or op == OP_CMPXCHG or op == OP_XCHG
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def iter_ns(P):
     """Cost of one spin-loop iteration: a cached load plus PAUSE (cpu_relax)."""
     return P[P_HIT] + P[P_PAUSE]
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def is_hit(L, sh, R, RF, line, v, op, now):
     """Does v's copy permit ``op`` now? Not while another core's request for the line
     is being served and takes that copy away: an invalidation (a write request) removes
@@ -134,7 +134,7 @@ def is_hit(L, sh, R, RF, line, v, op, now):
     return L[line, L_OWNER] == v
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def wake_watchers(I, F, sh, line, writer, now, at, P, rng, tt, ts, ht, hs, hi, tmeta, G):
     """An invalidation reaches every spinner parked on ``line`` at time ``at`` (>= now):
     each re-reads at its next loop iteration (a uniform phase within one iteration);

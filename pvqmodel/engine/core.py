@@ -54,12 +54,12 @@ def tm_reset(tt, ts, meta):
     meta[TMM_OVERFLOW] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _less(ta, sa, tb, sb):
     return ta < tb or (ta == tb and sa < sb)
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _heap_push(ht, hs, hi, meta, t, s, i):
     n = meta[TMM_HSIZE]
     k = n
@@ -78,7 +78,7 @@ def _heap_push(ht, hs, hi, meta, t, s, i):
     meta[TMM_HSIZE] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _heap_pop_top(ht, hs, hi, meta):
     n = meta[TMM_HSIZE] - 1
     ht[0] = ht[n]
@@ -113,7 +113,7 @@ def _heap_rebuild(tt, ts, ht, hs, hi, meta):
             _heap_push(ht, hs, hi, meta, tt[i], ts[i], i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def tm_set(tt, ts, ht, hs, hi, meta, i, t):
     """Schedule slot ``i`` at time ``t`` (replacing whatever it held)."""
     s = meta[TMM_SEQ]
@@ -127,19 +127,19 @@ def tm_set(tt, ts, ht, hs, hi, meta, i, t):
             _heap_push(ht, hs, hi, meta, t, s, i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def tm_clear(tt, ts, i):
     """Cancel slot ``i`` (a heap entry left behind is discarded when popped)."""
     tt[i] = INF
     ts[i] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def tm_get(tt, i):
     return tt[i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def tm_pop(tt, ts, ht, hs, hi, meta):
     """Remove and return (slot, time) of the earliest event; (-1, inf) if none."""
     if meta[TMM_MODE] == TM_DENSE:
