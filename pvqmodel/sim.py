@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .data import SEED_OPS_PER_TASK
 from .engine import coherence as co
 from .engine import core
 from .engine import state as st
@@ -39,8 +40,6 @@ LOCKS = {
 #: The seed table's names.
 TABLE_LOCK_NAMES = {"queue": "qspinlock", "ticket": "ticket"}
 
-#: The seed benchmark's operations per task.
-SEED_OPS = 5_000_000
 MAX_VCPUS = 256
 DENSE_TIMER_MAX_SLOTS = 64
 
@@ -289,7 +288,7 @@ def _collect(lock, n, K, states, check) -> SimResult:
         rows.append({
             "lock": lock, "tasks": n, "rep": r, "ops_per_task": K, "ops": ops,
             "sim_ns": sim_ns, "ns_per_op": sim_ns / max(ops, 1),
-            "ms_5m": sim_ns / max(ops, 1) * n * SEED_OPS / 1e6,
+            "ms_5m": sim_ns / max(ops, 1) * n * SEED_OPS_PER_TASK / 1e6,
             "events": int(G[st.G_EVENTS]), "status": STATUS_TEXT.get(status, str(status)),
             "line_requests": int(G[st.G_REQS]), "hits": int(G[st.G_HITS]),
             "xfer_same": int(G[st.G_XFER_SAME]), "xfer_cross": int(G[st.G_XFER_CROSS]),

@@ -49,6 +49,11 @@ def register(name: str, builder: Callable[[], Figure]) -> None:
     REGISTRY[name] = builder
 
 
+from .engine import register_engine_figures  # noqa: E402  (needs register above)
+
+register_engine_figures()
+
+
 def build_all(out_dir: Path | str = FIGURES, names=None, formats=("png", "pdf"),
               progress: bool = False) -> list[Path]:
     """Build the named figures (default: all) into ``out_dir``; return written paths."""
