@@ -43,8 +43,25 @@ def _check_range(name: str, value, lo, hi):
         raise ValueError(f"{name} must be in [{lo}, {hi}], got {value!r}")
 
 
+class _ParamsMixin:
+    """Copy, serialization and strict loading shared by the frozen parameter objects."""
+
+    def replace(self, **kw):
+        return replace(self, **kw)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} parameter(s): {sorted(unknown)}")
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class Hardware:
+class Hardware(_ParamsMixin):
     """Cache-coherence and pipeline costs of one machine, in ns, and its sockets.
 
     Defaults are priors for a 2.4 GHz Westmere-EX (kernel-locks.md §7): L1 hit ~4
@@ -82,20 +99,6 @@ class Hardware:
     def cores(self) -> int:
         return self.cores_per_socket * self.sockets
 
-    def replace(self, **kw) -> Hardware:
-        return replace(self, **kw)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Hardware:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown Hardware parameter(s): {sorted(unknown)}")
-        return cls(**d)
-
     @classmethod
     def preset(cls, name: str = "westmere-ex") -> Hardware:
         """Load a named preset from ``data/hardware/<name>.json``."""
@@ -116,7 +119,7 @@ _PLACEMENTS = ("scatter", "compact")
 
 
 @dataclass(frozen=True)
-class Workload:
+class Workload(_ParamsMixin):
     """The seed's micro-benchmark: each task does lock; critical section; unlock; loop
     overhead; K times. Times in ns; ``*_dist`` is ``"det"`` or ``"exp"``.
 
@@ -139,20 +142,6 @@ class Workload:
                 raise ValueError(f"{name} must be one of {_DISTS}, got {getattr(self, name)!r}")
         if self.placement not in _PLACEMENTS:
             raise ValueError(f"placement must be one of {_PLACEMENTS}, got {self.placement!r}")
-
-    def replace(self, **kw) -> Workload:
-        return replace(self, **kw)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Workload:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown Workload parameter(s): {sorted(unknown)}")
-        return cls(**d)
 
     @classmethod
     def seed_benchmark(cls, preset: str = "westmere-ex") -> Workload:
