@@ -70,11 +70,7 @@ pd.DataFrame({"value": {**hw.to_dict(), "loop_ns": wl.loop_ns, "placement": wl.p
 # %%
 table = engine_table(hardware=hw, workload=wl, ops_per_task=OPS_PER_TASK, reps=REPS,
                      seed=SEED, progress=False)
-try:
-    analytic = pvqmodel.fit_analytic().points
-except Exception as exc:  # the analytical layer is optional here
-    print("analytic fits unavailable:", exc)
-    analytic = None
+analytic = pvqmodel.fit_analytic().points
 fig_engine_vs_table(table, analytic)
 
 # %%
