@@ -145,10 +145,10 @@ def register_engine_figures() -> None:
     """Add the engine figures to :data:`pvqmodel.figures.REGISTRY`."""
     from functools import cache
 
-    from . import register
+    from . import _fit, register
 
     data = cache(engine_figure_data)
-    register("engine-vs-table", lambda: fig_engine_vs_table(data()[0]))
+    register("engine-vs-table", lambda: fig_engine_vs_table(data()[0], _fit().points))
     register("engine-residuals", lambda: fig_engine_residuals(data()[0]))
     register("engine-handoff", lambda: fig_handoff(data()[1]))
     register("engine-transfers", lambda: fig_transfers(data()[0]))
