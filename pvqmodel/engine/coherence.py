@@ -305,7 +305,7 @@ def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def line_done(line, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
               tmeta, G, GF, n):
     """The home finished serving the current request of ``line``: apply it, hand the

@@ -120,7 +120,7 @@ from .state import (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def lock_entry(lock_id):
     if lock_id == LOCK_TICKET:
         return TK_LOCK
@@ -131,7 +131,7 @@ def lock_entry(lock_id):
     return UQ_LOCK
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def unlock_entry(lock_id):
     if lock_id == LOCK_TICKET:
         return TK_UNLOCK
@@ -142,7 +142,7 @@ def unlock_entry(lock_id):
     return UQ_UNLOCK
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def lock_step(lock_id, v, now, I, F, G, LP, P, n):
     if lock_id == LOCK_TICKET:
         ticket_step(v, now, I, F, G, LP, P, n)
@@ -156,14 +156,14 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def _draw(mean, expo, rng):
     if expo != 0.0 and mean > 0.0:
         return rng.exponential(mean)
     return mean
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng):
     """The seed micro-benchmark: lock; critical section; unlock; loop overhead."""
     pc = I[v, PC]
@@ -260,7 +260,7 @@ def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs,
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def run_steps(lock_id, v, now, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng, tt, ts, ht,
               hs, hi, tmeta, G, GF, HO, first_ops, n):
     for _ in range(64):

@@ -62,7 +62,7 @@ def spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, 
         tm_set(tt, ts, ht, hs, hi, tmeta, v, RF[v, RF_RESUME])
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def spin_result(v, now, I, F, wline, L, R, P, tt, ts, ht, hs, hi, tmeta, G):
     """The spin load returned. Returns True if the vCPU continues at A_NEXT now
     (condition met, or budget exhausted), False if it parked or re-reads."""
@@ -101,7 +101,7 @@ def spin_result(v, now, I, F, wline, L, R, P, tt, ts, ht, hs, hi, tmeta, G):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def spin_timeout(v, now, I, F, P, G):
     """The iteration budget ran out while parked: continue at A_NEXT with OK=0."""
     it = _iter_ns(P)

@@ -114,7 +114,7 @@ ST_BAD_STATE = 6  # a lock step reached an impossible state
 ST_HEAP_FULL = 7
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def act_mem(I, v, op, word, mask, val, exp, nxt):
     """Request a blocking memory operation; continue at ``nxt`` with RES/OK set."""
     I[v, ACT] = A_MEM
@@ -126,7 +126,7 @@ def act_mem(I, v, op, word, mask, val, exp, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def act_store(I, v, word, mask, val, release, nxt):
     """Request a plain store through the store buffer; continue at ``nxt`` at once."""
     I[v, ACT] = A_STORE
@@ -138,7 +138,7 @@ def act_store(I, v, word, mask, val, release, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     """Spin (load + PAUSE) until ``(word & mask) cmp val`` or ``budget`` iterations.
 
@@ -156,7 +156,7 @@ def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     I[v, ITERS] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def act_delay(I, F, v, ns, nxt):
     """Spend ``ns`` of local work (no shared memory), then continue at ``nxt``."""
     I[v, ACT] = A_DELAY
