@@ -149,7 +149,7 @@ def _alloc(n: int, words_per_cpu: int, trace: int, timer: str):
     mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
                                                   n_slots <= DENSE_TIMER_MAX_SLOTS)) \
         else core.TM_HEAP
-    tt, ts, ht, hs, hi, tmeta = core.tm_alloc(n_slots, mode)
+    TF, TI = core.tm_alloc(n_slots, mode)
     return dict(
         I=np.zeros((n, st.NI), dtype=np.int64),
         F=np.zeros((n, st.NF), dtype=np.float64),
@@ -160,7 +160,7 @@ def _alloc(n: int, words_per_cpu: int, trace: int, timer: str):
         sh=np.zeros((n_lines, n), dtype=np.uint8),
         R=np.zeros((2 * n, co.NR), dtype=np.int64),
         RF=np.zeros((2 * n, co.NRF), dtype=np.float64),
-        tt=tt, ts=ts, ht=ht, hs=hs, hi=hi, tmeta=tmeta,
+        TF=TF, TI=TI,
         G=np.zeros(st.NG, dtype=np.int64),
         GF=np.zeros(st.NGF, dtype=np.float64),
         TR=np.zeros((trace, st.NTR), dtype=np.int64),
@@ -187,7 +187,7 @@ def run_one(lock_id, words_per_cpu, n, K, P, LP, sock, rng, max_events, trace, t
     S = _alloc(n, words_per_cpu, trace, timer)
     status = run_replication(
         lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["wline"], S["L"], S["lq"],
-        S["sh"], S["R"], S["RF"], S["tt"], S["ts"], S["ht"], S["hs"], S["hi"], S["tmeta"],
+        S["sh"], S["R"], S["RF"], S["TF"], S["TI"],
         S["G"], S["GF"], S["TR"], S["TRT"], S["HO"], S["first"], max_events, rng)
     S["status"] = int(status)
     return S

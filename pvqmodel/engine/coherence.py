@@ -135,7 +135,7 @@ def is_hit(L, sh, R, RF, line, v, op, now):
 
 
 @njit(cache=True, inline='always')
-def wake_watchers(I, F, sh, line, writer, now, at, P, rng, tt, ts, ht, hs, hi, tmeta, G):
+def wake_watchers(I, F, sh, line, writer, now, at, P, rng, TF, TI, G):
     """An invalidation reaches every spinner parked on ``line`` at time ``at`` (>= now):
     each re-reads at its next loop iteration (a uniform phase within one iteration);
     its load misses and queues behind the write at the line's home."""
@@ -149,11 +149,11 @@ def wake_watchers(I, F, sh, line, writer, now, at, P, rng, tt, ts, ht, hs, hi, t
             F[u, F_PARK_T0] = t
             I[u, MODE] = M_REREAD
             G[G_WAKES] += 1
-            tm_set(tt, ts, ht, hs, hi, tmeta, u, t)
+            tm_set(TF, TI, u, t)
 
 
 @njit(cache=True)
-def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi, tmeta, G, GF):
+def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, TF, TI, G, GF):
     """Serialization point of request ``r``: update memory, line state, watchers."""
     w = R[r, R_WORD]
     m = R[r, R_MASK]
@@ -188,7 +188,7 @@ def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi,
             G[G_HOLDER] = -1
             GF[GF_LAST_REL] = now
             G[G_REL_WAITERS] = G[G_WAITERS]
-        wake_watchers(I, F, sh, line, v, now, now, P, rng, tt, ts, ht, hs, hi, tmeta, G)
+        wake_watchers(I, F, sh, line, v, now, now, P, rng, TF, TI, G)
     else:
         own = L[line, L_OWNER]
         if own >= 0 and own != v:
@@ -200,7 +200,7 @@ def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi,
 
 
 @njit(cache=True)
-def start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n):
+def start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, TF, TI, G, n):
     """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
     w = R[r, R_WORD]
     line = wline[w]
@@ -271,12 +271,12 @@ def start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
         # the invalidation reaches parked spinners with the snoop, before the write
         # takes effect; their re-reads queue behind it (spinners parked later are
         # woken at the effect)
-        wake_watchers(I, F, sh, line, v, now, snoop, P, rng, tt, ts, ht, hs, hi, tmeta, G)
-    tm_set(tt, ts, ht, hs, hi, tmeta, n + line, now + occ)
+        wake_watchers(I, F, sh, line, v, now, snoop, P, rng, TF, TI, G)
+    tm_set(TF, TI, n + line, now + occ)
 
 
 @njit(cache=True)
-def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta,
+def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
           G, GF, n):
     """Issue request ``r`` (already filled in R). Returns True if it was a hit (the
     effect happened now and RF_RESUME holds the completion time)."""
@@ -288,7 +288,7 @@ def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi
         G[G_RMW] += 1
     if is_hit(L, sh, R, RF, line, v, op, now):
         G[G_HITS] += 1
-        apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi, tmeta,
+        apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, TF, TI,
                      G, GF)
         c = P[P_HIT]
         if is_locked_op(op):
@@ -297,7 +297,7 @@ def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi
         return True
     G[G_REQS] += 1
     if L[line, L_CUR] < 0:
-        start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n)
+        start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, TF, TI, G, n)
     else:
         q = L[line, L_QLEN]
         lq[line, q] = r
@@ -306,27 +306,26 @@ def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi
 
 
 @njit(cache=True, inline='always')
-def line_done(line, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
-              tmeta, G, GF, n):
+def line_done(line, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n):
     """The home finished serving the current request of ``line``: apply it, hand the
     requester its continuation, and start a random one of the waiting requests.
     Returns the finished request id."""
     r = L[line, L_CUR]
-    apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, tt, ts, ht, hs, hi, tmeta,
+    apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, TF, TI,
                  G, GF)
     L[line, L_CUR] = -1
     v = R[r, R_V]
     if R[r, R_BUFFERED] != 0:
         I[v, SB_REQ] = -1
         if I[v, MODE] == M_DRAIN:
-            tm_set(tt, ts, ht, hs, hi, tmeta, v, now)
+            tm_set(TF, TI, v, now)
     else:
-        tm_set(tt, ts, ht, hs, hi, tmeta, v, RF[r, RF_RESUME])
+        tm_set(TF, TI, v, RF[r, RF_RESUME])
     q = L[line, L_QLEN]
     if q > 0:
         j = rng.integers(0, q)
         r2 = lq[line, j]
         lq[line, j] = lq[line, q - 1]
         L[line, L_QLEN] = q - 1
-        start_service(r2, now, I, F, wline, L, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta, G, n)
+        start_service(r2, now, I, F, wline, L, sh, R, RF, P, rng, TF, TI, G, n)
     return r

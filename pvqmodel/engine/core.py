@@ -10,6 +10,10 @@ slot counts of one VM (up to ~64 slots), and an array binary heap with lazy
 deletion (a popped entry counts only if it still matches its slot's (time, seq))
 for hundreds of vCPUs. Ties in time are broken by the sequence number given when
 the event was set, so the order of events never depends on the implementation.
+All timer state lives in two arrays, ``TF`` (floats: slot times, then heap times)
+and ``TI`` (integers: the ``TMM_*`` header, slot sequence numbers, heap sequence
+numbers, heap slot ids), because every array a jitted function takes costs a
+reference-count increment and decrement per call.
 """
 
 from __future__ import annotations
@@ -20,38 +24,39 @@ from numba import njit
 TM_DENSE = 0
 TM_HEAP = 1
 
-# meta[...] fields
+# TI[...] header fields; TI = [header | slot seq (n_slots) | heap seq (cap) | heap slot (cap)]
+# TF = [slot time (n_slots) | heap time (cap)]
 TMM_MODE = 0
 TMM_SEQ = 1  # next sequence number
 TMM_HSIZE = 2  # heap size
 TMM_HCAP = 3  # heap capacity
 TMM_OVERFLOW = 4  # heap had to be rebuilt (count)
-NTMM = 5
+TMM_NSLOTS = 5  # number of slots
+NTMM = 6
 
 INF = np.inf
 
 
 def tm_alloc(n_slots: int, mode: int):
-    """Allocate timer arrays for ``n_slots`` slots (Python side)."""
+    """Allocate the timer arrays ``(TF, TI)`` for ``n_slots`` slots (Python side)."""
     cap = max(64, 4 * n_slots)
-    tt = np.full(n_slots, np.inf)
-    ts = np.full(n_slots, -1, dtype=np.int64)
-    ht = np.empty(cap)
-    hs = np.empty(cap, dtype=np.int64)
-    hi = np.empty(cap, dtype=np.int64)
-    meta = np.zeros(NTMM, dtype=np.int64)
-    meta[TMM_MODE] = mode
-    meta[TMM_HCAP] = cap
-    return tt, ts, ht, hs, hi, meta
+    TF = np.full(n_slots + cap, np.inf)
+    TI = np.full(NTMM + n_slots + 2 * cap, -1, dtype=np.int64)
+    TI[:NTMM] = 0
+    TI[TMM_MODE] = mode
+    TI[TMM_HCAP] = cap
+    TI[TMM_NSLOTS] = n_slots
+    return TF, TI
 
 
 @njit(cache=True)
-def tm_reset(tt, ts, meta):
-    tt[:] = INF
-    ts[:] = -1
-    meta[TMM_SEQ] = 0
-    meta[TMM_HSIZE] = 0
-    meta[TMM_OVERFLOW] = 0
+def tm_reset(TF, TI):
+    ns = TI[TMM_NSLOTS]
+    TF[:ns] = INF
+    TI[NTMM:NTMM + ns] = -1
+    TI[TMM_SEQ] = 0
+    TI[TMM_HSIZE] = 0
+    TI[TMM_OVERFLOW] = 0
 
 
 @njit(cache=True, inline='always')
@@ -60,31 +65,39 @@ def _less(ta, sa, tb, sb):
 
 
 @njit(cache=True, inline='always')
-def _heap_push(ht, hs, hi, meta, t, s, i):
-    n = meta[TMM_HSIZE]
+def _heap_push(TF, TI, t, s, i):
+    ns = TI[TMM_NSLOTS]
+    oht = ns  # heap times in TF
+    ohs = NTMM + ns  # heap seqs in TI
+    ohi = ohs + TI[TMM_HCAP]  # heap slot ids in TI
+    n = TI[TMM_HSIZE]
     k = n
-    ht[k] = t
-    hs[k] = s
-    hi[k] = i
+    TF[oht + k] = t
+    TI[ohs + k] = s
+    TI[ohi + k] = i
     while k > 0:
         p = (k - 1) >> 1
-        if _less(ht[k], hs[k], ht[p], hs[p]):
-            ht[k], ht[p] = ht[p], ht[k]
-            hs[k], hs[p] = hs[p], hs[k]
-            hi[k], hi[p] = hi[p], hi[k]
+        if _less(TF[oht + k], TI[ohs + k], TF[oht + p], TI[ohs + p]):
+            TF[oht + k], TF[oht + p] = TF[oht + p], TF[oht + k]
+            TI[ohs + k], TI[ohs + p] = TI[ohs + p], TI[ohs + k]
+            TI[ohi + k], TI[ohi + p] = TI[ohi + p], TI[ohi + k]
             k = p
         else:
             break
-    meta[TMM_HSIZE] = n + 1
+    TI[TMM_HSIZE] = n + 1
 
 
 @njit(cache=True, inline='always')
-def _heap_pop_top(ht, hs, hi, meta):
-    n = meta[TMM_HSIZE] - 1
-    ht[0] = ht[n]
-    hs[0] = hs[n]
-    hi[0] = hi[n]
-    meta[TMM_HSIZE] = n
+def _heap_pop_top(TF, TI):
+    ns = TI[TMM_NSLOTS]
+    oht = ns
+    ohs = NTMM + ns
+    ohi = ohs + TI[TMM_HCAP]
+    n = TI[TMM_HSIZE] - 1
+    TF[oht] = TF[oht + n]
+    TI[ohs] = TI[ohs + n]
+    TI[ohi] = TI[ohi + n]
+    TI[TMM_HSIZE] = n
     k = 0
     while True:
         lft = 2 * k + 1
@@ -92,77 +105,81 @@ def _heap_pop_top(ht, hs, hi, meta):
             break
         c = lft
         r = lft + 1
-        if r < n and _less(ht[r], hs[r], ht[lft], hs[lft]):
+        if r < n and _less(TF[oht + r], TI[ohs + r], TF[oht + lft], TI[ohs + lft]):
             c = r
-        if _less(ht[c], hs[c], ht[k], hs[k]):
-            ht[k], ht[c] = ht[c], ht[k]
-            hs[k], hs[c] = hs[c], hs[k]
-            hi[k], hi[c] = hi[c], hi[k]
+        if _less(TF[oht + c], TI[ohs + c], TF[oht + k], TI[ohs + k]):
+            TF[oht + k], TF[oht + c] = TF[oht + c], TF[oht + k]
+            TI[ohs + k], TI[ohs + c] = TI[ohs + c], TI[ohs + k]
+            TI[ohi + k], TI[ohi + c] = TI[ohi + c], TI[ohi + k]
             k = c
         else:
             break
 
 
 @njit(cache=True)
-def _heap_rebuild(tt, ts, ht, hs, hi, meta):
+def _heap_rebuild(TF, TI):
     """Drop stale entries: rebuild the heap from the live slots."""
-    meta[TMM_HSIZE] = 0
-    meta[TMM_OVERFLOW] += 1
-    for i in range(tt.shape[0]):
-        if tt[i] < INF:
-            _heap_push(ht, hs, hi, meta, tt[i], ts[i], i)
+    TI[TMM_HSIZE] = 0
+    TI[TMM_OVERFLOW] += 1
+    for i in range(TI[TMM_NSLOTS]):
+        if TF[i] < INF:
+            _heap_push(TF, TI, TF[i], TI[NTMM + i], i)
 
 
 @njit(cache=True, inline='always')
-def tm_set(tt, ts, ht, hs, hi, meta, i, t):
+def tm_set(TF, TI, i, t):
     """Schedule slot ``i`` at time ``t`` (replacing whatever it held)."""
-    s = meta[TMM_SEQ]
-    meta[TMM_SEQ] = s + 1
-    tt[i] = t
-    ts[i] = s
-    if meta[TMM_MODE] == TM_HEAP:
-        if meta[TMM_HSIZE] >= meta[TMM_HCAP]:
-            _heap_rebuild(tt, ts, ht, hs, hi, meta)
+    s = TI[TMM_SEQ]
+    TI[TMM_SEQ] = s + 1
+    TF[i] = t
+    TI[NTMM + i] = s
+    if TI[TMM_MODE] == TM_HEAP:
+        if TI[TMM_HSIZE] >= TI[TMM_HCAP]:
+            _heap_rebuild(TF, TI)
         else:
-            _heap_push(ht, hs, hi, meta, t, s, i)
+            _heap_push(TF, TI, t, s, i)
 
 
 @njit(cache=True, inline='always')
-def tm_clear(tt, ts, i):
+def tm_clear(TF, TI, i):
     """Cancel slot ``i`` (a heap entry left behind is discarded when popped)."""
-    tt[i] = INF
-    ts[i] = -1
+    TF[i] = INF
+    TI[NTMM + i] = -1
 
 
 @njit(cache=True, inline='always')
-def tm_get(tt, i):
-    return tt[i]
+def tm_get(TF, i):
+    return TF[i]
 
 
 @njit(cache=True, inline='always')
-def tm_pop(tt, ts, ht, hs, hi, meta):
+def tm_pop(TF, TI):
     """Remove and return (slot, time) of the earliest event; (-1, inf) if none."""
-    if meta[TMM_MODE] == TM_DENSE:
+    ns = TI[TMM_NSLOTS]
+    if TI[TMM_MODE] == TM_DENSE:
         best = -1
         bt = INF
         bs = 0
-        for i in range(tt.shape[0]):
-            t = tt[i]
-            if t < bt or (t == bt and t < INF and ts[i] < bs):
+        for i in range(ns):
+            t = TF[i]
+            if t < bt or (t == bt and t < INF and TI[NTMM + i] < bs):
                 best = i
                 bt = t
-                bs = ts[i]
+                bs = TI[NTMM + i]
         if best >= 0:
-            tt[best] = INF
-            ts[best] = -1
+            TF[best] = INF
+            TI[NTMM + best] = -1
         return best, bt
-    while meta[TMM_HSIZE] > 0:
-        t = ht[0]
-        s = hs[0]
-        i = hi[0]
-        _heap_pop_top(ht, hs, hi, meta)
-        if tt[i] == t and ts[i] == s:
-            tt[i] = INF
-            ts[i] = -1
+    oht = ns
+    ohs = NTMM + ns
+    ohi = ohs + TI[TMM_HCAP]
+    while TI[TMM_HSIZE] > 0:
+        t = TF[oht]
+        s = TI[ohs]
+        i = TI[ohi]
+        _heap_pop_top(TF, TI)
+        if TF[i] == t and TI[NTMM + i] == s:
+            TF[i] = INF
+            TI[NTMM + i] = -1
             return i, t
     return -1, INF

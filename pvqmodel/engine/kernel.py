@@ -210,14 +210,14 @@ def workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng):
 
 
 @njit(cache=True)
-def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta,
+def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
              G, GF, n):
     """Carry out the action the last step requested."""
     act = I[v, ACT]
     if act == A_DELAY:
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
-        tm_set(tt, ts, ht, hs, hi, tmeta, v, now + F[v, F_DELAY])
+        tm_set(TF, TI, v, now + F[v, F_DELAY])
         return
     w = I[v, A_WORD]
     line = wline[w]
@@ -228,8 +228,7 @@ def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs,
         I[v, MODE] = M_DRAIN
         return
     if act == A_SPIN:
-        spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs,
-                        hi, tmeta, G, GF, n)
+        spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
     elif act == A_MEM:
         R[v, R_OP] = op
         R[v, R_WORD] = w
@@ -239,9 +238,8 @@ def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs,
         R[v, R_BUFFERED] = 0
         R[v, R_REL] = 0
         I[v, MODE] = M_WAITMEM
-        if issue(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
-                 tmeta, G, GF, n):
-            tm_set(tt, ts, ht, hs, hi, tmeta, v, RF[v, RF_RESUME])
+        if issue(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n):
+            tm_set(TF, TI, v, RF[v, RF_RESUME])
     elif act == A_STORE:
         r = n + v
         R[r, R_OP] = op
@@ -252,17 +250,16 @@ def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs,
         R[r, R_REL] = I[v, A_REL]
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
-        if not issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
-                     tmeta, G, GF, n):
+        if not issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n):
             I[v, SB_REQ] = r
-        tm_set(tt, ts, ht, hs, hi, tmeta, v, now + P[P_HIT])
+        tm_set(TF, TI, v, now + P[P_HIT])
     else:
         G[G_STATUS] = ST_BAD_STATE
 
 
 @njit(cache=True, inline='always')
-def run_steps(lock_id, v, now, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng, tt, ts, ht,
-              hs, hi, tmeta, G, GF, HO, first_ops, n):
+def run_steps(lock_id, v, now, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng, TF, TI,
+              G, GF, HO, first_ops, n):
     for _ in range(64):
         I[v, ACT] = A_NONE
         if I[v, PC] < 100:
@@ -272,18 +269,17 @@ def run_steps(lock_id, v, now, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng
         if G[G_STATUS] != 0 or I[v, MODE] == M_DONE:
             return
         if I[v, ACT] != A_NONE:
-            dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
-                     tmeta, G, GF, n)
+            dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
             return
     G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
 
 
 @njit(cache=True, nogil=True)
-def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF, tt, ts,
-                    ht, hs, hi, tmeta, G, GF, TR, TRT, HO, first_ops, max_events, rng):
+def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF, TF, TI,
+                    G, GF, TR, TRT, HO, first_ops, max_events, rng):
     """Run one replication to completion (or to a failed check). Returns the status."""
     n = I.shape[0]
-    tm_reset(tt, ts, tmeta)
+    tm_reset(TF, TI)
     I[:, :] = 0
     F[:, :] = 0.0
     mem[:] = 0
@@ -311,10 +307,10 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF,
         R[n + v, R_V] = v
         R[n + v, R_BUFFERED] = 1
         # tasks start within one loop overhead of each other
-        tm_set(tt, ts, ht, hs, hi, tmeta, v, rng.random() * P[P_LOOP])
+        tm_set(TF, TI, v, rng.random() * P[P_LOOP])
     cap = TR.shape[0]
     while G[G_DONE] < n:
-        i, t = tm_pop(tt, ts, ht, hs, hi, tmeta)
+        i, t = tm_pop(TF, TI)
         if i < 0:
             G[G_STATUS] = ST_NO_EVENT
             break
@@ -336,8 +332,7 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF,
                 TR[k, TR_RES] = mem[0]
             G[G_TRACE_POS] += 1
         if i >= n:
-            line_done(i - n, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs,
-                      hi, tmeta, G, GF, n)
+            line_done(i - n, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
         else:
             v = i
             mode = I[v, MODE]
@@ -351,21 +346,19 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF,
                 I[v, MODE] = M_RUN
                 go = True
             elif mode == M_SPINLOAD:
-                go = spin_result(v, t, I, F, wline, L, R, P, tt, ts, ht, hs, hi, tmeta, G)
+                go = spin_result(v, t, I, F, wline, L, R, P, TF, TI, G)
             elif mode == M_PARKED:
                 spin_timeout(v, t, I, F, P, G)
                 go = True
             elif mode == M_REREAD:
-                spin_issue_load(v, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht,
-                                hs, hi, tmeta, G, GF, n)
+                spin_issue_load(v, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
             elif mode == M_DRAIN:
-                dispatch(v, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
-                         tmeta, G, GF, n)
+                dispatch(v, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
             else:
                 G[G_STATUS] = ST_BAD_STATE
             if go:
                 run_steps(lock_id, v, t, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng,
-                          tt, ts, ht, hs, hi, tmeta, G, GF, HO, first_ops, n)
+                          TF, TI, G, GF, HO, first_ops, n)
         if G[G_STATUS] != 0:
             break
         if G[G_EVENTS] >= max_events:

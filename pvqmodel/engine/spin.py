@@ -47,8 +47,7 @@ from .state import (
 
 
 @njit(cache=True)
-def spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi,
-                    tmeta, G, GF, n):
+def spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n):
     """One iteration's load of the watched word."""
     R[v, R_OP] = OP_LOAD
     R[v, R_WORD] = I[v, A_WORD]
@@ -57,13 +56,13 @@ def spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, 
     I[v, ITERS] += 1
     I[v, MODE] = M_SPINLOAD
     F[v, F_PARK_T0] = now
-    if issue(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, tt, ts, ht, hs, hi, tmeta,
+    if issue(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
              G, GF, n):
-        tm_set(tt, ts, ht, hs, hi, tmeta, v, RF[v, RF_RESUME])
+        tm_set(TF, TI, v, RF[v, RF_RESUME])
 
 
 @njit(cache=True, inline='always')
-def spin_result(v, now, I, F, wline, L, R, P, tt, ts, ht, hs, hi, tmeta, G):
+def spin_result(v, now, I, F, wline, L, R, P, TF, TI, G):
     """The spin load returned. Returns True if the vCPU continues at A_NEXT now
     (condition met, or budget exhausted), False if it parked or re-reads."""
     val = R[v, R_RES]
@@ -91,13 +90,13 @@ def spin_result(v, now, I, F, wline, L, R, P, tt, ts, ht, hs, hi, tmeta, G):
     if L[line, L_WSEQ] != R[v, R_WSEQ]:
         # written after our load was served: our copy is already invalid, re-read
         I[v, MODE] = M_REREAD
-        tm_set(tt, ts, ht, hs, hi, tmeta, v, now + it)
+        tm_set(TF, TI, v, now + it)
         return False
     I[v, WATCH] = line
     I[v, MODE] = M_PARKED
     F[v, F_PARK_T0] = now
     if budget >= 0:
-        tm_set(tt, ts, ht, hs, hi, tmeta, v, now + (budget - I[v, ITERS]) * it)
+        tm_set(TF, TI, v, now + (budget - I[v, ITERS]) * it)
     return False
 
 
