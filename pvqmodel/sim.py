@@ -155,9 +155,7 @@ def _alloc(n: int, words_per_cpu: int, trace: int, timer: str):
         F=np.zeros((n, st.NF), dtype=np.float64),
         mem=np.zeros(n_words, dtype=np.int64),
         wline=wline,
-        L=np.zeros((n_lines, co.NL), dtype=np.int64),
-        lq=np.zeros((n_lines, 2 * n), dtype=np.int64),
-        sh=np.zeros((n_lines, n), dtype=np.uint8),
+        L=np.zeros((n_lines, co.NL + 3 * n), dtype=np.int64),  # line state, sharers, queue
         R=np.zeros((2 * n, co.NR), dtype=np.int64),
         RF=np.zeros((2 * n, co.NRF), dtype=np.float64),
         TF=TF, TI=TI,
@@ -186,8 +184,8 @@ def run_one(lock_id, words_per_cpu, n, K, P, LP, sock, rng, max_events, trace, t
     """Run one replication; return the state dict (outputs included)."""
     S = _alloc(n, words_per_cpu, trace, timer)
     status = run_replication(
-        lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["wline"], S["L"], S["lq"],
-        S["sh"], S["R"], S["RF"], S["TF"], S["TI"],
+        lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["wline"], S["L"],
+        S["R"], S["RF"], S["TF"], S["TI"],
         S["G"], S["GF"], S["TR"], S["TRT"], S["HO"], S["first"], max_events, rng)
     S["status"] = int(status)
     return S

@@ -85,6 +85,9 @@ L_QLEN = 2  # requests waiting
 L_WSEQ = 3  # writes so far (a spinner checks it did not miss one)
 L_ARRIVE_PS = 4  # when the current owner received the line (ps): its snoop window
 NL = 5
+# then, in the same row (one array: every array argument costs refcount work per call):
+L_SH0 = NL  # L[l, L_SH0 + u] = 1 if vCPU u holds a shared copy (n columns)
+# L[l, L_SH0 + n + q]: request id waiting at position q of the line's queue (2n columns)
 
 # request table R[r, ...]; r = v for a blocking op, n + v for a buffered store
 R_OP = 0
@@ -116,7 +119,7 @@ def iter_ns(P):
 
 
 @njit(cache=True, inline='always')
-def is_hit(L, sh, R, RF, line, v, op, now):
+def is_hit(L, R, RF, line, v, op, now):
     """Does v's copy permit ``op`` now? Not while another core's request for the line
     is being served and takes that copy away: an invalidation (a write request) removes
     every copy, a read of a Modified line removes the owner's right to write, from the
@@ -130,12 +133,12 @@ def is_hit(L, sh, R, RF, line, v, op, now):
         if op != OP_LOAD:
             return False
     if op == OP_LOAD:
-        return L[line, L_OWNER] == v or sh[line, v] != 0
+        return L[line, L_OWNER] == v or L[line, L_SH0 + v] != 0
     return L[line, L_OWNER] == v
 
 
 @njit(cache=True, inline='always')
-def wake_watchers(I, F, sh, line, writer, now, at, P, rng, TF, TI, G):
+def wake_watchers(I, F, line, writer, now, at, P, rng, TF, TI, G):
     """An invalidation reaches every spinner parked on ``line`` at time ``at`` (>= now):
     each re-reads at its next loop iteration (a uniform phase within one iteration);
     its load misses and queues behind the write at the line's home."""
@@ -153,7 +156,7 @@ def wake_watchers(I, F, sh, line, writer, now, at, P, rng, TF, TI, G):
 
 
 @njit(cache=True)
-def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, TF, TI, G, GF):
+def apply_effect(r, now, I, F, mem, wline, L, R, P, rng, TF, TI, G, GF):
     """Serialization point of request ``r``: update memory, line state, watchers."""
     w = R[r, R_WORD]
     m = R[r, R_MASK]
@@ -177,9 +180,9 @@ def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, TF, TI, G, GF):
     R[r, R_RES] = old
     R[r, R_OK] = ok
     if write:
-        n = sh.shape[1]
+        n = I.shape[0]
         for u in range(n):
-            sh[line, u] = 0
+            L[line, L_SH0 + u] = 0
         L[line, L_OWNER] = v
         L[line, L_WSEQ] += 1
         if R[r, R_REL] != 0:
@@ -188,19 +191,19 @@ def apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, TF, TI, G, GF):
             G[G_HOLDER] = -1
             GF[GF_LAST_REL] = now
             G[G_REL_WAITERS] = G[G_WAITERS]
-        wake_watchers(I, F, sh, line, v, now, now, P, rng, TF, TI, G)
+        wake_watchers(I, F, line, v, now, now, P, rng, TF, TI, G)
     else:
         own = L[line, L_OWNER]
         if own >= 0 and own != v:
-            sh[line, own] = 1
+            L[line, L_SH0 + own] = 1
             L[line, L_OWNER] = -1
         if L[line, L_OWNER] != v:
-            sh[line, v] = 1
+            L[line, L_SH0 + v] = 1
     R[r, R_WSEQ] = L[line, L_WSEQ]
 
 
 @njit(cache=True)
-def start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, TF, TI, G, n):
+def start_service(r, now, I, F, wline, L, R, RF, P, rng, TF, TI, G, n):
     """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
     w = R[r, R_WORD]
     line = wline[w]
@@ -223,15 +226,15 @@ def start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, TF, TI, G, n):
         moving = True
         cross = True
         anyone = False
-        for u in range(sh.shape[1]):
-            if sh[line, u] != 0 and u != v:
+        for u in range(n):
+            if L[line, L_SH0 + u] != 0 and u != v:
                 anyone = True
                 if I[u, SOCKET] == mysock:
                     cross = False
         if anyone and cross:
             lat = P[P_XCROSS]
             G[G_XFER_CROSS] += 1
-        elif anyone and sh[line, v] != 0:
+        elif anyone and L[line, L_SH0 + v] != 0:
             # upgrade of our own shared copy: no data moves, the inclusive LLC
             # invalidates the other (same-socket) copies: one LLC round trip
             lat = P[P_SHARED]
@@ -271,12 +274,12 @@ def start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, TF, TI, G, n):
         # the invalidation reaches parked spinners with the snoop, before the write
         # takes effect; their re-reads queue behind it (spinners parked later are
         # woken at the effect)
-        wake_watchers(I, F, sh, line, v, now, snoop, P, rng, TF, TI, G)
+        wake_watchers(I, F, line, v, now, snoop, P, rng, TF, TI, G)
     tm_set(TF, TI, n + line, now + occ)
 
 
 @njit(cache=True)
-def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
+def issue(r, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
           G, GF, n):
     """Issue request ``r`` (already filled in R). Returns True if it was a hit (the
     effect happened now and RF_RESUME holds the completion time)."""
@@ -286,9 +289,9 @@ def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
     op = R[r, R_OP]
     if is_locked_op(op):
         G[G_RMW] += 1
-    if is_hit(L, sh, R, RF, line, v, op, now):
+    if is_hit(L, R, RF, line, v, op, now):
         G[G_HITS] += 1
-        apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, TF, TI,
+        apply_effect(r, now, I, F, mem, wline, L, R, P, rng, TF, TI,
                      G, GF)
         c = P[P_HIT]
         if is_locked_op(op):
@@ -297,21 +300,21 @@ def issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
         return True
     G[G_REQS] += 1
     if L[line, L_CUR] < 0:
-        start_service(r, now, I, F, wline, L, sh, R, RF, P, rng, TF, TI, G, n)
+        start_service(r, now, I, F, wline, L, R, RF, P, rng, TF, TI, G, n)
     else:
         q = L[line, L_QLEN]
-        lq[line, q] = r
+        L[line, L_SH0 + n + q] = r
         L[line, L_QLEN] = q + 1
     return False
 
 
 @njit(cache=True, inline='always')
-def line_done(line, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n):
+def line_done(line, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n):
     """The home finished serving the current request of ``line``: apply it, hand the
     requester its continuation, and start a random one of the waiting requests.
     Returns the finished request id."""
     r = L[line, L_CUR]
-    apply_effect(r, now, I, F, mem, wline, L, sh, R, P, rng, TF, TI,
+    apply_effect(r, now, I, F, mem, wline, L, R, P, rng, TF, TI,
                  G, GF)
     L[line, L_CUR] = -1
     v = R[r, R_V]
@@ -324,8 +327,8 @@ def line_done(line, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, 
     q = L[line, L_QLEN]
     if q > 0:
         j = rng.integers(0, q)
-        r2 = lq[line, j]
-        lq[line, j] = lq[line, q - 1]
+        r2 = L[line, L_SH0 + n + j]
+        L[line, L_SH0 + n + j] = L[line, L_SH0 + n + q - 1]
         L[line, L_QLEN] = q - 1
-        start_service(r2, now, I, F, wline, L, sh, R, RF, P, rng, TF, TI, G, n)
+        start_service(r2, now, I, F, wline, L, R, RF, P, rng, TF, TI, G, n)
     return r

@@ -210,7 +210,7 @@ def workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng):
 
 
 @njit(cache=True)
-def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
+def dispatch(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
              G, GF, n):
     """Carry out the action the last step requested."""
     act = I[v, ACT]
@@ -228,7 +228,7 @@ def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
         I[v, MODE] = M_DRAIN
         return
     if act == A_SPIN:
-        spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
+        spin_issue_load(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
     elif act == A_MEM:
         R[v, R_OP] = op
         R[v, R_WORD] = w
@@ -238,7 +238,7 @@ def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
         R[v, R_BUFFERED] = 0
         R[v, R_REL] = 0
         I[v, MODE] = M_WAITMEM
-        if issue(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n):
+        if issue(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n):
             tm_set(TF, TI, v, RF[v, RF_RESUME])
     elif act == A_STORE:
         r = n + v
@@ -250,7 +250,7 @@ def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
         R[r, R_REL] = I[v, A_REL]
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
-        if not issue(r, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n):
+        if not issue(r, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n):
             I[v, SB_REQ] = r
         tm_set(TF, TI, v, now + P[P_HIT])
     else:
@@ -258,7 +258,7 @@ def dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
 
 
 @njit(cache=True, inline='always')
-def run_steps(lock_id, v, now, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng, TF, TI,
+def run_steps(lock_id, v, now, K, I, F, mem, wline, L,  R, RF, P, LP, rng, TF, TI,
               G, GF, HO, first_ops, n):
     for _ in range(64):
         I[v, ACT] = A_NONE
@@ -269,13 +269,13 @@ def run_steps(lock_id, v, now, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng
         if G[G_STATUS] != 0 or I[v, MODE] == M_DONE:
             return
         if I[v, ACT] != A_NONE:
-            dispatch(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
+            dispatch(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
             return
     G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
 
 
 @njit(cache=True, nogil=True)
-def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF, TF, TI,
+def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L,  R, RF, TF, TI,
                     G, GF, TR, TRT, HO, first_ops, max_events, rng):
     """Run one replication to completion (or to a failed check). Returns the status."""
     n = I.shape[0]
@@ -286,7 +286,6 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF,
     L[:, :] = 0
     L[:, L_OWNER] = -1
     L[:, L_CUR] = -1
-    sh[:, :] = 0
     R[:, :] = 0
     RF[:, :] = 0.0
     G[:] = 0
@@ -332,7 +331,7 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF,
                 TR[k, TR_RES] = mem[0]
             G[G_TRACE_POS] += 1
         if i >= n:
-            line_done(i - n, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
+            line_done(i - n, t, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
         else:
             v = i
             mode = I[v, MODE]
@@ -351,13 +350,13 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L, lq, sh, R, RF,
                 spin_timeout(v, t, I, F, P, G)
                 go = True
             elif mode == M_REREAD:
-                spin_issue_load(v, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
+                spin_issue_load(v, t, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
             elif mode == M_DRAIN:
-                dispatch(v, t, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n)
+                dispatch(v, t, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
             else:
                 G[G_STATUS] = ST_BAD_STATE
             if go:
-                run_steps(lock_id, v, t, K, I, F, mem, wline, L, lq, sh, R, RF, P, LP, rng,
+                run_steps(lock_id, v, t, K, I, F, mem, wline, L,  R, RF, P, LP, rng,
                           TF, TI, G, GF, HO, first_ops, n)
         if G[G_STATUS] != 0:
             break

@@ -47,7 +47,7 @@ from .state import (
 
 
 @njit(cache=True)
-def spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, G, GF, n):
+def spin_issue_load(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n):
     """One iteration's load of the watched word."""
     R[v, R_OP] = OP_LOAD
     R[v, R_WORD] = I[v, A_WORD]
@@ -56,7 +56,7 @@ def spin_issue_load(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI, 
     I[v, ITERS] += 1
     I[v, MODE] = M_SPINLOAD
     F[v, F_PARK_T0] = now
-    if issue(v, now, I, F, mem, wline, L, lq, sh, R, RF, P, rng, TF, TI,
+    if issue(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
              G, GF, n):
         tm_set(TF, TI, v, RF[v, RF_RESUME])
 
