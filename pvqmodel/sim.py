@@ -142,9 +142,9 @@ def placement(n: int, hw: Hardware, rule: str) -> np.ndarray:
 def _alloc(n: int, words_per_cpu: int, trace: int, timer: str):
     n_words = 1 + words_per_cpu * n
     n_lines = 1 + n
-    wline = np.zeros(n_words, dtype=np.int64)
+    mem = np.zeros((n_words, co.NMEM), dtype=np.int64)  # value, cache line
     for c in range(n):
-        wline[1 + words_per_cpu * c: 1 + words_per_cpu * (c + 1)] = 1 + c
+        mem[1 + words_per_cpu * c: 1 + words_per_cpu * (c + 1), co.MEM_LINE] = 1 + c
     n_slots = n + n_lines
     mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
                                                   n_slots <= DENSE_TIMER_MAX_SLOTS)) \
@@ -153,8 +153,7 @@ def _alloc(n: int, words_per_cpu: int, trace: int, timer: str):
     return dict(
         I=np.zeros((n, st.NI), dtype=np.int64),
         F=np.zeros((n, st.NF), dtype=np.float64),
-        mem=np.zeros(n_words, dtype=np.int64),
-        wline=wline,
+        mem=mem,
         L=np.zeros((n_lines, co.NL + 3 * n), dtype=np.int64),  # line state, sharers, queue
         R=np.zeros((2 * n, co.NR), dtype=np.int64),
         RF=np.zeros((2 * n, co.NRF), dtype=np.float64),
@@ -184,7 +183,7 @@ def run_one(lock_id, words_per_cpu, n, K, P, LP, sock, rng, max_events, trace, t
     """Run one replication; return the state dict (outputs included)."""
     S = _alloc(n, words_per_cpu, trace, timer)
     status = run_replication(
-        lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["wline"], S["L"],
+        lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["L"],
         S["R"], S["RF"], S["TF"], S["TI"],
         S["G"], S["GF"], S["TR"], S["TRT"], S["HO"], S["first"], max_events, rng)
     S["status"] = int(status)

@@ -78,6 +78,11 @@ from .state import (
     WATCH,
 )
 
+# shared memory mem[w, ...]: the word's value and the cache line it lives on
+MEM_VAL = 0
+MEM_LINE = 1
+NMEM = 2
+
 # line state L[l, ...]
 L_OWNER = 0  # vCPU with the Modified/Exclusive copy, or -1
 L_CUR = 1  # request in service, or -1
@@ -156,25 +161,25 @@ def wake_watchers(I, F, line, writer, now, at, P, rng, TF, TI, G):
 
 
 @njit(cache=True)
-def apply_effect(r, now, I, F, mem, wline, L, R, P, rng, TF, TI, G, GF):
+def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G, GF):
     """Serialization point of request ``r``: update memory, line state, watchers."""
     w = R[r, R_WORD]
     m = R[r, R_MASK]
     op = R[r, R_OP]
     v = R[r, R_V]
-    line = wline[w]
-    old = mem[w]
+    line = mem[w, MEM_LINE]
+    old = mem[w, MEM_VAL]
     ok = 1
     write = True
     if op == OP_LOAD:
         write = False
     elif op == OP_STORE or op == OP_XCHG:
-        mem[w] = (old & ~m) | (R[r, R_VAL] & m)
+        mem[w, MEM_VAL] = (old & ~m) | (R[r, R_VAL] & m)
     elif op == OP_XADD:
-        mem[w] = old + R[r, R_VAL]
+        mem[w, MEM_VAL] = old + R[r, R_VAL]
     elif op == OP_CMPXCHG:
         if (old & m) == R[r, R_EXP]:
-            mem[w] = (old & ~m) | (R[r, R_VAL] & m)
+            mem[w, MEM_VAL] = (old & ~m) | (R[r, R_VAL] & m)
         else:
             ok = 0
     R[r, R_RES] = old
@@ -203,10 +208,10 @@ def apply_effect(r, now, I, F, mem, wline, L, R, P, rng, TF, TI, G, GF):
 
 
 @njit(cache=True)
-def start_service(r, now, I, F, wline, L, R, RF, P, rng, TF, TI, G, n):
+def start_service(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
     """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
     w = R[r, R_WORD]
-    line = wline[w]
+    line = mem[w, MEM_LINE]
     v = R[r, R_V]
     op = R[r, R_OP]
     own = L[line, L_OWNER]
@@ -279,19 +284,19 @@ def start_service(r, now, I, F, wline, L, R, RF, P, rng, TF, TI, G, n):
 
 
 @njit(cache=True)
-def issue(r, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
+def issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI,
           G, GF, n):
     """Issue request ``r`` (already filled in R). Returns True if it was a hit (the
     effect happened now and RF_RESUME holds the completion time)."""
     w = R[r, R_WORD]
-    line = wline[w]
+    line = mem[w, MEM_LINE]
     v = R[r, R_V]
     op = R[r, R_OP]
     if is_locked_op(op):
         G[G_RMW] += 1
     if is_hit(L, R, RF, line, v, op, now):
         G[G_HITS] += 1
-        apply_effect(r, now, I, F, mem, wline, L, R, P, rng, TF, TI,
+        apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI,
                      G, GF)
         c = P[P_HIT]
         if is_locked_op(op):
@@ -300,7 +305,7 @@ def issue(r, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
         return True
     G[G_REQS] += 1
     if L[line, L_CUR] < 0:
-        start_service(r, now, I, F, wline, L, R, RF, P, rng, TF, TI, G, n)
+        start_service(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
     else:
         q = L[line, L_QLEN]
         L[line, L_SH0 + n + q] = r
@@ -309,12 +314,12 @@ def issue(r, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
 
 
 @njit(cache=True, inline='always')
-def line_done(line, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n):
+def line_done(line, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n):
     """The home finished serving the current request of ``line``: apply it, hand the
     requester its continuation, and start a random one of the waiting requests.
     Returns the finished request id."""
     r = L[line, L_CUR]
-    apply_effect(r, now, I, F, mem, wline, L, R, P, rng, TF, TI,
+    apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI,
                  G, GF)
     L[line, L_CUR] = -1
     v = R[r, R_V]
@@ -330,5 +335,5 @@ def line_done(line, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n):
         r2 = L[line, L_SH0 + n + j]
         L[line, L_SH0 + n + j] = L[line, L_SH0 + n + q - 1]
         L[line, L_QLEN] = q - 1
-        start_service(r2, now, I, F, wline, L, R, RF, P, rng, TF, TI, G, n)
+        start_service(r2, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
     return r

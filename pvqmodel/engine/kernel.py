@@ -24,6 +24,8 @@ from .coherence import (
     L_CUR,
     L_OWNER,
     L_QLEN,
+    MEM_LINE,
+    MEM_VAL,
     R_BUFFERED,
     R_EXP,
     R_MASK,
@@ -210,7 +212,7 @@ def workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng):
 
 
 @njit(cache=True)
-def dispatch(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
+def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
              G, GF, n):
     """Carry out the action the last step requested."""
     act = I[v, ACT]
@@ -220,15 +222,15 @@ def dispatch(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
         tm_set(TF, TI, v, now + F[v, F_DELAY])
         return
     w = I[v, A_WORD]
-    line = wline[w]
+    line = mem[w, MEM_LINE]
     op = I[v, A_OP]
     sb = I[v, SB_REQ]
-    if sb >= 0 and (act == A_STORE or is_locked_op(op) or wline[R[sb, R_WORD]] == line):
+    if sb >= 0 and (act == A_STORE or is_locked_op(op) or mem[R[sb, R_WORD], MEM_LINE] == line):
         # TSO: drain the one-entry store buffer first (locked ops and same-line access)
         I[v, MODE] = M_DRAIN
         return
     if act == A_SPIN:
-        spin_issue_load(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
+        spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
     elif act == A_MEM:
         R[v, R_OP] = op
         R[v, R_WORD] = w
@@ -238,7 +240,7 @@ def dispatch(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
         R[v, R_BUFFERED] = 0
         R[v, R_REL] = 0
         I[v, MODE] = M_WAITMEM
-        if issue(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n):
+        if issue(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n):
             tm_set(TF, TI, v, RF[v, RF_RESUME])
     elif act == A_STORE:
         r = n + v
@@ -250,7 +252,7 @@ def dispatch(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
         R[r, R_REL] = I[v, A_REL]
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
-        if not issue(r, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n):
+        if not issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n):
             I[v, SB_REQ] = r
         tm_set(TF, TI, v, now + P[P_HIT])
     else:
@@ -258,7 +260,7 @@ def dispatch(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
 
 
 @njit(cache=True, inline='always')
-def run_steps(lock_id, v, now, K, I, F, mem, wline, L,  R, RF, P, LP, rng, TF, TI,
+def run_steps(lock_id, v, now, K, I, F, mem, L, R, RF, P, LP, rng, TF, TI,
               G, GF, HO, first_ops, n):
     for _ in range(64):
         I[v, ACT] = A_NONE
@@ -269,20 +271,20 @@ def run_steps(lock_id, v, now, K, I, F, mem, wline, L,  R, RF, P, LP, rng, TF, T
         if G[G_STATUS] != 0 or I[v, MODE] == M_DONE:
             return
         if I[v, ACT] != A_NONE:
-            dispatch(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
+            dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
             return
     G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
 
 
 @njit(cache=True, nogil=True)
-def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L,  R, RF, TF, TI,
+def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
                     G, GF, TR, TRT, HO, first_ops, max_events, rng):
     """Run one replication to completion (or to a failed check). Returns the status."""
     n = I.shape[0]
     tm_reset(TF, TI)
     I[:, :] = 0
     F[:, :] = 0.0
-    mem[:] = 0
+    mem[:, MEM_VAL] = 0
     L[:, :] = 0
     L[:, L_OWNER] = -1
     L[:, L_CUR] = -1
@@ -328,10 +330,10 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L,  R, RF, TF, TI
                 TR[k, TR_WHO] = -(i - n + 1)
                 TR[k, TR_PC] = L[i - n, L_CUR]
                 TR[k, TR_MODE] = L[i - n, L_QLEN]
-                TR[k, TR_RES] = mem[0]
+                TR[k, TR_RES] = mem[0, MEM_VAL]
             G[G_TRACE_POS] += 1
         if i >= n:
-            line_done(i - n, t, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
+            line_done(i - n, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
         else:
             v = i
             mode = I[v, MODE]
@@ -345,18 +347,18 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, wline, L,  R, RF, TF, TI
                 I[v, MODE] = M_RUN
                 go = True
             elif mode == M_SPINLOAD:
-                go = spin_result(v, t, I, F, wline, L, R, P, TF, TI, G)
+                go = spin_result(v, t, I, F, mem, L, R, P, TF, TI, G)
             elif mode == M_PARKED:
                 spin_timeout(v, t, I, F, P, G)
                 go = True
             elif mode == M_REREAD:
-                spin_issue_load(v, t, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
+                spin_issue_load(v, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
             elif mode == M_DRAIN:
-                dispatch(v, t, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n)
+                dispatch(v, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
             else:
                 G[G_STATUS] = ST_BAD_STATE
             if go:
-                run_steps(lock_id, v, t, K, I, F, mem, wline, L,  R, RF, P, LP, rng,
+                run_steps(lock_id, v, t, K, I, F, mem, L, R, RF, P, LP, rng,
                           TF, TI, G, GF, HO, first_ops, n)
         if G[G_STATUS] != 0:
             break

@@ -19,7 +19,18 @@ from __future__ import annotations
 
 from numba import njit
 
-from .coherence import L_WSEQ, R_BUFFERED, R_OP, R_REL, R_RES, R_WORD, R_WSEQ, RF_RESUME, issue
+from .coherence import (
+    L_WSEQ,
+    MEM_LINE,
+    R_BUFFERED,
+    R_OP,
+    R_REL,
+    R_RES,
+    R_WORD,
+    R_WSEQ,
+    RF_RESUME,
+    issue,
+)
 from .coherence import iter_ns as _iter_ns
 from .core import tm_set
 from .state import (
@@ -47,7 +58,7 @@ from .state import (
 
 
 @njit(cache=True)
-def spin_issue_load(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, n):
+def spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n):
     """One iteration's load of the watched word."""
     R[v, R_OP] = OP_LOAD
     R[v, R_WORD] = I[v, A_WORD]
@@ -56,13 +67,13 @@ def spin_issue_load(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI, G, GF, 
     I[v, ITERS] += 1
     I[v, MODE] = M_SPINLOAD
     F[v, F_PARK_T0] = now
-    if issue(v, now, I, F, mem, wline, L,  R, RF, P, rng, TF, TI,
+    if issue(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
              G, GF, n):
         tm_set(TF, TI, v, RF[v, RF_RESUME])
 
 
 @njit(cache=True, inline='always')
-def spin_result(v, now, I, F, wline, L, R, P, TF, TI, G):
+def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
     """The spin load returned. Returns True if the vCPU continues at A_NEXT now
     (condition met, or budget exhausted), False if it parked or re-reads."""
     val = R[v, R_RES]
@@ -86,7 +97,7 @@ def spin_result(v, now, I, F, wline, L, R, P, TF, TI, G):
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
         return True
-    line = wline[I[v, A_WORD]]
+    line = mem[I[v, A_WORD], MEM_LINE]
     if L[line, L_WSEQ] != R[v, R_WSEQ]:
         # written after our load was served: our copy is already invalid, re-read
         I[v, MODE] = M_REREAD
