@@ -152,14 +152,13 @@ def _alloc(n: int, words_per_cpu: int, trace: int, timer: str):
     TF, TI = core.tm_alloc(n_slots, mode)
     return dict(
         I=np.zeros((n, st.NI), dtype=np.int64),
-        F=np.zeros((n, st.NF), dtype=np.float64),
+        F=np.zeros((n + 1, max(st.NF, st.NGF)), dtype=np.float64),  # row n: GF_*
         mem=mem,
         L=np.zeros((n_lines, co.NL + 3 * n), dtype=np.int64),  # line state, sharers, queue
         R=np.zeros((2 * n, co.NR), dtype=np.int64),
         RF=np.zeros((2 * n, co.NRF), dtype=np.float64),
         TF=TF, TI=TI,
         G=np.zeros(st.NG, dtype=np.int64),
-        GF=np.zeros(st.NGF, dtype=np.float64),
         TR=np.zeros((trace, st.NTR), dtype=np.int64),
         TRT=np.zeros(trace, dtype=np.float64),
         HO=np.zeros((n + 1, 2), dtype=np.float64),
@@ -185,7 +184,7 @@ def run_one(lock_id, words_per_cpu, n, K, P, LP, sock, rng, max_events, trace, t
     status = run_replication(
         lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["L"],
         S["R"], S["RF"], S["TF"], S["TI"],
-        S["G"], S["GF"], S["TR"], S["TRT"], S["HO"], S["first"], max_events, rng)
+        S["G"], S["TR"], S["TRT"], S["HO"], S["first"], max_events, rng)
     S["status"] = int(status)
     return S
 
@@ -269,7 +268,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
 def _collect(lock, n, K, states, check) -> SimResult:
     rows, trows, hrows = [], [], []
     for r, S in enumerate(states):
-        G, I, F = S["G"], S["I"], S["F"]
+        G, I, F = S["G"], S["I"], S["F"][:n]
         status = S["status"]
         if status != st.ST_OK and check:
             tr = _trace_frame(S)
@@ -278,7 +277,7 @@ def _collect(lock, n, K, states, check) -> SimResult:
                 f"after {int(G[st.G_EVENTS])} events; last events:\n"
                 f"{tr.tail(40).to_string()}", status, tr)
         done_t = F[:, st.F_DONE_T]
-        sim_ns = float(done_t.max()) if status == st.ST_OK else float(S["GF"][st.GF_NOW])
+        sim_ns = float(done_t.max()) if status == st.ST_OK else float(S["F"][n, st.GF_NOW])
         ops = int(G[st.G_OPS])
         first = S["first"].astype(float)
         share = first / first.mean() if first.sum() > 0 else np.zeros(n)

@@ -161,7 +161,7 @@ def wake_watchers(I, F, line, writer, now, at, P, rng, TF, TI, G):
 
 
 @njit(cache=True)
-def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G, GF):
+def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
     """Serialization point of request ``r``: update memory, line state, watchers."""
     w = R[r, R_WORD]
     m = R[r, R_MASK]
@@ -194,7 +194,7 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G, GF):
             if G[G_HOLDER] != v:
                 G[G_STATUS] = ST_MUTEX
             G[G_HOLDER] = -1
-            GF[GF_LAST_REL] = now
+            F[I.shape[0], GF_LAST_REL] = now
             G[G_REL_WAITERS] = G[G_WAITERS]
         wake_watchers(I, F, line, v, now, now, P, rng, TF, TI, G)
     else:
@@ -285,7 +285,7 @@ def start_service(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
 
 @njit(cache=True)
 def issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI,
-          G, GF, n):
+          G, n):
     """Issue request ``r`` (already filled in R). Returns True if it was a hit (the
     effect happened now and RF_RESUME holds the completion time)."""
     w = R[r, R_WORD]
@@ -297,7 +297,7 @@ def issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI,
     if is_hit(L, R, RF, line, v, op, now):
         G[G_HITS] += 1
         apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI,
-                     G, GF)
+                     G)
         c = P[P_HIT]
         if is_locked_op(op):
             c += P[P_RMW]
@@ -314,13 +314,13 @@ def issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI,
 
 
 @njit(cache=True, inline='always')
-def line_done(line, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n):
+def line_done(line, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
     """The home finished serving the current request of ``line``: apply it, hand the
     requester its continuation, and start a random one of the waiting requests.
     Returns the finished request id."""
     r = L[line, L_CUR]
     apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI,
-                 G, GF)
+                 G)
     L[line, L_CUR] = -1
     v = R[r, R_V]
     if R[r, R_BUFFERED] != 0:

@@ -166,7 +166,7 @@ def _draw(mean, expo, rng):
 
 
 @njit(cache=True, inline='always')
-def workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng):
+def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
     """The seed micro-benchmark: lock; critical section; unlock; loop overhead."""
     pc = I[v, PC]
     n = I.shape[0]
@@ -187,9 +187,9 @@ def workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng):
             k = G[G_REL_WAITERS]
             if k > n:
                 k = n
-            HO[k, 0] += now - GF[GF_LAST_REL]
+            HO[k, 0] += now - F[n, GF_LAST_REL]
             HO[k, 1] += 1.0
-        GF[GF_LAST_ACQ] = now
+        F[n, GF_LAST_ACQ] = now
         act_delay(I, F, v, _draw(P[P_CS], P[P_CS_EXP], rng), W_CS_DONE)
     elif pc == W_CS_DONE:
         I[v, PC] = unlock_entry(lock_id)
@@ -213,7 +213,7 @@ def workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng):
 
 @njit(cache=True)
 def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
-             G, GF, n):
+             G, n):
     """Carry out the action the last step requested."""
     act = I[v, ACT]
     if act == A_DELAY:
@@ -230,7 +230,7 @@ def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
         I[v, MODE] = M_DRAIN
         return
     if act == A_SPIN:
-        spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
+        spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
     elif act == A_MEM:
         R[v, R_OP] = op
         R[v, R_WORD] = w
@@ -240,7 +240,7 @@ def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
         R[v, R_BUFFERED] = 0
         R[v, R_REL] = 0
         I[v, MODE] = M_WAITMEM
-        if issue(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n):
+        if issue(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
             tm_set(TF, TI, v, RF[v, RF_RESUME])
     elif act == A_STORE:
         r = n + v
@@ -252,7 +252,7 @@ def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
         R[r, R_REL] = I[v, A_REL]
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
-        if not issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n):
+        if not issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
             I[v, SB_REQ] = r
         tm_set(TF, TI, v, now + P[P_HIT])
     else:
@@ -261,24 +261,24 @@ def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
 
 @njit(cache=True, inline='always')
 def run_steps(lock_id, v, now, K, I, F, mem, L, R, RF, P, LP, rng, TF, TI,
-              G, GF, HO, first_ops, n):
+              G, HO, first_ops, n):
     for _ in range(64):
         I[v, ACT] = A_NONE
         if I[v, PC] < 100:
-            workload_step(lock_id, v, now, K, I, F, G, GF, P, HO, first_ops, rng)
+            workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng)
         else:
             lock_step(lock_id, v, now, I, F, G, LP, P, n)
         if G[G_STATUS] != 0 or I[v, MODE] == M_DONE:
             return
         if I[v, ACT] != A_NONE:
-            dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
+            dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
             return
     G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
 
 
 @njit(cache=True, nogil=True)
 def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
-                    G, GF, TR, TRT, HO, first_ops, max_events, rng):
+                    G, TR, TRT, HO, first_ops, max_events, rng):
     """Run one replication to completion (or to a failed check). Returns the status."""
     n = I.shape[0]
     tm_reset(TF, TI)
@@ -291,7 +291,6 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
     R[:, :] = 0
     RF[:, :] = 0.0
     G[:] = 0
-    GF[:] = 0.0
     HO[:, :] = 0.0
     first_ops[:] = 0
     G[G_HOLDER] = -1
@@ -315,7 +314,7 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
         if i < 0:
             G[G_STATUS] = ST_NO_EVENT
             break
-        GF[GF_NOW] = t
+        F[n, GF_NOW] = t
         G[G_EVENTS] += 1
         if cap > 0:
             k = G[G_TRACE_POS] % cap
@@ -333,7 +332,7 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
                 TR[k, TR_RES] = mem[0, MEM_VAL]
             G[G_TRACE_POS] += 1
         if i >= n:
-            line_done(i - n, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
+            line_done(i - n, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
         else:
             v = i
             mode = I[v, MODE]
@@ -352,20 +351,20 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
                 spin_timeout(v, t, I, F, P, G)
                 go = True
             elif mode == M_REREAD:
-                spin_issue_load(v, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
+                spin_issue_load(v, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
             elif mode == M_DRAIN:
-                dispatch(v, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n)
+                dispatch(v, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
             else:
                 G[G_STATUS] = ST_BAD_STATE
             if go:
                 run_steps(lock_id, v, t, K, I, F, mem, L, R, RF, P, LP, rng,
-                          TF, TI, G, GF, HO, first_ops, n)
+                          TF, TI, G, HO, first_ops, n)
         if G[G_STATUS] != 0:
             break
         if G[G_EVENTS] >= max_events:
             G[G_STATUS] = ST_MAX_EVENTS
             break
-        if G[G_WAITERS] > 0 and t - GF[GF_LAST_ACQ] > P[P_WATCHDOG]:
+        if G[G_WAITERS] > 0 and t - F[n, GF_LAST_ACQ] > P[P_WATCHDOG]:
             G[G_STATUS] = ST_WATCHDOG
             break
     return G[G_STATUS]

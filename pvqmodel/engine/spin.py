@@ -58,7 +58,7 @@ from .state import (
 
 
 @njit(cache=True)
-def spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n):
+def spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
     """One iteration's load of the watched word."""
     R[v, R_OP] = OP_LOAD
     R[v, R_WORD] = I[v, A_WORD]
@@ -68,7 +68,7 @@ def spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, GF, n):
     I[v, MODE] = M_SPINLOAD
     F[v, F_PARK_T0] = now
     if issue(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
-             G, GF, n):
+             G, n):
         tm_set(TF, TI, v, RF[v, RF_RESUME])
 
 

@@ -210,6 +210,7 @@ G_STEALS = 20
 G_PATH0 = 21  # acquisitions by path: G_PATH0 + PATH_*
 NG = G_PATH0 + NPATH
 
+# global floats live in the extra last row of F: F[n, GF_*] (one array fewer to pass)
 GF_LAST_REL = 0
 GF_LAST_ACQ = 1
 GF_NOW = 2
