@@ -152,11 +152,11 @@ def _alloc(n: int, words_per_cpu: int, trace: int, timer: str):
     TF, TI = core.tm_alloc(n_slots, mode)
     return dict(
         I=np.zeros((n, st.NI), dtype=np.int64),
-        F=np.zeros((n + 1, max(st.NF, st.NGF)), dtype=np.float64),  # row n: GF_*
+        # rows 0..n-1: F_* of each vCPU; all 2n rows: RF_* of each request; row n: GF_*
+        F=np.zeros((2 * n, st.NF + co.NRF), dtype=np.float64),
         mem=mem,
         L=np.zeros((n_lines, co.NL + 3 * n), dtype=np.int64),  # line state, sharers, queue
         R=np.zeros((2 * n, co.NR), dtype=np.int64),
-        RF=np.zeros((2 * n, co.NRF), dtype=np.float64),
         TF=TF, TI=TI,
         G=np.zeros(st.NG, dtype=np.int64),
         TR=np.zeros((trace, st.NTR), dtype=np.int64),
@@ -183,7 +183,7 @@ def run_one(lock_id, words_per_cpu, n, K, P, LP, sock, rng, max_events, trace, t
     S = _alloc(n, words_per_cpu, trace, timer)
     status = run_replication(
         lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["L"],
-        S["R"], S["RF"], S["TF"], S["TI"],
+        S["R"], S["TF"], S["TI"],
         S["G"], S["TR"], S["TRT"], S["HO"], S["first"], max_events, rng)
     S["status"] = int(status)
     return S

@@ -59,6 +59,7 @@ from .state import (
     M_PARKED,
     M_REREAD,
     MODE,
+    NF,
     OP_CMPXCHG,
     OP_LOAD,
     OP_STORE,
@@ -107,8 +108,11 @@ R_RES = 8
 R_OK = 9
 R_WSEQ = 10
 NR = 11
-RF_RESUME = 0  # time the requester continues
-RF_SNOOP = 1  # time the request's snoop/invalidation reaches the current holders
+# request times live in F (one array fewer to pass): F[r, RF_*] for r in 0..2n-1, in
+# columns after the per-vCPU F_* columns (rows >= n use only these columns, and row n's
+# first columns hold the global floats GF_*)
+RF_RESUME = NF  # time the requester continues
+RF_SNOOP = NF + 1  # time the request's snoop/invalidation reaches the current holders
 NRF = 2
 
 
@@ -124,7 +128,7 @@ def iter_ns(P):
 
 
 @njit(cache=True, inline='always')
-def is_hit(L, R, RF, line, v, op, now):
+def is_hit(L, R, F, line, v, op, now):
     """Does v's copy permit ``op`` now? Not while another core's request for the line
     is being served and takes that copy away: an invalidation (a write request) removes
     every copy, a read of a Modified line removes the owner's right to write, from the
@@ -132,7 +136,7 @@ def is_hit(L, R, RF, line, v, op, now):
     keep hitting on a line a snoop is already extracting, and one task could monopolize
     the lock.)"""
     cur = L[line, L_CUR]
-    if cur >= 0 and R[cur, R_V] != v and now >= RF[cur, RF_SNOOP]:
+    if cur >= 0 and R[cur, R_V] != v and now >= F[cur, RF_SNOOP]:
         if R[cur, R_OP] != OP_LOAD:
             return False
         if op != OP_LOAD:
@@ -208,7 +212,7 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
 
 
 @njit(cache=True)
-def start_service(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
+def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
     w = R[r, R_WORD]
     line = mem[w, MEM_LINE]
@@ -264,7 +268,7 @@ def start_service(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
     if moving:
         occ += (1.0 - P[P_OVERLAP]) * lat + extra
     L[line, L_CUR] = r
-    RF[r, RF_RESUME] = now + svc + lat + extra
+    F[r, RF_RESUME] = now + svc + lat + extra
     # the snoop reaches the holder after the home's lookup, and never before the holder
     # has received the line and had one hit time to use it (the operation it asked for
     # completes; an immediate retry of a failed cmpxchg wins): no lock-step livelock.
@@ -272,7 +276,7 @@ def start_service(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
     held = L[line, L_ARRIVE_PS] * 1e-3 + P[P_HIT]
     if held > snoop:
         snoop = held
-    RF[r, RF_SNOOP] = snoop
+    F[r, RF_SNOOP] = snoop
     if moving:
         L[line, L_ARRIVE_PS] = int((now + svc + lat + extra) * 1e3)
     if op != OP_LOAD:
@@ -284,7 +288,7 @@ def start_service(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
 
 
 @njit(cache=True)
-def issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI,
+def issue(r, now, I, F, mem, L, R, P, rng, TF, TI,
           G, n):
     """Issue request ``r`` (already filled in R). Returns True if it was a hit (the
     effect happened now and RF_RESUME holds the completion time)."""
@@ -294,18 +298,18 @@ def issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI,
     op = R[r, R_OP]
     if is_locked_op(op):
         G[G_RMW] += 1
-    if is_hit(L, R, RF, line, v, op, now):
+    if is_hit(L, R, F, line, v, op, now):
         G[G_HITS] += 1
         apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI,
                      G)
         c = P[P_HIT]
         if is_locked_op(op):
             c += P[P_RMW]
-        RF[r, RF_RESUME] = now + c
+        F[r, RF_RESUME] = now + c
         return True
     G[G_REQS] += 1
     if L[line, L_CUR] < 0:
-        start_service(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
+        start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
     else:
         q = L[line, L_QLEN]
         L[line, L_SH0 + n + q] = r
@@ -314,7 +318,7 @@ def issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI,
 
 
 @njit(cache=True, inline='always')
-def line_done(line, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
+def line_done(line, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """The home finished serving the current request of ``line``: apply it, hand the
     requester its continuation, and start a random one of the waiting requests.
     Returns the finished request id."""
@@ -328,12 +332,12 @@ def line_done(line, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
         if I[v, MODE] == M_DRAIN:
             tm_set(TF, TI, v, now)
     else:
-        tm_set(TF, TI, v, RF[r, RF_RESUME])
+        tm_set(TF, TI, v, F[r, RF_RESUME])
     q = L[line, L_QLEN]
     if q > 0:
         j = rng.integers(0, q)
         r2 = L[line, L_SH0 + n + j]
         L[line, L_SH0 + n + j] = L[line, L_SH0 + n + q - 1]
         L[line, L_QLEN] = q - 1
-        start_service(r2, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
+        start_service(r2, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
     return r

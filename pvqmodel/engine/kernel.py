@@ -212,7 +212,7 @@ def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
 
 
 @njit(cache=True)
-def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
+def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
              G, n):
     """Carry out the action the last step requested."""
     act = I[v, ACT]
@@ -230,7 +230,7 @@ def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
         I[v, MODE] = M_DRAIN
         return
     if act == A_SPIN:
-        spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
+        spin_issue_load(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
     elif act == A_MEM:
         R[v, R_OP] = op
         R[v, R_WORD] = w
@@ -240,8 +240,8 @@ def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
         R[v, R_BUFFERED] = 0
         R[v, R_REL] = 0
         I[v, MODE] = M_WAITMEM
-        if issue(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
-            tm_set(TF, TI, v, RF[v, RF_RESUME])
+        if issue(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
+            tm_set(TF, TI, v, F[v, RF_RESUME])
     elif act == A_STORE:
         r = n + v
         R[r, R_OP] = op
@@ -252,7 +252,7 @@ def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
         R[r, R_REL] = I[v, A_REL]
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
-        if not issue(r, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
+        if not issue(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
             I[v, SB_REQ] = r
         tm_set(TF, TI, v, now + P[P_HIT])
     else:
@@ -260,7 +260,7 @@ def dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
 
 
 @njit(cache=True, inline='always')
-def run_steps(lock_id, v, now, K, I, F, mem, L, R, RF, P, LP, rng, TF, TI,
+def run_steps(lock_id, v, now, K, I, F, mem, L, R, P, LP, rng, TF, TI,
               G, HO, first_ops, n):
     for _ in range(64):
         I[v, ACT] = A_NONE
@@ -271,13 +271,13 @@ def run_steps(lock_id, v, now, K, I, F, mem, L, R, RF, P, LP, rng, TF, TI,
         if G[G_STATUS] != 0 or I[v, MODE] == M_DONE:
             return
         if I[v, ACT] != A_NONE:
-            dispatch(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
+            dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
             return
     G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
 
 
 @njit(cache=True, nogil=True)
-def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
+def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, TF, TI,
                     G, TR, TRT, HO, first_ops, max_events, rng):
     """Run one replication to completion (or to a failed check). Returns the status."""
     n = I.shape[0]
@@ -289,7 +289,6 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
     L[:, L_OWNER] = -1
     L[:, L_CUR] = -1
     R[:, :] = 0
-    RF[:, :] = 0.0
     G[:] = 0
     HO[:, :] = 0.0
     first_ops[:] = 0
@@ -332,7 +331,7 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
                 TR[k, TR_RES] = mem[0, MEM_VAL]
             G[G_TRACE_POS] += 1
         if i >= n:
-            line_done(i - n, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
+            line_done(i - n, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
         else:
             v = i
             mode = I[v, MODE]
@@ -351,13 +350,13 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, RF, TF, TI,
                 spin_timeout(v, t, I, F, P, G)
                 go = True
             elif mode == M_REREAD:
-                spin_issue_load(v, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
+                spin_issue_load(v, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
             elif mode == M_DRAIN:
-                dispatch(v, t, I, F, mem, L, R, RF, P, rng, TF, TI, G, n)
+                dispatch(v, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
             else:
                 G[G_STATUS] = ST_BAD_STATE
             if go:
-                run_steps(lock_id, v, t, K, I, F, mem, L, R, RF, P, LP, rng,
+                run_steps(lock_id, v, t, K, I, F, mem, L, R, P, LP, rng,
                           TF, TI, G, HO, first_ops, n)
         if G[G_STATUS] != 0:
             break

@@ -58,7 +58,7 @@ from .state import (
 
 
 @njit(cache=True)
-def spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
+def spin_issue_load(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """One iteration's load of the watched word."""
     R[v, R_OP] = OP_LOAD
     R[v, R_WORD] = I[v, A_WORD]
@@ -67,9 +67,9 @@ def spin_issue_load(v, now, I, F, mem, L, R, RF, P, rng, TF, TI, G, n):
     I[v, ITERS] += 1
     I[v, MODE] = M_SPINLOAD
     F[v, F_PARK_T0] = now
-    if issue(v, now, I, F, mem, L, R, RF, P, rng, TF, TI,
+    if issue(v, now, I, F, mem, L, R, P, rng, TF, TI,
              G, n):
-        tm_set(TF, TI, v, RF[v, RF_RESUME])
+        tm_set(TF, TI, v, F[v, RF_RESUME])
 
 
 @njit(cache=True, inline='always')
