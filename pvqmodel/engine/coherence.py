@@ -164,7 +164,7 @@ def wake_watchers(I, F, line, writer, now, at, P, rng, TF, TI, G):
             tm_set(TF, TI, u, t)
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
     """Serialization point of request ``r``: update memory, line state, watchers."""
     w = R[r, R_WORD]
@@ -211,7 +211,7 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
     R[r, R_WSEQ] = L[line, L_WSEQ]
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
     w = R[r, R_WORD]
