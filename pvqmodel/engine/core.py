@@ -65,6 +65,14 @@ def _less(ta, sa, tb, sb):
 
 
 @njit(cache=True, inline='always')
+def _heap_swap(TF, TI, oht, ohs, ohi, a, b):
+    """Swap heap entries a and b in the three parallel columns (time, seq, slot)."""
+    TF[oht + a], TF[oht + b] = TF[oht + b], TF[oht + a]
+    TI[ohs + a], TI[ohs + b] = TI[ohs + b], TI[ohs + a]
+    TI[ohi + a], TI[ohi + b] = TI[ohi + b], TI[ohi + a]
+
+
+@njit(cache=True, inline='always')
 def _heap_push(TF, TI, t, s, i):
     ns = TI[TMM_NSLOTS]
     oht = ns  # heap times in TF
@@ -78,9 +86,7 @@ def _heap_push(TF, TI, t, s, i):
     while k > 0:
         p = (k - 1) >> 1
         if _less(TF[oht + k], TI[ohs + k], TF[oht + p], TI[ohs + p]):
-            TF[oht + k], TF[oht + p] = TF[oht + p], TF[oht + k]
-            TI[ohs + k], TI[ohs + p] = TI[ohs + p], TI[ohs + k]
-            TI[ohi + k], TI[ohi + p] = TI[ohi + p], TI[ohi + k]
+            _heap_swap(TF, TI, oht, ohs, ohi, k, p)
             k = p
         else:
             break
@@ -108,9 +114,7 @@ def _heap_pop_top(TF, TI):
         if r < n and _less(TF[oht + r], TI[ohs + r], TF[oht + lft], TI[ohs + lft]):
             c = r
         if _less(TF[oht + c], TI[ohs + c], TF[oht + k], TI[ohs + k]):
-            TF[oht + k], TF[oht + c] = TF[oht + c], TF[oht + k]
-            TI[ohs + k], TI[ohs + c] = TI[ohs + c], TI[ohs + k]
-            TI[ohi + k], TI[ohi + c] = TI[ohi + c], TI[ohi + k]
+            _heap_swap(TF, TI, oht, ohs, ohi, k, c)
             k = c
         else:
             break
