@@ -194,7 +194,7 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
             L[line, L_SH0 + u] = 0
         L[line, L_OWNER] = v
         L[line, L_WSEQ] += 1
-        if R[r, R_REL] != 0:
+        if R[r, R_REL] != 0 and ok != 0:
             if G[G_HOLDER] != v:
                 G[G_STATUS] = ST_MUTEX
             G[G_HOLDER] = -1

@@ -7,9 +7,9 @@ overhead; K times), dispatch to the lock algorithm by integer id, the checks
 (mutual exclusion, FIFO order, watchdog, event budget) returned as a status code,
 the trace ring, and the fixed-size outputs (counters, handoff time by number of
 waiters, per-task completion times and operation shares). A vCPU carries a
-``RUNNABLE`` flag reserved for the PV layer: a descheduled vCPU's timer is
-postponed by its off-CPU time (``tm_get``/``tm_set``) and its spin iterations
-stop advancing; nothing in the lock files has to change for that.
+``VSTATE`` register owned by the PV layer (hypervisor.py): a descheduled vCPU's
+timer is postponed by its off-CPU time and its spin iterations stop advancing;
+nothing in the lock files has to change for that.
 """
 
 from __future__ import annotations
@@ -99,7 +99,6 @@ from .state import (
     PC,
     QSEQ,
     RES,
-    RUNNABLE,
     SB_REQ,
     SOCKET,
     ST_BAD_STATE,
@@ -238,7 +237,7 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
         R[v, R_VAL] = I[v, A_VAL]
         R[v, R_EXP] = I[v, A_EXP]
         R[v, R_BUFFERED] = 0
-        R[v, R_REL] = 0
+        R[v, R_REL] = I[v, A_REL]
         I[v, MODE] = M_WAITMEM
         if issue(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
             tm_set(TF, TI, v, F[v, RF_RESUME])
@@ -300,7 +299,6 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, TF, TI,
         I[v, SB_REQ] = -1
         I[v, WATCH] = -1
         I[v, QSEQ] = -1
-        I[v, RUNNABLE] = 1
         I[v, SOCKET] = sock[v]
         R[v, R_V] = v
         R[n + v, R_V] = v

@@ -38,7 +38,7 @@ OPS_DONE = 18  # lock/unlock operations completed
 IN_ACQ = 19  # 1 while between lock entry and acquisition
 QSEQ = 20  # queue-entry sequence number (MCS xchg_tail order), or -1
 PATH = 21  # how the lock was acquired (PATH_* below)
-RUNNABLE = 22  # 1 = on a pCPU; 0 = off-CPU (reserved for the PV schedule layer)
+VSTATE = 22  # hypervisor state of the vCPU (VS_* below; 0 = running on its pCPU)
 SOCKET = 23  # socket the vCPU is placed on
 # lock-private scratch registers (each lock file documents its use)
 R0 = 24
@@ -47,14 +47,37 @@ R2 = 26
 R3 = 27
 R4 = 28
 R5 = 29
-NI = 30
+# PV / hypervisor registers (hypervisor.py)
+LATCH = 30  # KVM "PV-unhalted" latch: a kick arrived while not halted (next halt returns)
+HALT_SITE = 31  # HALT_* site of the current/last halt
+PCPU = 32  # pCPU the vCPU runs on (or last ran on)
+ACQ_SEQ = 33  # acquisitions started by this vCPU (identifies "the" acquisition of a kick)
+KICK_SEQ = 34  # ACQ_SEQ of the target when the pending kick was sent, or -1
+WAKE_PENDING = 35  # 1 while a kick or an interrupt is on its way to this halted vCPU
+R6 = 36
+R7 = 37
+NI = 38
+
+# ---- hypervisor states of a vCPU: I[v, VSTATE] ----------------------------------------
+VS_RUNNING = 0  # on a pCPU: its timers run
+VS_READY = 1  # runnable but waiting for a pCPU (preempted, or woken and queued)
+VS_HALTED = 2  # halted (HLT / pv_wait): off its pCPU until a kick or an interrupt
+
+# ---- halt sites (qstat-like counters G_HALT0 + HALT_*) --------------------------------
+HALT_NODE = 0  # v10 PV_HALT_QNODE: a queued non-head node
+HALT_HEAD = 1  # v10 PV_HALT_QHEAD: the queue head
+HALT_TICKET = 2  # kvm_lock_spinning (PV ticket)
+NHALT = 3
 
 # ---- per-vCPU float registers: F[v, ...] --------------------------------------------
 F_DELAY = 0  # delay of an A_DELAY action, ns
 F_PARK_T0 = 1  # time the vCPU parked / last re-read (iteration accounting)
 F_ACQ_START = 2  # time the current lock acquisition started
 F_DONE_T = 3  # time the task completed its K operations
-NF = 4
+F_STASH = 4  # delay left on the vCPU's timer when it lost its pCPU (< 0: none pending)
+F_OFF_T0 = 5  # time the vCPU lost its pCPU (preempted or halted)
+F_KICK_T = 6  # time the pending kick was sent (wake-latency statistics)
+NF = 7
 
 # ---- engine modes --------------------------------------------------------------------
 M_RUN = 0  # the next timer event runs the step at PC
@@ -64,6 +87,7 @@ M_PARKED = 3  # parked as watcher of a line; timer = budget timeout (or none)
 M_REREAD = 4  # invalidated while parked; timer = time of the next spin load
 M_DRAIN = 5  # waiting for its buffered store to drain before a memory op
 M_DONE = 6  # task finished
+M_HALTED = 7  # halted (VSTATE == VS_HALTED); its timer, if set, is the wake-up
 
 # ---- memory operations (one word, a mask selects the sub-word field) ----------------
 OP_LOAD = 0
@@ -78,6 +102,9 @@ A_MEM = 1
 A_STORE = 2
 A_SPIN = 3
 A_DELAY = 4
+A_HALT = 5  # halt the vCPU (HLT after the caller's own re-check): hypervisor.py
+A_KICK = 6  # kick a vCPU (KVM_HC_KICK_CPU hypercall): hypervisor.py
+A_FENCE = 7  # smp_mb(): drain the store buffer before continuing
 
 CMP_EQ = 0
 CMP_NE = 1
@@ -102,6 +129,9 @@ LOCK_TICKET = 0
 LOCK_QSPINLOCK = 1
 LOCK_TAS = 2
 LOCK_UNFAIR_QSPINLOCK = 3
+LOCK_PV_TICKET = 4
+LOCK_PV_QSPINLOCK_V10 = 5
+LOCK_PV_QSPINLOCK_V10_UNFAIR = 6
 
 # ---- status codes returned by the kernel ---------------------------------------------
 ST_OK = 0
@@ -112,6 +142,7 @@ ST_MAX_EVENTS = 4  # event budget exhausted
 ST_NO_EVENT = 5  # nothing left to run but tasks unfinished (deadlock)
 ST_BAD_STATE = 6  # a lock step reached an impossible state
 ST_HEAP_FULL = 7
+ST_LOST_WAKEUP = 8  # every unfinished vCPU halted with no kick or interrupt coming
 
 
 @njit(cache=True, inline='always')
@@ -123,6 +154,22 @@ def act_mem(I, v, op, word, mask, val, exp, nxt):
     I[v, A_MASK] = mask
     I[v, A_VAL] = val
     I[v, A_EXP] = exp
+    I[v, A_REL] = 0
+    I[v, A_NEXT] = nxt
+
+
+@njit(cache=True, inline='always')
+def act_mem_release(I, v, op, word, mask, val, exp, nxt):
+    """A locked RMW that releases the lock when it writes (PV unlock: ``cmpxchg`` of the
+    locked byte, ``add_smp`` of the ticket head): marked for the mutual-exclusion check
+    (a failed cmpxchg releases nothing)."""
+    I[v, ACT] = A_MEM
+    I[v, A_OP] = op
+    I[v, A_WORD] = word
+    I[v, A_MASK] = mask
+    I[v, A_VAL] = val
+    I[v, A_EXP] = exp
+    I[v, A_REL] = 1
     I[v, A_NEXT] = nxt
 
 
@@ -163,6 +210,33 @@ def act_delay(I, F, v, ns, nxt):
     F[v, F_DELAY] = ns
     I[v, A_NEXT] = nxt
 
+
+@njit(cache=True, inline='always')
+def act_halt(I, v, site, nxt):
+    """Halt (``halt()`` / ``__queue_halt_cpu``'s HLT) and continue at ``nxt`` once
+    woken by a kick or an interrupt. The lock code does its own re-check first, as the
+    kernel does; with the PV-unhalted latch a kick that came before the HLT makes it
+    return at once (hypervisor.py)."""
+    I[v, ACT] = A_HALT
+    I[v, A_VAL] = site
+    I[v, A_NEXT] = nxt
+
+
+@njit(cache=True, inline='always')
+def act_kick(I, v, target, nxt):
+    """Kick vCPU ``target`` (``kvm_kick_cpu``: the KVM_HC_KICK_CPU hypercall); the
+    kicker spends the kick cost, then continues at ``nxt``."""
+    I[v, ACT] = A_KICK
+    I[v, A_VAL] = target
+    I[v, A_NEXT] = nxt
+
+
+@njit(cache=True, inline='always')
+def act_fence(I, v, nxt):
+    """``smp_mb()``: wait until the store buffer has drained, then continue."""
+    I[v, ACT] = A_FENCE
+    I[v, A_NEXT] = nxt
+
 # ---- float parameters P[...] (hardware + workload; a kernel argument) -----------------
 P_HIT = 0  # L1 hit of a load or plain store, ns
 P_RMW = 1  # extra cost of a locked read-modify-write (locks the line in L1), ns
@@ -177,13 +251,36 @@ P_LOOP = 9  # benchmark loop overhead between unlock and the next lock, ns
 P_CS_EXP = 10  # 1.0 if the critical section is exponential, 0.0 deterministic
 P_LOOP_EXP = 11  # 1.0 if the loop overhead is exponential
 P_WATCHDOG = 12  # no acquisition for this long while tasks wait -> ST_WATCHDOG, ns
-NP = 13
+# PV code-path costs (bare metal; only the PV locks use them)
+P_PV_CALL = 13  # a paravirt hook taken on a lock/unlock path (call + static-key test), ns
+P_PV_ITER = 14  # extra cost per spin iteration of the PV checks in the loop, ns
+# hypervisor schedule (hypervisor.py; inert when LP_HV == 0 except halt/kick costs)
+P_QUANTUM = 15  # scheduler quantum of a pCPU, ns (mean if exponential)
+P_QUANTUM_EXP = 16  # 1.0: exponential quanta; 0.0: fixed
+P_HALT_NS = 17  # cost of the HLT exit for the halting vCPU, ns
+P_KICK_NS = 18  # time the kicker spends in the kick hypercall, ns
+P_WAKE_NS = 19  # kick -> halted vCPU runnable again, ns (mean if exponential)
+P_WAKE_EXP = 20  # 1.0: exponential wake latency
+P_SPURIOUS_NS = 21  # mean time between interrupts that wake a halted vCPU (0: none), ns
+P_DRAIN_NS = 22  # x86-TSO: extra time a plain store sits in the store buffer, ns (mean, exp)
+NP = 23
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
 LP_LSTEAL_MIN_MASK = 1  # v10 unfair LSTEAL_MIN_MASK (7)
 LP_LSTEAL_MAX_MASK = 2  # v10 unfair LSTEAL_MAX_MASK (1023)
-NLP = 3
+LP_SPIN_THRESHOLD = 3  # PV ticket SPIN_THRESHOLD (1 << 15)
+LP_QSPIN_THRESHOLD = 4  # v10 QSPIN_THRESHOLD (1U << 14)
+LP_HEAD_MULT = 5  # v10 queue head spins HEAD_MULT * QSPIN_THRESHOLD (2)
+LP_MAYHALT_GAP = 6  # v10 MAYHALT_THRESHOLD = QSPIN_THRESHOLD - MAYHALT_GAP (0x10)
+LP_PSPIN_THRESHOLD = 7  # v10 PV pending-bit spin limit PSPIN_THRESHOLD (1 << 10)
+LP_HV = 8  # 1: a hypervisor schedule is active (pCPUs, quanta, background vCPUs)
+LP_NPCPU = 9  # pCPUs
+LP_NBG = 10  # background vCPUs of other VMs (always runnable, never lock)
+LP_PINNED = 11  # 1: each vCPU pinned to pCPU (id % pCPUs); 0: one global run queue
+LP_LATCH = 12  # 1: KVM's PV-unhalted latch (a kick before HLT makes HLT return at once)
+LP_SC = 13  # 1: sequentially consistent stores (no store buffer); 0: x86-TSO
+NLP = 14
 
 # ---- global integer counters G[...] --------------------------------------------------
 G_STATUS = 0
@@ -208,13 +305,28 @@ G_TIMEOUTS = 18  # spin budgets exhausted
 G_FAILED_CAS = 19
 G_STEALS = 20
 G_PATH0 = 21  # acquisitions by path: G_PATH0 + PATH_*
-NG = G_PATH0 + NPATH
+G_HALT0 = G_PATH0 + NPATH  # halts by site: G_HALT0 + HALT_*
+G_KICKS = G_HALT0 + NHALT  # kick hypercalls
+G_KICK_NOHALT = G_KICKS + 1  # kicks (or v10 pv_kick_node) to a vCPU that was not halted
+G_KICK_STALE = G_KICKS + 2  # kicks reaching a vCPU no longer in the acquisition kicked for
+G_SPURIOUS = G_KICKS + 3  # halted vCPUs woken by an interrupt
+G_WAKE_KICKED = G_KICKS + 4  # halted vCPUs woken by a kick
+G_LATCH_HITS = G_KICKS + 5  # halts that returned at once because of the latch
+G_PREEMPTS = G_KICKS + 6  # vCPUs descheduled at a quantum end
+G_LHP = G_KICKS + 7  # ... of them while holding the lock (lock-holder preemption)
+G_SLOW_UNLOCKS = G_KICKS + 8  # unlocks that took the PV slowpath
+G_BLOCKED = G_KICKS + 9  # halted vCPUs with no wake-up coming (liveness check)
+G_CS_PREEMPT_NS = G_KICKS + 10  # off-CPU time of lock holders (sum, ns, rounded)
+NG = G_KICKS + 11
 
 # global floats live in the extra last row of F: F[n, GF_*] (one array fewer to pass)
 GF_LAST_REL = 0
 GF_LAST_ACQ = 1
 GF_NOW = 2
-NGF = 3
+GF_WAKE_LAT = 3  # sum of kick -> running latencies, ns
+GF_SLOW_UNLOCK_NS = 4  # time spent in PV unlock slowpaths, ns
+GF_BLOCKED_NS = 5  # time halted vCPUs spent halted, ns
+NGF = 6
 
 # trace ring columns
 TR_EVENT = 0
