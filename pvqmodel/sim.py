@@ -30,12 +30,14 @@ from .locks import ticket as _tk
 from .locks import unfair_qspinlock as _uq
 from .params import Hardware, Workload
 
-#: Lock names accepted by :func:`simulate` -> (kernel lock id, words per CPU node).
+#: Lock names accepted by :func:`simulate` -> (kernel lock id, lock module). The module
+#: gives its memory layout: ``N_WORDS_PER_CPU`` (per-CPU node words, one line per CPU)
+#: and optionally ``N_GLOBAL_WORDS`` (more shared words, together on one extra line).
 LOCKS = {
-    "ticket": (st.LOCK_TICKET, _tk.N_WORDS_PER_CPU),
-    "qspinlock": (st.LOCK_QSPINLOCK, _qs.N_WORDS_PER_CPU),
-    "tas": (st.LOCK_TAS, _tas.N_WORDS_PER_CPU),
-    "unfair-qspinlock": (st.LOCK_UNFAIR_QSPINLOCK, _uq.N_WORDS_PER_CPU),
+    "ticket": (st.LOCK_TICKET, _tk),
+    "qspinlock": (st.LOCK_QSPINLOCK, _qs),
+    "tas": (st.LOCK_TAS, _tas),
+    "unfair-qspinlock": (st.LOCK_UNFAIR_QSPINLOCK, _uq),
 }
 #: The seed table's names.
 TABLE_LOCK_NAMES = {"queue": "qspinlock", "ticket": "ticket"}
@@ -139,12 +141,21 @@ def placement(n: int, hw: Hardware, rule: str) -> np.ndarray:
     return v // hw.cores_per_socket
 
 
-def _alloc(n: int, words_per_cpu: int, trace: int, timer: str):
-    n_words = 1 + words_per_cpu * n
-    n_lines = 1 + n
-    mem = np.zeros((n_words, co.NMEM), dtype=np.int64)  # value, cache line
+def memory_layout(n: int, module) -> tuple[np.ndarray, int]:
+    """Words and lines of a lock: word 0 (the lock) on line 0; CPU c's node words
+    ``1 + c*wpc ...`` on line ``1 + c``; the lock's global words (``N_GLOBAL_WORDS``,
+    word ``1 + n*wpc + k``) together on line ``1 + n``. Returns (mem, lines)."""
+    wpc = module.N_WORDS_PER_CPU
+    n_glob = getattr(module, "N_GLOBAL_WORDS", 0)
+    mem = np.zeros((1 + wpc * n + n_glob, co.NMEM), dtype=np.int64)  # value, cache line
     for c in range(n):
-        mem[1 + words_per_cpu * c: 1 + words_per_cpu * (c + 1), co.MEM_LINE] = 1 + c
+        mem[1 + wpc * c: 1 + wpc * (c + 1), co.MEM_LINE] = 1 + c
+    mem[1 + wpc * n:, co.MEM_LINE] = 1 + n
+    return mem, 1 + n + (1 if n_glob else 0)
+
+
+def _alloc(n: int, module, trace: int, timer: str):
+    mem, n_lines = memory_layout(n, module)
     n_slots = n + n_lines
     mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
                                                   n_slots <= DENSE_TIMER_MAX_SLOTS)) \
@@ -178,9 +189,9 @@ def _trace_frame(S) -> pd.DataFrame:
                          "mode": tr[:, st.TR_MODE], "res": tr[:, st.TR_RES]})
 
 
-def run_one(lock_id, words_per_cpu, n, K, P, LP, sock, rng, max_events, trace, timer):
+def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer):
     """Run one replication; return the state dict (outputs included)."""
-    S = _alloc(n, words_per_cpu, trace, timer)
+    S = _alloc(n, module, trace, timer)
     status = run_replication(
         lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["L"],
         S["R"], S["TF"], S["TI"],
@@ -247,7 +258,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     if max_events is None:
         max_events = 2000 * n * K + 100_000
     max_events = _validate_int("max_events", max_events, 1, 2**62)
-    lock_id, wpc = LOCKS[lock]
+    lock_id, module = LOCKS[lock]
     P = param_array(hw, wl, float(watchdog_ns))
     LP = tun.array()
     sock = placement(n, hw, wl.placement)
@@ -255,7 +266,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
 
     def one(r):
         rng = np.random.Generator(np.random.PCG64(children[r]))
-        return run_one(lock_id, wpc, n, K, P, LP, sock, rng, max_events, trace, timer)
+        return run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer)
 
     if workers > 1 and reps > 1:
         with ThreadPoolExecutor(max_workers=workers) as ex:

@@ -61,7 +61,9 @@ from .state import (
     MODE,
     NF,
     OP_CMPXCHG,
+    OP_AND,
     OP_LOAD,
+    OP_OR,
     OP_STORE,
     OP_XADD,
     OP_XCHG,
@@ -118,7 +120,7 @@ NRF = 2
 
 @njit(cache=True, inline='always')
 def is_locked_op(op):
-    return op == OP_XADD or op == OP_CMPXCHG or op == OP_XCHG
+    return op >= OP_XADD  # XADD, CMPXCHG, XCHG, OR, AND
 
 
 @njit(cache=True, inline='always')
@@ -181,6 +183,10 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
         mem[w, MEM_VAL] = (old & ~m) | (R[r, R_VAL] & m)
     elif op == OP_XADD:
         mem[w, MEM_VAL] = old + R[r, R_VAL]
+    elif op == OP_OR:
+        mem[w, MEM_VAL] = old | R[r, R_VAL]
+    elif op == OP_AND:
+        mem[w, MEM_VAL] = old & R[r, R_VAL]
     elif op == OP_CMPXCHG:
         if (old & m) == R[r, R_EXP]:
             mem[w, MEM_VAL] = (old & ~m) | (R[r, R_VAL] & m)

@@ -95,6 +95,8 @@ OP_STORE = 1  # plain store (buffered: the vCPU does not wait for ownership)
 OP_XADD = 2  # lock xadd: word += val, returns old
 OP_CMPXCHG = 3  # lock cmpxchg on the field: if (w & mask) == exp: field = val
 OP_XCHG = 4  # lock xchg on the field: field = val, returns old word
+OP_OR = 5  # lock or / lock bts: word |= val, returns old word
+OP_AND = 6  # lock and / lock btr: word &= val, returns old word
 
 # ---- actions a lock step may request ------------------------------------------------
 A_NONE = 0
@@ -317,7 +319,8 @@ G_LHP = G_KICKS + 7  # ... of them while holding the lock (lock-holder preemptio
 G_SLOW_UNLOCKS = G_KICKS + 8  # unlocks that took the PV slowpath
 G_BLOCKED = G_KICKS + 9  # halted vCPUs with no wake-up coming (liveness check)
 G_CS_PREEMPT_NS = G_KICKS + 10  # off-CPU time of lock holders (sum, ns, rounded)
-NG = G_KICKS + 11
+G_PV_KICK_NOHALT = G_KICKS + 11  # v10 pv_kick_node found the node not HALTED: no hypercall
+NG = G_KICKS + 12
 
 # global floats live in the extra last row of F: F[n, GF_*] (one array fewer to pass)
 GF_LAST_REL = 0
