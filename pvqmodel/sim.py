@@ -14,7 +14,7 @@ handoff time by number of waiters at release).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -102,6 +102,8 @@ class SimResult:
     summary: pd.DataFrame
     tasks: pd.DataFrame
     handoff: pd.DataFrame
+    #: rep -> trace (last events) of each replication that failed a check (check=False)
+    failures: dict = field(default_factory=dict)
 
     def __repr__(self):
         return f"SimResult(summary=\n{self.summary!r})"
@@ -331,9 +333,12 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
 
 def _collect(lock, n, K, states, check) -> SimResult:
     rows, trows, hrows = [], [], []
+    failures = {}
     for r, S in enumerate(states):
         G, I, F = S["G"], S["I"], S["F"][:n]
         status = S["status"]
+        if status != st.ST_OK:
+            failures[r] = _trace_frame(S)
         if status != st.ST_OK and check:
             tr = _trace_frame(S)
             raise SimulationError(
@@ -350,6 +355,7 @@ def _collect(lock, n, K, states, check) -> SimResult:
             "sim_ns": sim_ns, "ns_per_op": sim_ns / max(ops, 1),
             "ms_5m": sim_ns / max(ops, 1) * n * SEED_OPS_PER_TASK / 1e6,
             "events": int(G[st.G_EVENTS]), "status": STATUS_TEXT.get(status, str(status)),
+            "status_code": int(status), "acquisitions": int(G[st.G_ACQS]),
             "line_requests": int(G[st.G_REQS]), "hits": int(G[st.G_HITS]),
             "xfer_same": int(G[st.G_XFER_SAME]), "xfer_cross": int(G[st.G_XFER_CROSS]),
             "shared_reads": int(G[st.G_SHARED_READS]), "rmw": int(G[st.G_RMW]),
@@ -389,4 +395,4 @@ def _collect(lock, n, K, states, check) -> SimResult:
                 hrows.append({"lock": lock, "tasks": n, "rep": r, "waiters": k,
                               "handoff_ns": HO[k, 0] / HO[k, 1], "count": int(HO[k, 1])})
     return SimResult(pd.DataFrame(rows), pd.DataFrame(trows), pd.DataFrame(
-        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]))
+        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]), failures)
