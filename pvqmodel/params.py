@@ -7,8 +7,9 @@ value raises ``ValueError`` naming the parameter and its allowed range here, in
 Python, before any kernel runs. ``Hardware`` is the machine (cache-coherence and
 pipeline costs, socket topology); ``Workload`` is what the tasks do (the seed's
 micro-benchmark: critical section and loop overhead, their distributions, and the
-rule that places tasks on sockets). A later ``Schedule`` will describe the
-hypervisor (overcommit, quanta, halt/kick latencies).
+rule that places tasks on sockets); ``Schedule`` is the hypervisor (pCPUs,
+overcommit by background vCPUs of other VMs, quanta, placement, halt/kick/wake
+latencies, interrupts, KVM's PV-unhalted latch).
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ _HW_RANGES = {
     "xfer_cross_ns": (0.0, 10_000.0),
     "shared_ns": (0.0, 10_000.0),
     "overlap": (0.0, 1.0),
+    "pv_call_ns": (0.0, 1000.0),
+    "pv_iter_ns": (0.0, 1000.0),
+    "drain_ns": (0.0, 1e7),
 }
+_MEMORY_MODELS = ("tso", "sc")
 
 
 def _check_range(name: str, value, lo, hi):
@@ -81,10 +86,25 @@ class Hardware(_ParamsMixin):
     overlap: float = 0.5
     cores_per_socket: int = 10
     sockets: int = 4
+    #: a paravirt hook taken on a PV lock's lock/unlock path (indirect call, static key)
+    pv_call_ns: float = 2.0
+    #: the PV checks a PV lock's spin loop runs each iteration (count test, state load)
+    pv_iter_ns: float = 0.5
+    #: ``"tso"``: plain stores wait in a store buffer (x86); ``"sc"``: each store completes
+    #: before the next step (sequential consistency)
+    memory_model: str = "tso"
+    #: x86-TSO only: mean extra time (exponential) a plain store waits in the store
+    #: buffer before its RFO is issued; 0 = issued at once (the calibrated machine)
+    drain_ns: float = 0.0
 
     def __post_init__(self):
         for name, (lo, hi) in _HW_RANGES.items():
             _check_range(name, getattr(self, name), lo, hi)
+        if self.memory_model not in _MEMORY_MODELS:
+            raise ValueError(f"memory_model must be one of {_MEMORY_MODELS}, "
+                             f"got {self.memory_model!r}")
+        if self.memory_model == "sc" and self.drain_ns != 0.0:
+            raise ValueError("drain_ns must be 0 with memory_model='sc' (no store buffer)")
         for name, hi in (("cores_per_socket", 4096), ("sockets", 64)):
             val = getattr(self, name)
             if not isinstance(val, int) or isinstance(val, bool) or not 1 <= val <= hi:
@@ -147,6 +167,73 @@ class Workload(_ParamsMixin):
     def seed_benchmark(cls, preset: str = "westmere-ex") -> Workload:
         """The seed's micro-benchmark as calibrated with the named hardware preset."""
         return cls.from_dict(load_preset(preset)["workload"])
+
+
+_PLACES = ("pinned", "free")
+
+
+@dataclass(frozen=True)
+class Schedule(_ParamsMixin):
+    """The hypervisor around the VM: who gets a pCPU, for how long, and what halting
+    and kicking cost. Times in ns; ``*_dist`` is ``"det"`` or ``"exp"``.
+
+    ``pcpus=None`` with ``overcommit=1`` is the *dedicated* machine (every vCPU has its
+    own pCPU, nothing else runs: the seed's bare-metal setting; the engine then runs no
+    scheduler at all and gives the native results bit for bit). Otherwise ``pcpus``
+    pCPUs (default: one per VM vCPU) run ``round(overcommit * pcpus)`` vCPUs in all, the
+    VM's and, for the rest, always-busy background vCPUs of other VMs, round-robin for
+    a quantum each (CFS ``sched_min_granularity`` 0.75 ms x (1 + log2 8) = 3 ms by
+    default; kernel-locks.md §5.4), with a random phase at start. ``placement``:
+    ``"pinned"`` (vCPU i on pCPU i mod pcpus) or ``"free"`` (one run queue; any idle
+    pCPU takes the next vCPU). Halting: ``halt_ns`` is the HLT VM exit/entry the halted
+    vCPU pays when it runs again; ``kick_ns`` the kicker's time in the kick hypercall
+    (9.3 us on Westmere-EX) and ``wake_ns`` the time from kick to the target being
+    runnable (the measured 67.6 us kick-to-return minus a little; kernel-locks.md §5.3);
+    ``spurious_ns`` the mean time between interrupts that wake a halted vCPU (0: none, so
+    a lost wake-up is not rescued); ``latch`` is KVM's "PV-unhalted" flag (a kick that
+    reaches a vCPU before it halts makes its next HLT return at once). Pause-loop
+    exiting is not modelled.
+    """
+
+    pcpus: int | None = None
+    overcommit: float = 1.0
+    quantum_ns: float = 3e6
+    quantum_dist: str = "det"
+    placement: str = "pinned"
+    halt_ns: float = 1500.0
+    kick_ns: float = 9300.0
+    wake_ns: float = 58000.0
+    wake_dist: str = "det"
+    spurious_ns: float = 0.0
+    latch: bool = True
+
+    def __post_init__(self):
+        if self.pcpus is not None and (isinstance(self.pcpus, bool) or not isinstance(
+                self.pcpus, int) or not 1 <= self.pcpus <= 256):
+            raise ValueError(f"pcpus must be None or an integer in [1, 256], got {self.pcpus!r}")
+        _check_range("overcommit", self.overcommit, 1.0, 64.0)
+        _check_range("quantum_ns", self.quantum_ns, 1.0, 1e10)
+        _check_range("halt_ns", self.halt_ns, 0.0, 1e9)
+        _check_range("kick_ns", self.kick_ns, 0.0, 1e9)
+        _check_range("wake_ns", self.wake_ns, 0.0, 1e10)
+        _check_range("spurious_ns", self.spurious_ns, 0.0, 1e12)
+        for name in ("quantum_dist", "wake_dist"):
+            if getattr(self, name) not in _DISTS:
+                raise ValueError(f"{name} must be one of {_DISTS}, got {getattr(self, name)!r}")
+        if self.placement not in _PLACES:
+            raise ValueError(f"placement must be one of {_PLACES}, got {self.placement!r}")
+        if not isinstance(self.latch, bool):
+            raise ValueError(f"latch must be True or False, got {self.latch!r}")
+
+    @property
+    def dedicated(self) -> bool:
+        return self.pcpus is None and self.overcommit == 1.0
+
+    def layout(self, tasks: int) -> tuple[int, int]:
+        """(pCPUs, background vCPUs) for a VM of ``tasks`` vCPUs."""
+        p = tasks if self.pcpus is None else self.pcpus
+        total = int(round(self.overcommit * p))
+        return p, max(0, total - tasks)
 
 
 def preset_path(name: str):

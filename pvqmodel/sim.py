@@ -23,6 +23,7 @@ from .data import SEED_OPS_PER_TASK
 from .engine import coherence as co
 from .engine import core
 from .engine import state as st
+from .engine.hypervisor import hv_alloc
 from .engine.kernel import run_replication
 from .locks import pv_qspinlock_v10 as _pq
 from .locks import pv_qspinlock_v10_unfair as _pu
@@ -30,7 +31,7 @@ from .locks import qspinlock as _qs
 from .locks import tas as _tas
 from .locks import ticket as _tk
 from .locks import unfair_qspinlock as _uq
-from .params import Hardware, Workload
+from .params import Hardware, Schedule, Workload
 
 #: Lock names accepted by :func:`simulate` -> (kernel lock id, lock module). The module
 #: gives its memory layout: ``N_WORDS_PER_CPU`` (per-CPU node words, one line per CPU)
@@ -43,6 +44,8 @@ LOCKS = {
     "pv-qspinlock-v10": (st.LOCK_PV_QSPINLOCK_V10, _pq),
     "pv-qspinlock-v10-unfair": (st.LOCK_PV_QSPINLOCK_V10_UNFAIR, _pu),
 }
+#: Locks with the PV hooks compiled in (they pay ``Hardware.pv_call_ns``/``pv_iter_ns``).
+PV_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
 #: The seed table's names.
 TABLE_LOCK_NAMES = {"queue": "qspinlock", "ticket": "ticket"}
 
@@ -57,6 +60,8 @@ STATUS_TEXT = {
     st.ST_MAX_EVENTS: "event budget exhausted",
     st.ST_NO_EVENT: "no pending event but tasks unfinished (deadlock)",
     st.ST_BAD_STATE: "a lock step reached an impossible state",
+    st.ST_LOST_WAKEUP: "lost wake-up: every unfinished vCPU is halted with no kick or "
+                       "interrupt coming",
 }
 
 
@@ -138,7 +143,9 @@ def default_workload() -> Workload:
         return Workload()
 
 
-def param_array(hw: Hardware, wl: Workload, watchdog_ns: float) -> np.ndarray:
+def param_array(hw: Hardware, wl: Workload, watchdog_ns: float,
+                sched: Schedule | None = None, pv: bool = False) -> np.ndarray:
+    sched = Schedule() if sched is None else sched
     P = np.zeros(st.NP, dtype=np.float64)
     P[st.P_HIT] = hw.hit_ns
     P[st.P_RMW] = hw.rmw_ns
@@ -153,7 +160,35 @@ def param_array(hw: Hardware, wl: Workload, watchdog_ns: float) -> np.ndarray:
     P[st.P_CS_EXP] = 1.0 if wl.cs_dist == "exp" else 0.0
     P[st.P_LOOP_EXP] = 1.0 if wl.loop_dist == "exp" else 0.0
     P[st.P_WATCHDOG] = watchdog_ns
+    P[st.P_PV_CALL] = hw.pv_call_ns if pv else 0.0
+    P[st.P_PV_ITER] = hw.pv_iter_ns if pv else 0.0
+    P[st.P_SC] = 1.0 if hw.memory_model == "sc" else 0.0
+    P[st.P_DRAIN_NS] = hw.drain_ns
+    P[st.P_QUANTUM] = sched.quantum_ns
+    P[st.P_QUANTUM_EXP] = 1.0 if sched.quantum_dist == "exp" else 0.0
+    P[st.P_HALT_NS] = sched.halt_ns
+    P[st.P_KICK_NS] = sched.kick_ns
+    P[st.P_WAKE_NS] = sched.wake_ns
+    P[st.P_WAKE_EXP] = 1.0 if sched.wake_dist == "exp" else 0.0
+    P[st.P_SPURIOUS_NS] = sched.spurious_ns
     return P
+
+
+def schedule_lp(LP: np.ndarray, sched: Schedule, n: int) -> tuple[int, int]:
+    """Write the schedule's integer kernel arguments; return (pCPUs, background)."""
+    LP[st.LP_LATCH] = 1 if sched.latch else 0
+    if sched.dedicated:
+        LP[st.LP_HV] = 0
+        LP[st.LP_NPCPU] = 0
+        LP[st.LP_NBG] = 0
+        LP[st.LP_PINNED] = 1
+        return 0, 0
+    npc, nbg = sched.layout(n)
+    LP[st.LP_HV] = 1
+    LP[st.LP_NPCPU] = npc
+    LP[st.LP_NBG] = nbg
+    LP[st.LP_PINNED] = 1 if sched.placement == "pinned" else 0
+    return npc, nbg
 
 
 def placement(n: int, hw: Hardware, rule: str) -> np.ndarray:
@@ -176,9 +211,11 @@ def memory_layout(n: int, module) -> tuple[np.ndarray, int]:
     return mem, 1 + n + (1 if n_glob else 0)
 
 
-def _alloc(n: int, module, trace: int, timer: str):
+def _alloc(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
+           pinned: bool = True, drain: bool = False):
     mem, n_lines = memory_layout(n, module)
-    n_slots = n + n_lines
+    # timer slots: vCPUs | lines | pCPU quanta (with a schedule) | store buffers (drain)
+    n_slots = n + n_lines + npcpu + (n if drain else 0)
     mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
                                                   n_slots <= DENSE_TIMER_MAX_SLOTS)) \
         else core.TM_HEAP
@@ -190,6 +227,7 @@ def _alloc(n: int, module, trace: int, timer: str):
         mem=mem,
         L=np.zeros((n_lines, co.NL + 3 * n), dtype=np.int64),  # line state, sharers, queue
         R=np.zeros((2 * n, co.NR), dtype=np.int64),
+        H=hv_alloc(n, npcpu, nbg, pinned, n_lines),
         TF=TF, TI=TI,
         G=np.zeros(st.NG, dtype=np.int64),
         TR=np.zeros((trace, st.NTR), dtype=np.int64),
@@ -213,10 +251,11 @@ def _trace_frame(S) -> pd.DataFrame:
 
 def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer):
     """Run one replication; return the state dict (outputs included)."""
-    S = _alloc(n, module, trace, timer)
+    S = _alloc(n, module, trace, timer, npcpu=int(LP[st.LP_NPCPU]), nbg=int(LP[st.LP_NBG]),
+               pinned=bool(LP[st.LP_PINNED]), drain=bool(P[st.P_DRAIN_NS] > 0))
     status = run_replication(
         lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["L"],
-        S["R"], S["TF"], S["TI"],
+        S["R"], S["H"], S["TF"], S["TI"],
         S["G"], S["TR"], S["TRT"], S["HO"], S["first"], max_events, rng)
     S["status"] = int(status)
     return S
@@ -231,9 +270,10 @@ def _validate_int(name, value, lo, hi):
 
 
 def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | None = None,
-             workload: Workload | None = None, reps: int = 4, seed: int = 0,
+             workload: Workload | None = None, schedule: Schedule | None = None,
+             reps: int = 4, seed: int = 0,
              tunables: LockTunables | None = None, max_events: int | None = None,
-             watchdog_ns: float = 1e8, trace: int = 256, timer: str = "auto",
+             watchdog_ns: float | None = None, trace: int = 256, timer: str = "auto",
              workers: int = 1, check: bool = True) -> SimResult:
     """Run ``reps`` replications of the seed micro-benchmark on the engine.
 
@@ -245,6 +285,9 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     ops_per_task : lock/unlock operations per task (K), 1..10^8.
     hardware, workload : :class:`~pvqmodel.params.Hardware`, :class:`Workload`;
         default the calibrated ``westmere-ex`` preset and its seed benchmark.
+    schedule : :class:`~pvqmodel.params.Schedule`; default dedicated pCPUs (bare metal).
+    watchdog_ns : no acquisition for this long while tasks wait is a failure; default
+        100 ms, or 50 quanta x overcommit with a schedule if that is longer.
     reps : replications; seed : root seed (``SeedSequence(seed).spawn(reps)``).
     workers : threads running replications concurrently (results do not depend on it).
     check : raise :class:`SimulationError` (with a trace) if a replication fails a check.
@@ -263,10 +306,19 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
         raise ValueError(f"hardware must be a Hardware, got {type(hw).__name__}")
     if not isinstance(wl, Workload):
         raise ValueError(f"workload must be a Workload, got {type(wl).__name__}")
+    sched = Schedule() if schedule is None else schedule
+    if not isinstance(sched, Schedule):
+        raise ValueError(f"schedule must be a Schedule, got {type(sched).__name__}")
     n = _validate_int("tasks", tasks, 1, MAX_VCPUS)
-    if n > hw.cores:
+    if sched.dedicated and n > hw.cores:
         raise ValueError(f"tasks must be in [1, hardware.cores={hw.cores}] (no overcommit "
                          f"without a schedule), got {n}")
+    if not sched.dedicated and sched.layout(n)[0] > hw.cores:
+        raise ValueError(f"schedule.pcpus must be in [1, hardware.cores={hw.cores}], "
+                         f"got {sched.layout(n)[0]}")
+    if watchdog_ns is None:
+        watchdog_ns = 1e8 if sched.dedicated else max(
+            1e8, 50.0 * sched.quantum_ns * sched.overcommit)
     K = _validate_int("ops_per_task", ops_per_task, 1, 10**8)
     reps = _validate_int("reps", reps, 1, 10_000)
     seed = _validate_int("seed", seed, 0, 2**63 - 1)
@@ -281,8 +333,9 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
         max_events = 2000 * n * K + 100_000
     max_events = _validate_int("max_events", max_events, 1, 2**62)
     lock_id, module = LOCKS[lock]
-    P = param_array(hw, wl, float(watchdog_ns))
+    P = param_array(hw, wl, float(watchdog_ns), sched, pv=lock in PV_LOCKS)
     LP = tun.array()
+    schedule_lp(LP, sched, n)
     sock = placement(n, hw, wl.placement)
     children = np.random.SeedSequence(seed).spawn(reps)
 
@@ -323,7 +376,21 @@ def _collect(lock, n, K, states, check) -> SimResult:
             "xfer_same": int(G[st.G_XFER_SAME]), "xfer_cross": int(G[st.G_XFER_CROSS]),
             "shared_reads": int(G[st.G_SHARED_READS]), "rmw": int(G[st.G_RMW]),
             "spinner_wakes": int(G[st.G_WAKES]), "spin_timeouts": int(G[st.G_TIMEOUTS]),
-            "steals": int(G[st.G_STEALS]), "halts": 0,
+            "steals": int(G[st.G_STEALS]),
+            "halts": int(sum(G[st.G_HALT0 + k] for k in range(st.NHALT))),
+            "halts_node": int(G[st.G_HALT0 + st.HALT_NODE]),
+            "halts_head": int(G[st.G_HALT0 + st.HALT_HEAD]),
+            "kicks": int(G[st.G_KICKS]), "kicks_nohalt": int(G[st.G_KICK_NOHALT]),
+            "pv_kicks_nohalt": int(G[st.G_PV_KICK_NOHALT]),
+            "kicks_stale": int(G[st.G_KICK_STALE]), "spurious_wakes": int(G[st.G_SPURIOUS]),
+            "kicked_wakes": int(G[st.G_WAKE_KICKED]), "latch_hits": int(G[st.G_LATCH_HITS]),
+            "wake_latency_ns": float(S["F"][n, st.GF_WAKE_LAT] / G[st.G_WAKE_KICKED])
+            if G[st.G_WAKE_KICKED] > 0 else float("nan"),
+            "slow_unlocks": int(G[st.G_SLOW_UNLOCKS]),
+            "slow_unlock_ns": float(S["F"][n, st.GF_SLOW_UNLOCK_NS]),
+            "halted_ns": float(S["F"][n, st.GF_BLOCKED_NS]),
+            "preemptions": int(G[st.G_PREEMPTS]), "lhp": int(G[st.G_LHP]),
+            "holder_off_ns": int(G[st.G_CS_PREEMPT_NS]),
             "path_fast": int(G[st.G_PATH0 + st.PATH_FAST]),
             "path_pending": int(G[st.G_PATH0 + st.PATH_PENDING]),
             "path_queue": int(G[st.G_PATH0 + st.PATH_QUEUE]),

@@ -60,8 +60,8 @@ from .state import (
     M_REREAD,
     MODE,
     NF,
-    OP_CMPXCHG,
     OP_AND,
+    OP_CMPXCHG,
     OP_LOAD,
     OP_OR,
     OP_STORE,
@@ -70,6 +70,7 @@ from .state import (
     P_HIT,
     P_OVERLAP,
     P_PAUSE,
+    P_PV_ITER,
     P_RMW,
     P_SERVICE,
     P_SHARED,
@@ -125,8 +126,9 @@ def is_locked_op(op):
 
 @njit(cache=True, inline='always')
 def iter_ns(P):
-    """Cost of one spin-loop iteration: a cached load plus PAUSE (cpu_relax)."""
-    return P[P_HIT] + P[P_PAUSE]
+    """Cost of one spin-loop iteration: a cached load plus PAUSE (cpu_relax), plus the
+    PV checks a PV lock's loop runs (``P_PV_ITER``, 0 for native locks)."""
+    return P[P_HIT] + P[P_PAUSE] + P[P_PV_ITER]
 
 
 @njit(cache=True, inline='always')

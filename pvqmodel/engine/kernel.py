@@ -26,7 +26,6 @@ from .coherence import (
     L_CUR,
     L_OWNER,
     L_QLEN,
-    MEM_LINE,
     MEM_VAL,
     R_BUFFERED,
     R_EXP,
@@ -43,11 +42,23 @@ from .coherence import (
     issue,
     line_done,
 )
-from .core import tm_pop, tm_reset, tm_set
+from .core import TMM_NSLOTS, tm_pop, tm_reset, tm_set
+from .hypervisor import (
+    HV_SBSLOT,
+    hv_halt,
+    hv_init,
+    hv_kick,
+    hv_quantum_end,
+    hv_release,
+    hv_wake,
+)
 from .spin import spin_issue_load, spin_result, spin_timeout
 from .state import (
     A_DELAY,
     A_EXP,
+    A_FENCE,
+    A_HALT,
+    A_KICK,
     A_MASK,
     A_MEM,
     A_NEXT,
@@ -58,11 +69,14 @@ from .state import (
     A_STORE,
     A_VAL,
     A_WORD,
+    ACQ_SEQ,
     ACT,
     F_ACQ_START,
     F_DELAY,
     F_DONE_T,
+    F_STASH,
     G_ACQS,
+    G_BLOCKED,
     G_DONE,
     G_EVENTS,
     G_HOLDER,
@@ -83,6 +97,7 @@ from .state import (
     LOCK_TAS,
     LOCK_TICKET,
     LOCK_UNFAIR_QSPINLOCK,
+    LP_HV,
     M_DONE,
     M_DRAIN,
     M_PARKED,
@@ -95,17 +110,21 @@ from .state import (
     OPS_DONE,
     P_CS,
     P_CS_EXP,
+    P_DRAIN_NS,
     P_HIT,
     P_LOOP,
     P_LOOP_EXP,
+    P_SC,
     P_WATCHDOG,
     PATH,
     PC,
+    PCPU,
     QSEQ,
     RES,
     SB_REQ,
     SOCKET,
     ST_BAD_STATE,
+    ST_LOST_WAKEUP,
     ST_MAX_EVENTS,
     ST_MUTEX,
     ST_NO_EVENT,
@@ -115,6 +134,9 @@ from .state import (
     TR_PC,
     TR_RES,
     TR_WHO,
+    VS_HALTED,
+    VS_RUNNING,
+    VSTATE,
     W_CS_DONE,
     W_LOCKED,
     W_LOOP_DONE,
@@ -187,6 +209,7 @@ def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
     n = I.shape[0]
     if pc == W_START:
         I[v, IN_ACQ] = 1
+        I[v, ACQ_SEQ] += 1
         G[G_WAITERS] += 1
         F[v, F_ACQ_START] = now
         I[v, PC] = lock_entry(lock_id)
@@ -237,12 +260,19 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
         tm_set(TF, TI, v, now + F[v, F_DELAY])
         return
     w = I[v, A_WORD]
-    line = mem[w, MEM_LINE]
     op = I[v, A_OP]
     sb = I[v, SB_REQ]
-    if sb >= 0 and (act == A_STORE or is_locked_op(op) or mem[R[sb, R_WORD], MEM_LINE] == line):
-        # TSO: drain the one-entry store buffer first (locked ops and same-line access)
+    if sb >= 0 and (act == A_STORE or act == A_FENCE or is_locked_op(op)
+                    or R[sb, R_WORD] == w):
+        # x86-TSO: drain the one-entry store buffer first (a second store, smp_mb, a
+        # locked op, or a load of the buffered word itself); a load of another word,
+        # even on the same line, may pass the buffered store
         I[v, MODE] = M_DRAIN
+        return
+    if act == A_FENCE:  # drained: smp_mb() completes
+        I[v, PC] = I[v, A_NEXT]
+        I[v, MODE] = M_RUN
+        tm_set(TF, TI, v, now)
         return
     if act == A_SPIN:
         spin_issue_load(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
@@ -252,6 +282,17 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
         R[v, R_MASK] = I[v, A_MASK]
         R[v, R_VAL] = I[v, A_VAL]
         R[v, R_EXP] = I[v, A_EXP]
+        R[v, R_BUFFERED] = 0
+        R[v, R_REL] = I[v, A_REL]
+        I[v, MODE] = M_WAITMEM
+        if issue(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
+            tm_set(TF, TI, v, F[v, RF_RESUME])
+    elif act == A_STORE and P[P_SC] != 0.0:
+        # sequential consistency: the store completes before the vCPU goes on
+        R[v, R_OP] = op
+        R[v, R_WORD] = w
+        R[v, R_MASK] = I[v, A_MASK]
+        R[v, R_VAL] = I[v, A_VAL]
         R[v, R_BUFFERED] = 0
         R[v, R_REL] = I[v, A_REL]
         I[v, MODE] = M_WAITMEM
@@ -267,7 +308,12 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
         R[r, R_REL] = I[v, A_REL]
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
-        if not issue(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
+        if P[P_DRAIN_NS] > 0.0:
+            # the store sits in the buffer for a random drain delay before its RFO is
+            # issued (store-buffer slots are the last n timer slots)
+            I[v, SB_REQ] = r
+            tm_set(TF, TI, TI[TMM_NSLOTS] - n + v, now + rng.exponential(P[P_DRAIN_NS]))
+        elif not issue(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
             I[v, SB_REQ] = r
         tm_set(TF, TI, v, now + P[P_HIT])
     else:
@@ -275,7 +321,7 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
 
 
 @njit(cache=True, inline='always')
-def run_steps(lock_id, v, now, K, I, F, mem, L, R, P, LP, rng, TF, TI,
+def run_steps(lock_id, v, now, K, I, F, mem, L, R, P, LP, H, rng, TF, TI,
               G, HO, first_ops, n):
     for _ in range(64):
         I[v, ACT] = A_NONE
@@ -283,16 +329,30 @@ def run_steps(lock_id, v, now, K, I, F, mem, L, R, P, LP, rng, TF, TI,
             workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng)
         else:
             lock_step(lock_id, v, now, I, F, G, LP, P, n)
-        if G[G_STATUS] != 0 or I[v, MODE] == M_DONE:
+        if G[G_STATUS] != 0:
             return
-        if I[v, ACT] != A_NONE:
+        if I[v, MODE] == M_DONE:
+            if LP[LP_HV] != 0:  # a finished task's vCPU idles: its pCPU goes to others
+                hv_release(I[v, PCPU], now, I, F, G, P, LP, H, TF, TI, rng)
+            return
+        act = I[v, ACT]
+        if act == A_FENCE and I[v, SB_REQ] < 0:
+            I[v, PC] = I[v, A_NEXT]  # smp_mb() with an empty store buffer: no wait
+            continue
+        if act == A_HALT:
+            hv_halt(v, now, I, F, G, P, LP, H, TF, TI, rng)
+            return
+        if act == A_KICK:
+            hv_kick(v, now, I, F, G, P, LP, H, TF, TI, rng)
+            return
+        if act != A_NONE:
             dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
             return
     G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
 
 
 @njit(cache=True, nogil=True)
-def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, TF, TI,
+def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, H, TF, TI,
                     G, TR, TRT, HO, first_ops, max_events, rng):
     """Run one replication to completion (or to a failed check). Returns the status."""
     n = I.shape[0]
@@ -321,6 +381,10 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, TF, TI,
         R[n + v, R_BUFFERED] = 1
         # tasks start within one loop overhead of each other
         tm_set(TF, TI, v, rng.random() * P[P_LOOP])
+    hv_init(I, F, G, P, LP, H, TF, TI, rng)
+    n_lines = L.shape[0]
+    pslot = n + n_lines
+    sbslot = H[HV_SBSLOT]
     cap = TR.shape[0]
     while G[G_DONE] < n:
         i, t = tm_pop(TF, TI)
@@ -344,8 +408,22 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, TF, TI,
                 TR[k, TR_MODE] = L[i - n, L_QLEN]
                 TR[k, TR_RES] = mem[0, MEM_VAL]
             G[G_TRACE_POS] += 1
-        if i >= n:
+        if i >= sbslot:
+            # x86-TSO: a buffered store's drain delay is over: issue its RFO
+            v = i - sbslot
+            if issue(n + v, t, I, F, mem, L, R, P, rng, TF, TI, G, n):
+                I[v, SB_REQ] = -1
+                if I[v, MODE] == M_DRAIN:
+                    tm_set(TF, TI, v, t)
+        elif i >= pslot:
+            hv_quantum_end(i - pslot, t, I, F, G, P, LP, H, TF, TI, rng)
+        elif i >= n:
             line_done(i - n, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
+        elif I[i, VSTATE] != VS_RUNNING:
+            if I[i, VSTATE] == VS_HALTED:
+                hv_wake(i, t, I, F, G, P, LP, H, TF, TI, rng)
+            else:  # off its pCPU: the event waits until it runs again
+                F[i, F_STASH] = 0.0
         else:
             v = i
             mode = I[v, MODE]
@@ -370,12 +448,15 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, TF, TI,
             else:
                 G[G_STATUS] = ST_BAD_STATE
             if go:
-                run_steps(lock_id, v, t, K, I, F, mem, L, R, P, LP, rng,
+                run_steps(lock_id, v, t, K, I, F, mem, L, R, P, LP, H, rng,
                           TF, TI, G, HO, first_ops, n)
         if G[G_STATUS] != 0:
             break
         if G[G_EVENTS] >= max_events:
             G[G_STATUS] = ST_MAX_EVENTS
+            break
+        if G[G_BLOCKED] > 0 and G[G_BLOCKED] + G[G_DONE] >= n:
+            G[G_STATUS] = ST_LOST_WAKEUP
             break
         if G[G_WAITERS] > 0 and t - F[n, GF_LAST_ACQ] > P[P_WATCHDOG]:
             G[G_STATUS] = ST_WATCHDOG

@@ -265,7 +265,8 @@ P_WAKE_NS = 19  # kick -> halted vCPU runnable again, ns (mean if exponential)
 P_WAKE_EXP = 20  # 1.0: exponential wake latency
 P_SPURIOUS_NS = 21  # mean time between interrupts that wake a halted vCPU (0: none), ns
 P_DRAIN_NS = 22  # x86-TSO: extra time a plain store sits in the store buffer, ns (mean, exp)
-NP = 23
+P_SC = 23  # 1.0: sequentially consistent plain stores (the vCPU waits for each store)
+NP = 24
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
@@ -281,8 +282,7 @@ LP_NPCPU = 9  # pCPUs
 LP_NBG = 10  # background vCPUs of other VMs (always runnable, never lock)
 LP_PINNED = 11  # 1: each vCPU pinned to pCPU (id % pCPUs); 0: one global run queue
 LP_LATCH = 12  # 1: KVM's PV-unhalted latch (a kick before HLT makes HLT return at once)
-LP_SC = 13  # 1: sequentially consistent stores (no store buffer); 0: x86-TSO
-NLP = 14
+NLP = 13
 
 # ---- global integer counters G[...] --------------------------------------------------
 G_STATUS = 0

@@ -1,0 +1,369 @@
+"""Hypervisor layer: pCPUs, run queues, quanta, preemption, halt, kick and wake-up.
+
+Owns which vCPU runs where and when. The VM's vCPUs and the background vCPUs of
+other VMs (always runnable, never touching the lock) are *entities* 0..n-1 and
+n..n+nbg-1 that pCPUs run round-robin for a quantum each (fixed or exponential, with
+a random phase at start), from one run queue per pCPU (pinned placement: entity e
+lives on pCPU e mod pCPUs, background entity n+b on b mod pCPUs) or one global
+queue (free placement: any idle pCPU takes the next entity). A vCPU can lose its
+pCPU between any two steps: its pending timer is cut and the time left is stashed
+(``F_STASH``) until it runs again, so its critical section, loop overhead or memory
+wait is postponed by exactly its off-CPU time; a parked spinner stops watching its
+line and its iteration count stands still, then re-reads when it is back. An
+event that fires for a vCPU that is off its pCPU (a memory result) is stashed with
+zero delay. A halt (``act_halt``) gives the pCPU away (to the next queued entity;
+with no schedule, to nobody) until a kick or an interrupt: a kick makes the target
+runnable after the wake latency, an interrupt after an exponential time with mean
+``P_SPURIOUS_NS``; the resumed vCPU pays the VM exit/entry of the halt
+(``P_HALT_NS``) and then competes for a pCPU. KVM's PV-unhalted latch (a kick that
+finds its target not halted is remembered and makes the next HLT return at once)
+is a switch (``LP_LATCH``). With no schedule (``LP_HV == 0``) nothing here draws a
+random number or sets a timer, so native runs are unchanged bit for bit.
+The liveness check lives here too: a halted vCPU with no kick or interrupt on its
+way is *blocked*; when every unfinished vCPU is blocked nothing can ever run again
+(``ST_LOST_WAKEUP``).
+
+``H`` (int64) holds the timer-slot bases (pCPU quantum timers, store-buffer drain
+timers), ``H[HV_CUR + p]`` the entity on pCPU p (-1 idle), then per queue its head,
+length and a ring of entity ids. Timer slots: vCPUs, lines, pCPUs, store buffers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .coherence import iter_ns
+from .core import INF, tm_clear, tm_set
+from .state import (
+    A_NEXT,
+    A_VAL,
+    ACQ_SEQ,
+    F_KICK_T,
+    F_OFF_T0,
+    F_PARK_T0,
+    F_STASH,
+    G_BLOCKED,
+    G_CS_PREEMPT_NS,
+    G_HALT0,
+    G_HOLDER,
+    G_KICK_NOHALT,
+    G_KICK_STALE,
+    G_KICKS,
+    G_LATCH_HITS,
+    G_LHP,
+    G_PREEMPTS,
+    G_SPURIOUS,
+    G_WAKE_KICKED,
+    GF_BLOCKED_NS,
+    GF_WAKE_LAT,
+    HALT_SITE,
+    IN_ACQ,
+    ITERS,
+    KICK_SEQ,
+    LATCH,
+    LP_HV,
+    LP_LATCH,
+    LP_NBG,
+    LP_NPCPU,
+    LP_PINNED,
+    M_HALTED,
+    M_PARKED,
+    M_REREAD,
+    M_RUN,
+    MODE,
+    P_HALT_NS,
+    P_KICK_NS,
+    P_QUANTUM,
+    P_QUANTUM_EXP,
+    P_SPURIOUS_NS,
+    P_WAKE_EXP,
+    P_WAKE_NS,
+    PC,
+    PCPU,
+    VS_HALTED,
+    VS_READY,
+    VS_RUNNING,
+    VSTATE,
+    WAKE_PENDING,
+    WATCH,
+)
+
+# H layout: [pCPU slot base, store-buffer slot base | cur (npcpu) | per queue: head, len |
+#            ring (nq x cap)]
+HV_PSLOT = 0
+HV_SBSLOT = 1
+HV_CUR = 2
+
+WAKE_NONE = 0
+WAKE_IRQ = 1
+WAKE_KICK = 2
+
+
+def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int) -> np.ndarray:
+    """Allocate ``H`` for ``n`` VM vCPUs, ``npcpu`` pCPUs (0: no schedule) and ``nbg``
+    background vCPUs (Python side)."""
+    nq = (npcpu if pinned else 1) if npcpu > 0 else 0
+    cap = n + nbg + 1
+    H = np.full(HV_CUR + npcpu + 2 * nq + nq * cap, -1, dtype=np.int64)
+    H[HV_PSLOT] = n + n_lines
+    H[HV_SBSLOT] = n + n_lines + npcpu
+    H[HV_CUR + npcpu: HV_CUR + npcpu + 2 * nq] = 0  # queue heads and lengths
+    return H
+
+
+@njit(cache=True, inline='always')
+def _nq(LP):
+    return LP[LP_NPCPU] if LP[LP_PINNED] != 0 else 1
+
+
+@njit(cache=True, inline='always')
+def _home_queue(e, n, LP):
+    if LP[LP_PINNED] == 0:
+        return 0
+    if e < n:
+        return e % LP[LP_NPCPU]
+    return (e - n) % LP[LP_NPCPU]
+
+
+@njit(cache=True, inline='always')
+def _qbase(LP):
+    return HV_CUR + LP[LP_NPCPU]
+
+
+@njit(cache=True)
+def _enqueue(H, q, e, n, LP):
+    qb = _qbase(LP)
+    cap = n + LP[LP_NBG] + 1
+    head = H[qb + 2 * q]
+    ln = H[qb + 2 * q + 1]
+    H[qb + 2 * _nq(LP) + q * cap + (head + ln) % cap] = e
+    H[qb + 2 * q + 1] = ln + 1
+
+
+@njit(cache=True)
+def _dequeue(H, q, n, LP):
+    """Next entity of queue q, or -1 if it is empty."""
+    qb = _qbase(LP)
+    cap = n + LP[LP_NBG] + 1
+    ln = H[qb + 2 * q + 1]
+    if ln <= 0:
+        return -1
+    head = H[qb + 2 * q]
+    e = H[qb + 2 * _nq(LP) + q * cap + head]
+    H[qb + 2 * q] = (head + 1) % cap
+    H[qb + 2 * q + 1] = ln - 1
+    return e
+
+
+@njit(cache=True, inline='always')
+def _draw(mean, expo, rng):
+    if expo != 0.0 and mean > 0.0:
+        return rng.exponential(mean)
+    return mean
+
+
+@njit(cache=True)
+def hv_resume(v, t, I, F, G, TF, TI):
+    """vCPU v gets a pCPU at t: re-arm the timer it had when it lost its pCPU."""
+    n = I.shape[0]
+    I[v, VSTATE] = VS_RUNNING
+    if G[G_HOLDER] == v and F[v, F_OFF_T0] >= 0.0:
+        G[G_CS_PREEMPT_NS] += int(t - F[v, F_OFF_T0])
+    F[v, F_OFF_T0] = -1.0
+    if F[v, F_KICK_T] >= 0.0:
+        F[n, GF_WAKE_LAT] += t - F[v, F_KICK_T]
+        F[v, F_KICK_T] = -1.0
+    if F[v, F_STASH] >= 0.0:
+        tm_set(TF, TI, v, t + F[v, F_STASH])
+        F[v, F_STASH] = -1.0
+
+
+@njit(cache=True)
+def hv_preempt(v, t, I, F, G, P, TF, TI):
+    """Take the running vCPU v off its pCPU at t: stash its timer."""
+    G[G_PREEMPTS] += 1
+    if G[G_HOLDER] == v:
+        G[G_LHP] += 1
+    I[v, VSTATE] = VS_READY
+    F[v, F_OFF_T0] = t
+    if I[v, MODE] == M_PARKED:
+        # a spinner off its pCPU does not spin: stop watching, count the iterations
+        # done so far, and re-read when it is back
+        I[v, ITERS] += int((t - F[v, F_PARK_T0]) / iter_ns(P))
+        I[v, WATCH] = -1
+        I[v, MODE] = M_REREAD
+        tm_clear(TF, TI, v)
+        F[v, F_STASH] = 0.0
+    elif TF[v] < INF:
+        F[v, F_STASH] = TF[v] - t
+        tm_clear(TF, TI, v)
+    else:
+        F[v, F_STASH] = -1.0  # a memory result will arrive and be stashed then
+
+
+@njit(cache=True)
+def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
+    """pCPU p starts running entity e at t for one quantum."""
+    n = I.shape[0]
+    H[HV_CUR + p] = e
+    if e < n:
+        I[e, PCPU] = p
+        hv_resume(e, t, I, F, G, TF, TI)
+    tm_set(TF, TI, H[HV_PSLOT] + p, t + _draw(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+
+
+@njit(cache=True)
+def hv_release(p, t, I, F, G, P, LP, H, TF, TI, rng):
+    """pCPU p's entity stops running (halted or finished): run the next queued one."""
+    n = I.shape[0]
+    q = p if LP[LP_PINNED] != 0 else 0
+    e = _dequeue(H, q, n, LP)
+    if e >= 0:
+        hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
+    else:
+        H[HV_CUR + p] = -1
+        tm_clear(TF, TI, H[HV_PSLOT] + p)
+
+
+@njit(cache=True)
+def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
+    """Entity e is runnable at t: run it on an idle pCPU it may use, else queue it."""
+    if LP[LP_HV] == 0:
+        hv_resume(e, t, I, F, G, TF, TI)  # dedicated pCPU: always free for its vCPU
+        return
+    n = I.shape[0]
+    npc = LP[LP_NPCPU]
+    if LP[LP_PINNED] != 0:
+        p = _home_queue(e, n, LP)
+        if H[HV_CUR + p] < 0:
+            hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
+            return
+        _enqueue(H, p, e, n, LP)
+        return
+    for p in range(npc):
+        if H[HV_CUR + p] < 0:
+            hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
+            return
+    _enqueue(H, 0, e, n, LP)
+
+
+@njit(cache=True)
+def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
+    """Quantum end on pCPU p: the next queued entity (if any) takes the pCPU."""
+    n = I.shape[0]
+    q = p if LP[LP_PINNED] != 0 else 0
+    e2 = _dequeue(H, q, n, LP)
+    if e2 < 0:  # nobody waiting: the current entity runs another quantum
+        tm_set(TF, TI, H[HV_PSLOT] + p, t + _draw(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+        return
+    e = H[HV_CUR + p]
+    if e >= 0:
+        if e < n:
+            hv_preempt(e, t, I, F, G, P, TF, TI)
+        _enqueue(H, q, e, n, LP)
+    hv_run(p, e2, t, I, F, G, P, LP, H, TF, TI, rng)
+
+
+@njit(cache=True)
+def hv_init(I, F, G, P, LP, H, TF, TI, rng):
+    """Start the schedule at t = 0: every pCPU runs a random one of its entities with a
+    random phase of its first quantum; the rest queue in random order."""
+    n = I.shape[0]
+    for v in range(n):
+        F[v, F_STASH] = -1.0
+        F[v, F_OFF_T0] = -1.0
+        F[v, F_KICK_T] = -1.0
+    if LP[LP_HV] == 0:
+        return
+    npc = LP[LP_NPCPU]
+    tot = n + LP[LP_NBG]
+    order = np.arange(tot)
+    for k in range(tot - 1, 0, -1):  # Fisher-Yates
+        j = rng.integers(0, k + 1)
+        order[k], order[j] = order[j], order[k]
+    for k in range(tot):
+        e = order[k]
+        if e < n:
+            # not on a pCPU yet: its start timer waits until it gets one
+            I[e, VSTATE] = VS_READY
+            F[e, F_STASH] = TF[e] if TF[e] < INF else -1.0
+            tm_clear(TF, TI, e)
+            F[e, F_OFF_T0] = 0.0
+        hv_make_ready(e, 0.0, I, F, G, P, LP, H, TF, TI, rng)
+    for p in range(npc):  # random phase: the first quantum is a uniform part of one
+        if H[HV_CUR + p] >= 0:
+            tm_set(TF, TI, H[HV_PSLOT] + p,
+                   rng.random() * _draw(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+
+
+@njit(cache=True)
+def hv_halt(v, t, I, F, G, P, LP, H, TF, TI, rng):
+    """``act_halt``: HLT. Returns at once (after the exit/entry cost) if the latch holds
+    a kick; otherwise the vCPU is halted until a kick or an interrupt wakes it."""
+    site = I[v, A_VAL]
+    I[v, PC] = I[v, A_NEXT]
+    I[v, MODE] = M_RUN
+    if LP[LP_LATCH] != 0 and I[v, LATCH] != 0:
+        I[v, LATCH] = 0
+        G[G_LATCH_HITS] += 1
+        tm_set(TF, TI, v, t + P[P_HALT_NS])
+        return
+    I[v, LATCH] = 0
+    G[G_HALT0 + site] += 1
+    I[v, HALT_SITE] = site
+    I[v, VSTATE] = VS_HALTED
+    I[v, MODE] = M_HALTED
+    F[v, F_OFF_T0] = t
+    F[v, F_STASH] = P[P_HALT_NS]  # the VM exit/entry, paid when it runs again
+    if P[P_SPURIOUS_NS] > 0.0:
+        I[v, WAKE_PENDING] = WAKE_IRQ
+        tm_set(TF, TI, v, t + rng.exponential(P[P_SPURIOUS_NS]))
+    else:
+        I[v, WAKE_PENDING] = WAKE_NONE
+        G[G_BLOCKED] += 1
+    if LP[LP_HV] != 0:
+        hv_release(I[v, PCPU], t, I, F, G, P, LP, H, TF, TI, rng)
+
+
+@njit(cache=True)
+def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
+    """``act_kick``: the KVM_HC_KICK_CPU hypercall from v to ``A_VAL``."""
+    u = I[v, A_VAL]
+    I[v, PC] = I[v, A_NEXT]
+    I[v, MODE] = M_RUN
+    tm_set(TF, TI, v, t + P[P_KICK_NS])
+    G[G_KICKS] += 1
+    if I[u, VSTATE] == VS_HALTED and I[u, WAKE_PENDING] != WAKE_KICK:
+        tw = t + _draw(P[P_WAKE_NS], P[P_WAKE_EXP], rng)
+        if I[u, WAKE_PENDING] == WAKE_NONE:
+            G[G_BLOCKED] -= 1
+        if I[u, WAKE_PENDING] == WAKE_NONE or tw < TF[u]:
+            I[u, WAKE_PENDING] = WAKE_KICK
+            tm_set(TF, TI, u, tw)
+        I[u, KICK_SEQ] = I[u, ACQ_SEQ]
+        F[u, F_KICK_T] = t
+        return
+    G[G_KICK_NOHALT] += 1
+    if I[u, IN_ACQ] == 0:
+        G[G_KICK_STALE] += 1
+    if LP[LP_LATCH] != 0:
+        I[u, LATCH] = 1
+
+
+@njit(cache=True)
+def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
+    """The timer of a halted vCPU fired: a kick landed or an interrupt came."""
+    n = I.shape[0]
+    if I[v, WAKE_PENDING] == WAKE_KICK:
+        G[G_WAKE_KICKED] += 1
+        if I[v, IN_ACQ] == 0 or I[v, ACQ_SEQ] != I[v, KICK_SEQ]:
+            G[G_KICK_STALE] += 1
+    else:
+        G[G_SPURIOUS] += 1
+        F[v, F_KICK_T] = -1.0
+    I[v, WAKE_PENDING] = WAKE_NONE
+    F[n, GF_BLOCKED_NS] += t - F[v, F_OFF_T0]
+    I[v, MODE] = M_RUN
+    I[v, VSTATE] = VS_READY
+    hv_make_ready(v, t, I, F, G, P, LP, H, TF, TI, rng)
