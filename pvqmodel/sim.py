@@ -25,6 +25,8 @@ from .engine import core
 from .engine import state as st
 from .engine.hypervisor import hv_alloc
 from .engine.kernel import run_replication
+from .locks import pv_qspinlock_v10 as _pq
+from .locks import pv_qspinlock_v10_unfair as _pu
 from .locks import qspinlock as _qs
 from .locks import tas as _tas
 from .locks import ticket as _tk
@@ -39,6 +41,8 @@ LOCKS = {
     "qspinlock": (st.LOCK_QSPINLOCK, _qs),
     "tas": (st.LOCK_TAS, _tas),
     "unfair-qspinlock": (st.LOCK_UNFAIR_QSPINLOCK, _uq),
+    "pv-qspinlock-v10": (st.LOCK_PV_QSPINLOCK_V10, _pq),
+    "pv-qspinlock-v10-unfair": (st.LOCK_PV_QSPINLOCK_V10_UNFAIR, _pu),
 }
 #: Locks with the PV hooks compiled in (they pay ``Hardware.pv_call_ns``/``pv_iter_ns``).
 PV_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
@@ -77,6 +81,10 @@ class LockTunables:
     pending_retry: int = 1  # v10 trylock_pending: int retry = 1;
     lsteal_min_mask: int = 7  # LSTEAL_MIN_MASK = (1 << 3) - 1
     lsteal_max_mask: int = 1023  # LSTEAL_MAX_MASK = (1 << 10) - 1
+    qspin_threshold: int = 1 << 14  # v10 QSPIN_THRESHOLD (1U<<14)
+    head_mult: int = 2  # v10 queue head halts after 2*QSPIN_THRESHOLD spins
+    mayhalt_gap: int = 0x10  # v10 MAYHALT_THRESHOLD = QSPIN_THRESHOLD - 0x10
+    pspin_threshold: int = 1 << 10  # v10 PV pending-bit spin limit PSPIN_THRESHOLD
 
     def __post_init__(self):
         if not isinstance(self.pending_retry, int) or not 0 <= self.pending_retry <= 1000:
@@ -88,12 +96,26 @@ class LockTunables:
                 raise ValueError(f"{name} must be 2^k - 1 in [0, 2^20), got {val!r}")
         if self.lsteal_min_mask > self.lsteal_max_mask:
             raise ValueError("lsteal_min_mask must be <= lsteal_max_mask")
+        for name, lo, hi in (("qspin_threshold", 2, 2**30), ("head_mult", 1, 64),
+                             ("pspin_threshold", 1, 2**30)):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, int) or not lo <= val <= hi:
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {val!r}")
+        gap = self.mayhalt_gap
+        if isinstance(gap, bool) or not isinstance(gap, int) or not (
+                1 <= gap < self.qspin_threshold):
+            raise ValueError(f"mayhalt_gap must be an integer in [1, qspin_threshold - 1 = "
+                             f"{self.qspin_threshold - 1}], got {gap!r}")
 
     def array(self):
         a = np.zeros(st.NLP, dtype=np.int64)
         a[st.LP_PENDING_RETRY] = self.pending_retry
         a[st.LP_LSTEAL_MIN_MASK] = self.lsteal_min_mask
         a[st.LP_LSTEAL_MAX_MASK] = self.lsteal_max_mask
+        a[st.LP_QSPIN_THRESHOLD] = self.qspin_threshold
+        a[st.LP_HEAD_MULT] = self.head_mult
+        a[st.LP_MAYHALT_GAP] = self.mayhalt_gap
+        a[st.LP_PSPIN_THRESHOLD] = self.pspin_threshold
         return a
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..locks.pv_qspinlock_v10 import PQ_LOCK, PQ_UNLOCK, pv_qspinlock_v10_step
+from ..locks.pv_qspinlock_v10_unfair import PU_LOCK, PU_UNLOCK, pv_qspinlock_v10_unfair_step
 from ..locks.qspinlock import QS_LOCK, QS_UNLOCK, qspinlock_step
 from ..locks.tas import TS_LOCK, TS_UNLOCK, tas_step
 from ..locks.ticket import TK_LOCK, TK_UNLOCK, ticket_step
@@ -89,6 +91,8 @@ from .state import (
     GF_LAST_REL,
     GF_NOW,
     IN_ACQ,
+    LOCK_PV_QSPINLOCK_V10,
+    LOCK_PV_QSPINLOCK_V10_UNFAIR,
     LOCK_QSPINLOCK,
     LOCK_TAS,
     LOCK_TICKET,
@@ -151,6 +155,10 @@ def lock_entry(lock_id):
         return QS_LOCK
     if lock_id == LOCK_TAS:
         return TS_LOCK
+    if lock_id == LOCK_PV_QSPINLOCK_V10:
+        return PQ_LOCK
+    if lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
+        return PU_LOCK
     return UQ_LOCK
 
 
@@ -162,6 +170,10 @@ def unlock_entry(lock_id):
         return QS_UNLOCK
     if lock_id == LOCK_TAS:
         return TS_UNLOCK
+    if lock_id == LOCK_PV_QSPINLOCK_V10:
+        return PQ_UNLOCK
+    if lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
+        return PU_UNLOCK
     return UQ_UNLOCK
 
 
@@ -175,6 +187,10 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         tas_step(v, now, I, F, G, LP, P, n)
     elif lock_id == LOCK_UNFAIR_QSPINLOCK:
         unfair_qspinlock_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_PV_QSPINLOCK_V10:
+        pv_qspinlock_v10_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
+        pv_qspinlock_v10_unfair_step(v, now, I, F, G, LP, P, n)
     else:
         G[G_STATUS] = ST_BAD_STATE
 
