@@ -25,6 +25,7 @@ from .engine import core
 from .engine import state as st
 from .engine.hypervisor import hv_alloc
 from .engine.kernel import run_replication
+from .locks import pv_ticket as _pvtk
 from .locks import qspinlock as _qs
 from .locks import tas as _tas
 from .locks import ticket as _tk
@@ -39,6 +40,7 @@ LOCKS = {
     "qspinlock": (st.LOCK_QSPINLOCK, _qs),
     "tas": (st.LOCK_TAS, _tas),
     "unfair-qspinlock": (st.LOCK_UNFAIR_QSPINLOCK, _uq),
+    "pv-ticket": (st.LOCK_PV_TICKET, _pvtk),
 }
 #: Locks with the PV hooks compiled in (they pay ``Hardware.pv_call_ns``/``pv_iter_ns``).
 PV_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
@@ -77,6 +79,7 @@ class LockTunables:
     pending_retry: int = 1  # v10 trylock_pending: int retry = 1;
     lsteal_min_mask: int = 7  # LSTEAL_MIN_MASK = (1 << 3) - 1
     lsteal_max_mask: int = 1023  # LSTEAL_MAX_MASK = (1 << 10) - 1
+    spin_threshold: int = 1 << 15  # PV ticket SPIN_THRESHOLD (1 << 15)
 
     def __post_init__(self):
         if not isinstance(self.pending_retry, int) or not 0 <= self.pending_retry <= 1000:
@@ -88,12 +91,19 @@ class LockTunables:
                 raise ValueError(f"{name} must be 2^k - 1 in [0, 2^20), got {val!r}")
         if self.lsteal_min_mask > self.lsteal_max_mask:
             raise ValueError("lsteal_min_mask must be <= lsteal_max_mask")
+        # arch_spin_lock's "unsigned count = SPIN_THRESHOLD; do { ... } while (--count)":
+        # at least one iteration; 2^31 keeps it an unsigned count with room to spare
+        if (isinstance(self.spin_threshold, bool) or not isinstance(self.spin_threshold, int)
+                or not 1 <= self.spin_threshold <= 2**31):
+            raise ValueError(f"spin_threshold must be an integer in [1, 2^31], "
+                             f"got {self.spin_threshold!r}")
 
     def array(self):
         a = np.zeros(st.NLP, dtype=np.int64)
         a[st.LP_PENDING_RETRY] = self.pending_retry
         a[st.LP_LSTEAL_MIN_MASK] = self.lsteal_min_mask
         a[st.LP_LSTEAL_MAX_MASK] = self.lsteal_max_mask
+        a[st.LP_SPIN_THRESHOLD] = self.spin_threshold
         return a
 
 
@@ -257,8 +267,8 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
 
     Parameters
     ----------
-    lock : ``"ticket"``, ``"qspinlock"`` (the table's ``"queue"``), ``"tas"`` or
-        ``"unfair-qspinlock"``.
+    lock : ``"ticket"``, ``"qspinlock"`` (the table's ``"queue"``), ``"tas"``,
+        ``"unfair-qspinlock"`` or ``"pv-ticket"`` (3.12-3.19 PV ticket lock).
     tasks : number of contending tasks (vCPUs), 1..256, at most ``hardware.cores``.
     ops_per_task : lock/unlock operations per task (K), 1..10^8.
     hardware, workload : :class:`~pvqmodel.params.Hardware`, :class:`Workload`;

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..locks.pv_ticket import PVT_LOCK, PVT_UNLOCK, pv_ticket_step
 from ..locks.qspinlock import QS_LOCK, QS_UNLOCK, qspinlock_step
 from ..locks.tas import TS_LOCK, TS_UNLOCK, tas_step
 from ..locks.ticket import TK_LOCK, TK_UNLOCK, ticket_step
@@ -89,6 +90,7 @@ from .state import (
     GF_LAST_REL,
     GF_NOW,
     IN_ACQ,
+    LOCK_PV_TICKET,
     LOCK_QSPINLOCK,
     LOCK_TAS,
     LOCK_TICKET,
@@ -151,6 +153,8 @@ def lock_entry(lock_id):
         return QS_LOCK
     if lock_id == LOCK_TAS:
         return TS_LOCK
+    if lock_id == LOCK_PV_TICKET:
+        return PVT_LOCK
     return UQ_LOCK
 
 
@@ -162,6 +166,8 @@ def unlock_entry(lock_id):
         return QS_UNLOCK
     if lock_id == LOCK_TAS:
         return TS_UNLOCK
+    if lock_id == LOCK_PV_TICKET:
+        return PVT_UNLOCK
     return UQ_UNLOCK
 
 
@@ -175,6 +181,8 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         tas_step(v, now, I, F, G, LP, P, n)
     elif lock_id == LOCK_UNFAIR_QSPINLOCK:
         unfair_qspinlock_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_PV_TICKET:
+        pv_ticket_step(v, now, I, F, G, LP, P, n)
     else:
         G[G_STATUS] = ST_BAD_STATE
 
