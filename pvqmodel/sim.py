@@ -27,6 +27,7 @@ from .engine.hypervisor import hv_alloc
 from .engine.kernel import run_replication
 from .locks import pv_qspinlock_v10 as _pq
 from .locks import pv_qspinlock_v10_unfair as _pu
+from .locks import pv_ticket as _pvtk
 from .locks import qspinlock as _qs
 from .locks import tas as _tas
 from .locks import ticket as _tk
@@ -43,6 +44,7 @@ LOCKS = {
     "unfair-qspinlock": (st.LOCK_UNFAIR_QSPINLOCK, _uq),
     "pv-qspinlock-v10": (st.LOCK_PV_QSPINLOCK_V10, _pq),
     "pv-qspinlock-v10-unfair": (st.LOCK_PV_QSPINLOCK_V10_UNFAIR, _pu),
+    "pv-ticket": (st.LOCK_PV_TICKET, _pvtk),
 }
 #: Locks with the PV hooks compiled in (they pay ``Hardware.pv_call_ns``/``pv_iter_ns``).
 PV_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
@@ -85,6 +87,7 @@ class LockTunables:
     head_mult: int = 2  # v10 queue head halts after 2*QSPIN_THRESHOLD spins
     mayhalt_gap: int = 0x10  # v10 MAYHALT_THRESHOLD = QSPIN_THRESHOLD - 0x10
     pspin_threshold: int = 1 << 10  # v10 PV pending-bit spin limit PSPIN_THRESHOLD
+    spin_threshold: int = 1 << 15  # PV ticket SPIN_THRESHOLD (1 << 15)
 
     def __post_init__(self):
         if not isinstance(self.pending_retry, int) or not 0 <= self.pending_retry <= 1000:
@@ -106,6 +109,12 @@ class LockTunables:
                 1 <= gap < self.qspin_threshold):
             raise ValueError(f"mayhalt_gap must be an integer in [1, qspin_threshold - 1 = "
                              f"{self.qspin_threshold - 1}], got {gap!r}")
+        # arch_spin_lock's "unsigned count = SPIN_THRESHOLD; do { ... } while (--count)":
+        # at least one iteration; 2^31 keeps it an unsigned count with room to spare
+        if (isinstance(self.spin_threshold, bool) or not isinstance(self.spin_threshold, int)
+                or not 1 <= self.spin_threshold <= 2**31):
+            raise ValueError(f"spin_threshold must be an integer in [1, 2^31], "
+                             f"got {self.spin_threshold!r}")
 
     def array(self):
         a = np.zeros(st.NLP, dtype=np.int64)
@@ -116,6 +125,7 @@ class LockTunables:
         a[st.LP_HEAD_MULT] = self.head_mult
         a[st.LP_MAYHALT_GAP] = self.mayhalt_gap
         a[st.LP_PSPIN_THRESHOLD] = self.pspin_threshold
+        a[st.LP_SPIN_THRESHOLD] = self.spin_threshold
         return a
 
 
@@ -281,8 +291,8 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
 
     Parameters
     ----------
-    lock : ``"ticket"``, ``"qspinlock"`` (the table's ``"queue"``), ``"tas"`` or
-        ``"unfair-qspinlock"``.
+    lock : ``"ticket"``, ``"qspinlock"`` (the table's ``"queue"``), ``"tas"``,
+        ``"unfair-qspinlock"`` or ``"pv-ticket"`` (3.12-3.19 PV ticket lock).
     tasks : number of contending tasks (vCPUs), 1..256, at most ``hardware.cores``.
     ops_per_task : lock/unlock operations per task (K), 1..10^8.
     hardware, workload : :class:`~pvqmodel.params.Hardware`, :class:`Workload`;

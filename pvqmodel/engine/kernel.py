@@ -18,6 +18,7 @@ from numba import njit
 
 from ..locks.pv_qspinlock_v10 import PQ_LOCK, PQ_UNLOCK, pv_qspinlock_v10_step
 from ..locks.pv_qspinlock_v10_unfair import PU_LOCK, PU_UNLOCK, pv_qspinlock_v10_unfair_step
+from ..locks.pv_ticket import PVT_LOCK, PVT_UNLOCK, pv_ticket_step
 from ..locks.qspinlock import QS_LOCK, QS_UNLOCK, qspinlock_step
 from ..locks.tas import TS_LOCK, TS_UNLOCK, tas_step
 from ..locks.ticket import TK_LOCK, TK_UNLOCK, ticket_step
@@ -93,6 +94,7 @@ from .state import (
     IN_ACQ,
     LOCK_PV_QSPINLOCK_V10,
     LOCK_PV_QSPINLOCK_V10_UNFAIR,
+    LOCK_PV_TICKET,
     LOCK_QSPINLOCK,
     LOCK_TAS,
     LOCK_TICKET,
@@ -159,6 +161,8 @@ def lock_entry(lock_id):
         return PQ_LOCK
     if lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
         return PU_LOCK
+    if lock_id == LOCK_PV_TICKET:
+        return PVT_LOCK
     return UQ_LOCK
 
 
@@ -174,6 +178,8 @@ def unlock_entry(lock_id):
         return PQ_UNLOCK
     if lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
         return PU_UNLOCK
+    if lock_id == LOCK_PV_TICKET:
+        return PVT_UNLOCK
     return UQ_UNLOCK
 
 
@@ -191,6 +197,8 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         pv_qspinlock_v10_step(v, now, I, F, G, LP, P, n)
     elif lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
         pv_qspinlock_v10_unfair_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_PV_TICKET:
+        pv_ticket_step(v, now, I, F, G, LP, P, n)
     else:
         G[G_STATUS] = ST_BAD_STATE
 
