@@ -27,6 +27,7 @@ from .coherence import (
     L_CUR,
     L_OWNER,
     L_QLEN,
+    MEM_LINE,
     MEM_VAL,
     R_BUFFERED,
     R_EXP,
@@ -43,7 +44,7 @@ from .coherence import (
     issue,
     line_done,
 )
-from .core import TMM_NSLOTS, tm_pop, tm_reset, tm_set
+from .core import INF, TMM_NSLOTS, tm_pop, tm_reset, tm_set
 from .hypervisor import (
     HV_SBSLOT,
     hv_halt,
@@ -271,10 +272,14 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
     op = I[v, A_OP]
     sb = I[v, SB_REQ]
     if sb >= 0 and (act == A_STORE or act == A_FENCE or is_locked_op(op)
-                    or R[sb, R_WORD] == w):
-        # x86-TSO: drain the one-entry store buffer first (a second store, smp_mb, a
-        # locked op, or a load of the buffered word itself); a load of another word,
-        # even on the same line, may pass the buffered store
+                    or R[sb, R_WORD] == w or (
+                        mem[R[sb, R_WORD], MEM_LINE] == mem[w, MEM_LINE] and not (
+                            P[P_DRAIN_NS] > 0.0 and TF[TI[TMM_NSLOTS] - n + v] < INF))):
+        # x86-TSO: drain the one-entry store buffer first for a second store, smp_mb, a
+        # locked op or a load of the buffered word itself. A load of another word of the
+        # line whose RFO is in flight merges with it (one outstanding miss per line: the
+        # fill satisfies both); only while the store still sits in the buffer (drain
+        # delay, RFO not issued) may such a load pass it.
         I[v, MODE] = M_DRAIN
         return
     if act == A_FENCE:  # drained: smp_mb() completes
