@@ -69,9 +69,10 @@ class HuntResult:
     acquisitions: int  #: lock acquisitions over all explored schedules
     p_per_acquisition: float  #: losses / acquisitions
     p_ci: tuple  #: 95 % Clopper-Pearson interval of p_per_acquisition
-    trace: pd.DataFrame  #: steps before the first failure: t_ns, vcpu, step, detail
+    trace: pd.DataFrame  #: the vCPU steps leading to the first failure: t_ns, vcpu, step, detail
     config: dict = field(repr=False)  #: everything needed to replay
     failing_seed: int | None = None  #: seed of the first failing schedule
+    full_trace: pd.DataFrame | None = field(default=None, repr=False)  #: engine trace ring
 
     def __str__(self):
         lo, hi = self.p_ci
@@ -92,7 +93,7 @@ class HuntResult:
             raise ValueError("nothing to replay: no failure was found")
         res = _run(self.config, self.failing_seed)
         code = int(res.summary["status_code"].iloc[0])
-        return _FAIL.get(code, "ok"), step_trace(self.lock, res.failures.get(0))
+        return _FAIL.get(code, "ok"), loss_trace(self.lock, res)
 
 
 def _pc_names(lock: str) -> dict:
@@ -128,6 +129,35 @@ def step_trace(lock: str, raw: pd.DataFrame | None, n_lines: int | None = None) 
             rows.append((r.t_ns, -1, f"slot {-int(r.who) - 1}",
                          f"served/timer; lock word={int(r.res):#x}"))
     return pd.DataFrame(rows, columns=cols)
+
+
+def loss_trace(lock: str, res, steps: int = 40) -> pd.DataFrame:
+    """The steps that lead to a failure: the last ``steps`` vCPU events up to the loss,
+    then one ``HALTED`` row per vCPU that is never woken. The loss is the first halt,
+    after the last acquisition of the run, of a vCPU that is never woken (a waiter that
+    halted earlier and was then overtaken by acquisitions was still legitimately
+    waiting; the one that halts after the last acquisition is the one the lock needed)."""
+    full = step_trace(lock, res.failures.get(0))
+    if len(full) == 0:
+        return full
+    tasks = res.tasks
+    stuck = tasks.loc[tasks["halted"], "task"].tolist() if "halted" in tasks else []
+    v = full[full["vcpu"] >= 0]
+    names = _pc_names(lock)
+    if not stuck:
+        return v.tail(steps).reset_index(drop=True)
+    last = {u: float(v.loc[v["vcpu"] == u, "t_ns"].max()) for u in stuck
+            if (v["vcpu"] == u).any()}
+    t_acq = float(res.summary["last_acq_ns"].iloc[0])
+    after = [t for t in last.values() if t >= t_acq]
+    t_loss = min(after) if after else (min(last.values()) if last else float(v["t_ns"].max()))
+    out = v[v["t_ns"] <= t_loss].tail(steps)
+    extra = pd.DataFrame(
+        [(last.get(u, t_loss), u, "HALTED",
+          f"halted at {names.get(int(tasks.loc[tasks['task'] == u, 'pc'].iloc[0]), '?')} "
+          "and never woken: no kick or interrupt coming") for u in stuck],
+        columns=out.columns).sort_values("t_ns")
+    return pd.concat([out, extra], ignore_index=True)
 
 
 def _run(cfg: dict, seed: int):
@@ -180,6 +210,7 @@ def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
     explored = losses = acqs = 0
     first = None
     kind = ""
+    full = None
     for s in tqdm(seeds, desc=f"hunt {lock} {memory_model}", disable=not progress):
         s = int(s) & (2**63 - 1)
         res = _run(cfg, s)
@@ -190,7 +221,8 @@ def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
         if code != st.ST_OK:
             losses += 1
             if first is None:
-                first = (s, res.failures.get(0))
+                first = (s, loss_trace(lock, res))
+                full = step_trace(lock, res.failures.get(0))
                 kind = _FAIL.get(code, str(code))
             if stop_at_first:
                 break
@@ -199,8 +231,8 @@ def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
         lock=lock, memory_model=memory_model, latch=lat, found=losses > 0, kind=kind,
         schedules_explored=explored, losses=losses, acquisitions=acqs,
         p_per_acquisition=losses / max(acqs, 1), p_ci=(float(ci.low), float(ci.high)),
-        trace=step_trace(lock, first[1]) if first else step_trace(lock, None), config=cfg,
-        failing_seed=first[0] if first else None)
+        trace=first[1] if first else step_trace(lock, None), config=cfg,
+        failing_seed=first[0] if first else None, full_trace=full)
 
 
 def hunt_sweep(lock: str = "pv-qspinlock-v10", *, drain_ns=(0.0, 25.0, 50.0, 100.0, 200.0),

@@ -388,6 +388,7 @@ def _collect(lock, n, K, states, check) -> SimResult:
             "ms_5m": sim_ns / max(ops, 1) * n * SEED_OPS_PER_TASK / 1e6,
             "events": int(G[st.G_EVENTS]), "status": STATUS_TEXT.get(status, str(status)),
             "status_code": int(status), "acquisitions": int(G[st.G_ACQS]),
+            "last_acq_ns": float(S["F"][n, st.GF_LAST_ACQ]),
             "line_requests": int(G[st.G_REQS]), "hits": int(G[st.G_HITS]),
             "xfer_same": int(G[st.G_XFER_SAME]), "xfer_cross": int(G[st.G_XFER_CROSS]),
             "shared_reads": int(G[st.G_SHARED_READS]), "rmw": int(G[st.G_RMW]),
@@ -420,7 +421,9 @@ def _collect(lock, n, K, states, check) -> SimResult:
         for t in range(n):
             trows.append({"lock": lock, "tasks": n, "rep": r, "task": t,
                           "socket": int(I[t, st.SOCKET]), "ops": int(I[t, st.OPS_DONE]),
-                          "done_ns": float(done_t[t]), "share_at_first_done": float(share[t])})
+                          "done_ns": float(done_t[t]), "share_at_first_done": float(share[t]),
+                          "halted": bool(I[t, st.VSTATE] == st.VS_HALTED),
+                          "pc": int(I[t, st.PC])})
         HO = S["HO"]
         for k in range(HO.shape[0]):
             if HO[k, 1] > 0:
