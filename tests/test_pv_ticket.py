@@ -29,19 +29,19 @@ HW = Hardware()
 WL = Workload(placement="compact")
 
 
-def _run(lock, n, K, *, seed=0, tun=None, wl=WL, pv_call=None, sched=None):
+def _run(lock, n, K, *, seed=0, tun=None, wl=WL, pv_call=None, sched=None, hw=HW):
     """One replication, as simulate() would run it (a PV lock pays the hardware's PV hook
     costs); ``pv_call`` overrides P_PV_CALL."""
     lock_id, module = LOCKS[lock]
     sched = sched or Schedule()
     watchdog = 1e8 if sched.dedicated else max(1e8, 50 * sched.quantum_ns * sched.overcommit)
-    P = param_array(HW, wl, watchdog, sched, pv=lock in PV_LOCKS)
+    P = param_array(hw, wl, watchdog, sched, pv=lock in PV_LOCKS)
     if pv_call is not None:
         P[st.P_PV_CALL] = pv_call
     LP = (tun or LockTunables()).array()
     schedule_lp(LP, sched, n)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
-    return run_one(lock_id, module, n, K, P, LP, placement(n, HW, wl.placement), rng,
+    return run_one(lock_id, module, n, K, P, LP, placement(n, hw, wl.placement), rng,
                    2000 * n * K + 100_000, 64, "auto")
 
 
@@ -183,6 +183,23 @@ def test_forced_halts_with_interrupts():
     assert halts > 100 and G[st.G_KICKS] > 0
     assert G[st.G_SPURIOUS] > 0
     assert G[st.G_WAKE_KICKED] + G[st.G_SPURIOUS] == halts
+
+
+def test_forced_halts_256_vcpus_use_every_cpumask_word():
+    """256 vCPUs: waiting_cpus spans four 64-bit words (bit 63 is the int64 sign bit).
+    Every halted waiter must be found by kvm_unlock_kick's walk (no interrupts, so an
+    unfound waiter would never wake: a lost wake-up), and every bit is cleared at the
+    end."""
+    n, K = 256, 3
+    S = _run("pv-ticket", n, K, seed=1, tun=LockTunables(spin_threshold=4),
+             hw=Hardware(sockets=8, cores_per_socket=32))
+    _check_final_state(S, n, K)
+    G = S["G"]
+    halted = S["I"][:, st.HALT_SITE] == st.HALT_TICKET  # halted at least once
+    for k in range(pvt.N_GLOBAL_WORDS):
+        assert halted[64 * k: 64 * (k + 1)].any()
+    assert halted[63::64].any()  # the sign bit of a mask word was used
+    assert G[st.G_WAKE_KICKED] == G[st.G_HALT0 + st.HALT_TICKET]
 
 
 @pytest.mark.parametrize("sched", [
