@@ -14,7 +14,7 @@ handoff time by number of waiters at release).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,8 @@ from .engine import core
 from .engine import state as st
 from .engine.hypervisor import hv_alloc
 from .engine.kernel import run_replication
+from .locks import pv_qspinlock_v10 as _pq
+from .locks import pv_qspinlock_v10_unfair as _pu
 from .locks import pv_ticket as _pvtk
 from .locks import qspinlock as _qs
 from .locks import tas as _tas
@@ -40,6 +42,8 @@ LOCKS = {
     "qspinlock": (st.LOCK_QSPINLOCK, _qs),
     "tas": (st.LOCK_TAS, _tas),
     "unfair-qspinlock": (st.LOCK_UNFAIR_QSPINLOCK, _uq),
+    "pv-qspinlock-v10": (st.LOCK_PV_QSPINLOCK_V10, _pq),
+    "pv-qspinlock-v10-unfair": (st.LOCK_PV_QSPINLOCK_V10_UNFAIR, _pu),
     "pv-ticket": (st.LOCK_PV_TICKET, _pvtk),
 }
 #: Locks with the PV hooks compiled in (they pay ``Hardware.pv_call_ns``/``pv_iter_ns``).
@@ -79,6 +83,10 @@ class LockTunables:
     pending_retry: int = 1  # v10 trylock_pending: int retry = 1;
     lsteal_min_mask: int = 7  # LSTEAL_MIN_MASK = (1 << 3) - 1
     lsteal_max_mask: int = 1023  # LSTEAL_MAX_MASK = (1 << 10) - 1
+    qspin_threshold: int = 1 << 14  # v10 QSPIN_THRESHOLD (1U<<14)
+    head_mult: int = 2  # v10 queue head halts after 2*QSPIN_THRESHOLD spins
+    mayhalt_gap: int = 0x10  # v10 MAYHALT_THRESHOLD = QSPIN_THRESHOLD - 0x10
+    pspin_threshold: int = 1 << 10  # v10 PV pending-bit spin limit PSPIN_THRESHOLD
     spin_threshold: int = 1 << 15  # PV ticket SPIN_THRESHOLD (1 << 15)
 
     def __post_init__(self):
@@ -91,6 +99,16 @@ class LockTunables:
                 raise ValueError(f"{name} must be 2^k - 1 in [0, 2^20), got {val!r}")
         if self.lsteal_min_mask > self.lsteal_max_mask:
             raise ValueError("lsteal_min_mask must be <= lsteal_max_mask")
+        for name, lo, hi in (("qspin_threshold", 2, 2**30), ("head_mult", 1, 64),
+                             ("pspin_threshold", 1, 2**30)):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, int) or not lo <= val <= hi:
+                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {val!r}")
+        gap = self.mayhalt_gap
+        if isinstance(gap, bool) or not isinstance(gap, int) or not (
+                1 <= gap < self.qspin_threshold):
+            raise ValueError(f"mayhalt_gap must be an integer in [1, qspin_threshold - 1 = "
+                             f"{self.qspin_threshold - 1}], got {gap!r}")
         # arch_spin_lock's "unsigned count = SPIN_THRESHOLD; do { ... } while (--count)":
         # at least one iteration; 2^31 keeps it an unsigned count with room to spare
         if (isinstance(self.spin_threshold, bool) or not isinstance(self.spin_threshold, int)
@@ -103,6 +121,10 @@ class LockTunables:
         a[st.LP_PENDING_RETRY] = self.pending_retry
         a[st.LP_LSTEAL_MIN_MASK] = self.lsteal_min_mask
         a[st.LP_LSTEAL_MAX_MASK] = self.lsteal_max_mask
+        a[st.LP_QSPIN_THRESHOLD] = self.qspin_threshold
+        a[st.LP_HEAD_MULT] = self.head_mult
+        a[st.LP_MAYHALT_GAP] = self.mayhalt_gap
+        a[st.LP_PSPIN_THRESHOLD] = self.pspin_threshold
         a[st.LP_SPIN_THRESHOLD] = self.spin_threshold
         return a
 
@@ -112,6 +134,8 @@ class SimResult:
     summary: pd.DataFrame
     tasks: pd.DataFrame
     handoff: pd.DataFrame
+    #: rep -> trace (last events) of each replication that failed a check (check=False)
+    failures: dict = field(default_factory=dict)
 
     def __repr__(self):
         return f"SimResult(summary=\n{self.summary!r})"
@@ -341,9 +365,12 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
 
 def _collect(lock, n, K, states, check) -> SimResult:
     rows, trows, hrows = [], [], []
+    failures = {}
     for r, S in enumerate(states):
         G, I, F = S["G"], S["I"], S["F"][:n]
         status = S["status"]
+        if status != st.ST_OK:
+            failures[r] = _trace_frame(S)
         if status != st.ST_OK and check:
             tr = _trace_frame(S)
             raise SimulationError(
@@ -360,6 +387,7 @@ def _collect(lock, n, K, states, check) -> SimResult:
             "sim_ns": sim_ns, "ns_per_op": sim_ns / max(ops, 1),
             "ms_5m": sim_ns / max(ops, 1) * n * SEED_OPS_PER_TASK / 1e6,
             "events": int(G[st.G_EVENTS]), "status": STATUS_TEXT.get(status, str(status)),
+            "status_code": int(status), "acquisitions": int(G[st.G_ACQS]),
             "line_requests": int(G[st.G_REQS]), "hits": int(G[st.G_HITS]),
             "xfer_same": int(G[st.G_XFER_SAME]), "xfer_cross": int(G[st.G_XFER_CROSS]),
             "shared_reads": int(G[st.G_SHARED_READS]), "rmw": int(G[st.G_RMW]),
@@ -399,4 +427,4 @@ def _collect(lock, n, K, states, check) -> SimResult:
                 hrows.append({"lock": lock, "tasks": n, "rep": r, "waiters": k,
                               "handoff_ns": HO[k, 0] / HO[k, 1], "count": int(HO[k, 1])})
     return SimResult(pd.DataFrame(rows), pd.DataFrame(trows), pd.DataFrame(
-        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]))
+        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]), failures)

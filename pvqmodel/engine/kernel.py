@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..locks.pv_qspinlock_v10 import PQ_LOCK, PQ_UNLOCK, pv_qspinlock_v10_step
+from ..locks.pv_qspinlock_v10_unfair import PU_LOCK, PU_UNLOCK, pv_qspinlock_v10_unfair_step
 from ..locks.pv_ticket import PVT_LOCK, PVT_UNLOCK, pv_ticket_step
 from ..locks.qspinlock import QS_LOCK, QS_UNLOCK, qspinlock_step
 from ..locks.tas import TS_LOCK, TS_UNLOCK, tas_step
@@ -90,6 +92,8 @@ from .state import (
     GF_LAST_REL,
     GF_NOW,
     IN_ACQ,
+    LOCK_PV_QSPINLOCK_V10,
+    LOCK_PV_QSPINLOCK_V10_UNFAIR,
     LOCK_PV_TICKET,
     LOCK_QSPINLOCK,
     LOCK_TAS,
@@ -153,6 +157,10 @@ def lock_entry(lock_id):
         return QS_LOCK
     if lock_id == LOCK_TAS:
         return TS_LOCK
+    if lock_id == LOCK_PV_QSPINLOCK_V10:
+        return PQ_LOCK
+    if lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
+        return PU_LOCK
     if lock_id == LOCK_PV_TICKET:
         return PVT_LOCK
     return UQ_LOCK
@@ -166,6 +174,10 @@ def unlock_entry(lock_id):
         return QS_UNLOCK
     if lock_id == LOCK_TAS:
         return TS_UNLOCK
+    if lock_id == LOCK_PV_QSPINLOCK_V10:
+        return PQ_UNLOCK
+    if lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
+        return PU_UNLOCK
     if lock_id == LOCK_PV_TICKET:
         return PVT_UNLOCK
     return UQ_UNLOCK
@@ -181,6 +193,10 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         tas_step(v, now, I, F, G, LP, P, n)
     elif lock_id == LOCK_UNFAIR_QSPINLOCK:
         unfair_qspinlock_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_PV_QSPINLOCK_V10:
+        pv_qspinlock_v10_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
+        pv_qspinlock_v10_unfair_step(v, now, I, F, G, LP, P, n)
     elif lock_id == LOCK_PV_TICKET:
         pv_ticket_step(v, now, I, F, G, LP, P, n)
     else:
