@@ -92,7 +92,9 @@ from .state import (
     GF_LAST_ACQ,
     GF_LAST_REL,
     GF_NOW,
+    HALT_SITE,
     IN_ACQ,
+    KICK_SEQ,
     LOCK_PV_QSPINLOCK_V10,
     LOCK_PV_QSPINLOCK_V10_UNFAIR,
     LOCK_PV_TICKET,
@@ -388,6 +390,8 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, H, TF, TI,
         I[v, SB_REQ] = -1
         I[v, WATCH] = -1
         I[v, QSEQ] = -1
+        I[v, HALT_SITE] = -1
+        I[v, KICK_SEQ] = -1
         I[v, SOCKET] = sock[v]
         R[v, R_V] = v
         R[n + v, R_V] = v
