@@ -7,5 +7,5 @@ A step function ``<lock>_step(v, now, I, F, G, LP, P, n)`` runs the state at
 :mod:`pvqmodel.engine.state`) and returns. Acquisition is reported by moving to the
 workload state ``W_LOCKED``; an unlock ends with a release store continuing at
 ``W_UNLOCKED``. Program counters: ticket 100-199, qspinlock 200-299, tas 300-399,
-unfair qspinlock 400-499.
+unfair qspinlock 400-499, v10 PV qspinlock 600-699, its unfair variant 700-799.
 """
