@@ -63,10 +63,11 @@ def bench(*, tasks: int = 8, engine_ops: int = 20_000, simpy_ops: int = 400,
     out["ratio"] = out["engine_ops_per_s"] / out["simpy_ops_per_s"]
     if table:
         w = workers or min(2, os.cpu_count() or 1)
-        engine_table(hardware=hw, workload=wl, ops_per_task=200, reps=1, progress=False)
+        engine_table(hardware=hw, workload=wl, ops_per_task=200, reps=1, progress=False,
+                     pv="off")
         t0 = time.perf_counter()
         engine_table(hardware=hw, workload=wl, ops_per_task=20_000, reps=4, progress=False,
-                     workers=w)
+                     workers=w, pv="off")
         out["table_wall_s"] = time.perf_counter() - t0
         out["table_config"] = f"16 PV-off cells x 4 reps x K=20000, {w} worker threads"
     return out

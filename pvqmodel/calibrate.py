@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .data import seed_table
 from .params import Hardware, Workload, save_preset
-from .sim import TABLE_LOCK_NAMES, simulate
+from .sim import simulate
 
 #: Fitted parameters -> (lower, upper, source). Westmere-EX at 2.13-2.4 GHz, so 1 cycle
 #: ~ 0.42-0.47 ns. Sources: kernel-locks.md §7 (ccbench/SOSP'13 magnitudes: same-die
@@ -75,12 +75,36 @@ MISSING_MECHANISMS = (
     "tried and did not shorten the MCS handoff (not kept).")
 
 
-def pv_off_cells() -> pd.DataFrame:
+#: Engine lock for each (table lock, pv) column of the seed table.
+ENGINE_LOCK = {("ticket", "off"): "ticket", ("queue", "off"): "qspinlock",
+               ("ticket", "on"): "pv-ticket", ("queue", "on"): "pv-qspinlock-v10"}
+
+#: PV code-path costs fitted to the PV-on columns (the hardware preset fixed):
+#: (lower, upper, source).
+PV_BOUNDS = {
+    "pv_call_ns": (0.0, 20.0, "a paravirt hook on a lock path: indirect call through "
+                              "pv_lock_ops / a static-key branch and its spills, 0..45 "
+                              "cycles"),
+    "pv_iter_ns": (0.0, 5.0, "the PV checks in one spin iteration (loop-count compare, "
+                             "a load of the node's own state, all L1 hits): 0..12 cycles"),
+}
+
+
+def table_cells(pv: str = "off") -> pd.DataFrame:
+    """The seed table's cells for ``pv`` = "off", "on" or "both"."""
+    if pv not in ("off", "on", "both"):
+        raise ValueError(f"pv must be 'off', 'on' or 'both', got {pv!r}")
     t = seed_table()
-    t = t[t["pv"] == "off"][["lock", "pv", "tasks", "ms", "ns_per_op"]].copy()
+    if pv != "both":
+        t = t[t["pv"] == pv]
+    t = t[["lock", "pv", "tasks", "ms", "ns_per_op"]].copy()
     t["lock"] = t["lock"].astype(str)
     t["pv"] = t["pv"].astype(str)
     return t.reset_index(drop=True)
+
+
+def pv_off_cells() -> pd.DataFrame:
+    return table_cells("off")
 
 
 def _split(x: np.ndarray, base_hw: Hardware, base_wl: Workload):
@@ -111,10 +135,12 @@ def run_cells(hw: Hardware, wl: Workload, cells: pd.DataFrame, ops_per_task: int
     if progress:
         it = tqdm(list(it), desc="engine cells", leave=False)
     for c in it:
-        res = simulate(TABLE_LOCK_NAMES[c.lock], int(c.tasks), ops_per_task, hardware=hw,
+        pv = getattr(c, "pv", "off")
+        res = simulate(ENGINE_LOCK[c.lock, pv], int(c.tasks), ops_per_task, hardware=hw,
                        workload=wl, reps=reps, seed=seed, workers=workers)
         s = res.summary
-        rows.append({"lock": c.lock, "tasks": int(c.tasks), "model_ns_per_op":
+        rows.append({"lock": c.lock, "pv": pv, "tasks": int(c.tasks),
+                     "halts": float(s["halts"].mean()), "model_ns_per_op":
                      float(s["ns_per_op"].mean()), "model_sd": float(s["ns_per_op"].std(
                          ddof=1)) if reps > 1 else np.nan, "min_share": float(
                          s["min_share"].min()), "transfers_per_op": float(
@@ -168,7 +194,7 @@ def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
     bar.close()
     hw, wl = _split(best["x"], hw0, wl0)
     table = engine_table(hardware=hw, workload=wl, ops_per_task=4 * ops_per_task, reps=4,
-                         seed=seed + 1, progress=progress, workers=workers)
+                         seed=seed + 1, progress=progress, workers=workers, pv="off")
     report = _report(table, hw, wl, dict(ops_per_task=ops_per_task, reps=reps, seed=seed,
                                          maxfev=maxfev, evaluations=bar.n,
                                          objective=best["f"], wall_s=time.time() - t0))
@@ -206,8 +232,10 @@ def _report(table: pd.DataFrame, hw: Hardware, wl: Workload, fit: dict) -> dict:
 
 def engine_table(*, hardware: Hardware | None = None, workload: Workload | None = None,
                  ops_per_task: int = 20_000, reps: int = 4, seed: int = 1,
-                 progress: bool = True, workers: int = 1) -> pd.DataFrame:
-    """The engine beside the seed table for every cell it supports (PV off for now).
+                 progress: bool = True, workers: int = 1, pv: str = "both") -> pd.DataFrame:
+    """The engine beside the seed table: all 32 cells (``pv="both"``), or one column
+    pair (``"off"``: native ticket and qspinlock; ``"on"``: pv-ticket and
+    pv-qspinlock-v10 on dedicated pCPUs, the seed's bare-metal setting).
 
     Columns: lock (``ticket`` | ``queue`` as in the data), pv, tasks, measured_ms,
     model_ms (extrapolated to 5M ops per task), rel_err, halts, plus model_sd_ms (sd
@@ -217,16 +245,76 @@ def engine_table(*, hardware: Hardware | None = None, workload: Workload | None 
     from .sim import default_hardware, default_workload
     hw = default_hardware() if hardware is None else hardware
     wl = default_workload() if workload is None else workload
-    cells = pv_off_cells()
+    cells = table_cells(pv)
     out = run_cells(hw, wl, cells, ops_per_task, reps, seed, progress=progress,
                     workers=workers)
-    df = cells.merge(out, on=["lock", "tasks"])
+    df = cells.merge(out, on=["lock", "pv", "tasks"])
     df["measured_ms"] = df["ms"].astype(float)
     scale = df["tasks"] * 5e6 / 1e6
     df["model_ms"] = df["model_ns_per_op"] * scale
     df["model_sd_ms"] = df["model_sd"] * scale
     df["rel_err"] = df["model_ms"] / df["measured_ms"] - 1.0
-    df["halts"] = 0
     cols = ["lock", "pv", "tasks", "measured_ms", "model_ms", "rel_err", "halts",
             "model_sd_ms", "min_share", "transfers_per_op"]
     return df[cols]
+
+
+def calibrate_pv(*, hardware: Hardware | None = None, workload: Workload | None = None,
+                 ops_per_task: int = 1500, reps: int = 1, seed: int = 2015, maxfev: int = 40,
+                 save: str | None = "westmere-ex", progress: bool = True,
+                 workers: int = 1) -> dict:
+    """Fit the two PV code-path costs (:data:`PV_BOUNDS`) to the 16 PV-on cells with the
+    PV-off hardware preset held fixed; report the fit, the *pure prediction* (both
+    costs 0: the PV-off calibration plus only the code-path differences of the PV
+    locks, no refit) and the halts of every cell. Saves the costs into the preset."""
+    from .params import load_preset
+    from .sim import default_hardware, default_workload
+    hw0 = default_hardware() if hardware is None else hardware
+    wl = default_workload() if workload is None else workload
+    cells = table_cells("on")
+    meas = np.log(cells["ns_per_op"].to_numpy())
+    names = list(PV_BOUNDS)
+    bar = tqdm(total=maxfev, desc="calibrate PV", disable=not progress)
+    t0 = time.time()
+
+    def hw_of(x):
+        vals = {k: PV_BOUNDS[k][0] + (PV_BOUNDS[k][1] - PV_BOUNDS[k][0]) * float(
+            np.clip(u, 0.0, 1.0)) for k, u in zip(names, x, strict=True)}
+        return hw0.replace(**vals)
+
+    def f(x):
+        out = run_cells(hw_of(x), wl, cells, ops_per_task, reps, seed, workers=workers)
+        bar.update(1)
+        return float(np.mean((np.log(out["model_ns_per_op"].to_numpy()) - meas) ** 2))
+
+    res = optimize.minimize(f, np.array([0.25, 0.25]), method="Nelder-Mead",
+                            options={"maxfev": maxfev, "xatol": 1e-3, "fatol": 1e-6,
+                                     "initial_simplex": np.array([[0.25, 0.25], [0.6, 0.25],
+                                                                  [0.25, 0.6]])})
+    bar.close()
+    hw = hw_of(res.x)
+    fitted = engine_table(hardware=hw, workload=wl, ops_per_task=4 * ops_per_task, reps=4,
+                          seed=seed + 1, progress=progress, workers=workers, pv="on")
+    pure = engine_table(hardware=hw.replace(pv_call_ns=0.0, pv_iter_ns=0.0), workload=wl,
+                        ops_per_task=4 * ops_per_task, reps=4, seed=seed + 1,
+                        progress=progress, workers=workers, pv="on")
+
+    def summ(t):
+        e = t["rel_err"].abs()
+        return {"median_abs_rel_err": float(e.median()), "max_abs_rel_err": float(e.max()),
+                "halts": float(t["halts"].sum()), "cells": t.to_dict(orient="records")}
+
+    report = {"target": "PV-on ticket and queue, N=1..8: median |rel err| <= 6 %, max <= 15 "
+                        "%, zero halts",
+              "fitted": {k: getattr(hw, k) for k in names},
+              "bounds": {k: list(v) for k, v in PV_BOUNDS.items()},
+              "fit": summ(fitted), "pure_prediction": summ(pure),
+              "optimizer": dict(evaluations=bar.n, objective=float(res.fun),
+                                ops_per_task=ops_per_task, reps=reps, seed=seed,
+                                wall_s=time.time() - t0)}
+    if save:
+        doc = load_preset(save)
+        doc["fit_report"]["pv_fit"] = report
+        report["preset_path"] = save_preset(save, hw, Workload.from_dict(doc["workload"]),
+                                            doc["fit_report"])
+    return report

@@ -14,7 +14,7 @@ handoff time by number of waiters at release).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from .engine.hypervisor import hv_alloc
 from .engine.kernel import run_replication
 from .locks import pv_qspinlock_v10 as _pq
 from .locks import pv_qspinlock_v10_unfair as _pu
+from .locks import pv_ticket as _pvtk
 from .locks import qspinlock as _qs
 from .locks import tas as _tas
 from .locks import ticket as _tk
@@ -43,6 +44,7 @@ LOCKS = {
     "unfair-qspinlock": (st.LOCK_UNFAIR_QSPINLOCK, _uq),
     "pv-qspinlock-v10": (st.LOCK_PV_QSPINLOCK_V10, _pq),
     "pv-qspinlock-v10-unfair": (st.LOCK_PV_QSPINLOCK_V10_UNFAIR, _pu),
+    "pv-ticket": (st.LOCK_PV_TICKET, _pvtk),
 }
 #: Locks with the PV hooks compiled in (they pay ``Hardware.pv_call_ns``/``pv_iter_ns``).
 PV_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
@@ -85,6 +87,7 @@ class LockTunables:
     head_mult: int = 2  # v10 queue head halts after 2*QSPIN_THRESHOLD spins
     mayhalt_gap: int = 0x10  # v10 MAYHALT_THRESHOLD = QSPIN_THRESHOLD - 0x10
     pspin_threshold: int = 1 << 10  # v10 PV pending-bit spin limit PSPIN_THRESHOLD
+    spin_threshold: int = 1 << 15  # PV ticket SPIN_THRESHOLD (1 << 15)
 
     def __post_init__(self):
         if not isinstance(self.pending_retry, int) or not 0 <= self.pending_retry <= 1000:
@@ -106,6 +109,12 @@ class LockTunables:
                 1 <= gap < self.qspin_threshold):
             raise ValueError(f"mayhalt_gap must be an integer in [1, qspin_threshold - 1 = "
                              f"{self.qspin_threshold - 1}], got {gap!r}")
+        # arch_spin_lock's "unsigned count = SPIN_THRESHOLD; do { ... } while (--count)":
+        # at least one iteration; 2^31 keeps it an unsigned count with room to spare
+        if (isinstance(self.spin_threshold, bool) or not isinstance(self.spin_threshold, int)
+                or not 1 <= self.spin_threshold <= 2**31):
+            raise ValueError(f"spin_threshold must be an integer in [1, 2^31], "
+                             f"got {self.spin_threshold!r}")
 
     def array(self):
         a = np.zeros(st.NLP, dtype=np.int64)
@@ -116,6 +125,7 @@ class LockTunables:
         a[st.LP_HEAD_MULT] = self.head_mult
         a[st.LP_MAYHALT_GAP] = self.mayhalt_gap
         a[st.LP_PSPIN_THRESHOLD] = self.pspin_threshold
+        a[st.LP_SPIN_THRESHOLD] = self.spin_threshold
         return a
 
 
@@ -124,6 +134,8 @@ class SimResult:
     summary: pd.DataFrame
     tasks: pd.DataFrame
     handoff: pd.DataFrame
+    #: rep -> trace (last events) of each replication that failed a check (check=False)
+    failures: dict = field(default_factory=dict)
 
     def __repr__(self):
         return f"SimResult(summary=\n{self.summary!r})"
@@ -280,8 +292,9 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     Parameters
     ----------
     lock : ``"ticket"``, ``"qspinlock"`` (the table's ``"queue"``), ``"tas"``,
-        ``"unfair-qspinlock"``, ``"pv-qspinlock-v10"`` (the seed's PV qspinlock) or
-        ``"pv-qspinlock-v10-unfair"`` (with ``CONFIG_PARAVIRT_UNFAIR_LOCKS``).
+        ``"unfair-qspinlock"``, ``"pv-ticket"`` (3.12-3.19 PV ticket lock),
+        ``"pv-qspinlock-v10"`` (the seed's PV qspinlock) or ``"pv-qspinlock-v10-unfair"``
+        (with ``CONFIG_PARAVIRT_UNFAIR_LOCKS``).
     tasks : number of contending tasks (vCPUs), 1..256, at most ``hardware.cores``.
     ops_per_task : lock/unlock operations per task (K), 1..10^8.
     hardware, workload : :class:`~pvqmodel.params.Hardware`, :class:`Workload`;
@@ -354,9 +367,12 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
 
 def _collect(lock, n, K, states, check) -> SimResult:
     rows, trows, hrows = [], [], []
+    failures = {}
     for r, S in enumerate(states):
         G, I, F = S["G"], S["I"], S["F"][:n]
         status = S["status"]
+        if status != st.ST_OK:
+            failures[r] = _trace_frame(S)
         if status != st.ST_OK and check:
             tr = _trace_frame(S)
             raise SimulationError(
@@ -373,6 +389,7 @@ def _collect(lock, n, K, states, check) -> SimResult:
             "sim_ns": sim_ns, "ns_per_op": sim_ns / max(ops, 1),
             "ms_5m": sim_ns / max(ops, 1) * n * SEED_OPS_PER_TASK / 1e6,
             "events": int(G[st.G_EVENTS]), "status": STATUS_TEXT.get(status, str(status)),
+            "status_code": int(status), "acquisitions": int(G[st.G_ACQS]),
             "line_requests": int(G[st.G_REQS]), "hits": int(G[st.G_HITS]),
             "xfer_same": int(G[st.G_XFER_SAME]), "xfer_cross": int(G[st.G_XFER_CROSS]),
             "shared_reads": int(G[st.G_SHARED_READS]), "rmw": int(G[st.G_RMW]),
@@ -412,4 +429,4 @@ def _collect(lock, n, K, states, check) -> SimResult:
                 hrows.append({"lock": lock, "tasks": n, "rep": r, "waiters": k,
                               "handoff_ns": HO[k, 0] / HO[k, 1], "count": int(HO[k, 1])})
     return SimResult(pd.DataFrame(rows), pd.DataFrame(trows), pd.DataFrame(
-        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]))
+        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]), failures)

@@ -18,6 +18,7 @@ from numba import njit
 
 from ..locks.pv_qspinlock_v10 import PQ_LOCK, PQ_UNLOCK, pv_qspinlock_v10_step
 from ..locks.pv_qspinlock_v10_unfair import PU_LOCK, PU_UNLOCK, pv_qspinlock_v10_unfair_step
+from ..locks.pv_ticket import PVT_LOCK, PVT_UNLOCK, pv_ticket_step
 from ..locks.qspinlock import QS_LOCK, QS_UNLOCK, qspinlock_step
 from ..locks.tas import TS_LOCK, TS_UNLOCK, tas_step
 from ..locks.ticket import TK_LOCK, TK_UNLOCK, ticket_step
@@ -26,6 +27,7 @@ from .coherence import (
     L_CUR,
     L_OWNER,
     L_QLEN,
+    MEM_LINE,
     MEM_VAL,
     R_BUFFERED,
     R_EXP,
@@ -42,7 +44,7 @@ from .coherence import (
     issue,
     line_done,
 )
-from .core import TMM_NSLOTS, tm_pop, tm_reset, tm_set
+from .core import INF, TMM_NSLOTS, tm_pop, tm_reset, tm_set
 from .hypervisor import (
     HV_SBSLOT,
     hv_halt,
@@ -93,6 +95,7 @@ from .state import (
     IN_ACQ,
     LOCK_PV_QSPINLOCK_V10,
     LOCK_PV_QSPINLOCK_V10_UNFAIR,
+    LOCK_PV_TICKET,
     LOCK_QSPINLOCK,
     LOCK_TAS,
     LOCK_TICKET,
@@ -159,6 +162,8 @@ def lock_entry(lock_id):
         return PQ_LOCK
     if lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
         return PU_LOCK
+    if lock_id == LOCK_PV_TICKET:
+        return PVT_LOCK
     return UQ_LOCK
 
 
@@ -174,6 +179,8 @@ def unlock_entry(lock_id):
         return PQ_UNLOCK
     if lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
         return PU_UNLOCK
+    if lock_id == LOCK_PV_TICKET:
+        return PVT_UNLOCK
     return UQ_UNLOCK
 
 
@@ -191,6 +198,8 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         pv_qspinlock_v10_step(v, now, I, F, G, LP, P, n)
     elif lock_id == LOCK_PV_QSPINLOCK_V10_UNFAIR:
         pv_qspinlock_v10_unfair_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_PV_TICKET:
+        pv_ticket_step(v, now, I, F, G, LP, P, n)
     else:
         G[G_STATUS] = ST_BAD_STATE
 
@@ -263,10 +272,14 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
     op = I[v, A_OP]
     sb = I[v, SB_REQ]
     if sb >= 0 and (act == A_STORE or act == A_FENCE or is_locked_op(op)
-                    or R[sb, R_WORD] == w):
-        # x86-TSO: drain the one-entry store buffer first (a second store, smp_mb, a
-        # locked op, or a load of the buffered word itself); a load of another word,
-        # even on the same line, may pass the buffered store
+                    or R[sb, R_WORD] == w or (
+                        mem[R[sb, R_WORD], MEM_LINE] == mem[w, MEM_LINE] and not (
+                            P[P_DRAIN_NS] > 0.0 and TF[TI[TMM_NSLOTS] - n + v] < INF))):
+        # x86-TSO: drain the one-entry store buffer first for a second store, smp_mb, a
+        # locked op or a load of the buffered word itself. A load of another word of the
+        # line whose RFO is in flight merges with it (one outstanding miss per line: the
+        # fill satisfies both); only while the store still sits in the buffer (drain
+        # delay, RFO not issued) may such a load pass it.
         I[v, MODE] = M_DRAIN
         return
     if act == A_FENCE:  # drained: smp_mb() completes

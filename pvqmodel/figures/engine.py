@@ -21,6 +21,16 @@ def _per_op(df, col):
     return df[col] * 1e6 / (5e6 * df["tasks"])
 
 
+def _series(df):
+    """(label, color, line style, marker, rows) per (lock, pv) column, sorted by N."""
+    keys = ["lock", "pv"] if "pv" in df.columns else ["lock"]
+    for key, g in df.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        lock, pv = key[0], (key[1] if len(key) > 1 else "off")
+        yield (f"{lock} PV {pv}", LOCK_PALETTE.get(lock, "k"), "-" if pv == "off" else "--",
+               "o" if pv == "off" else "s", g.sort_values("tasks"))
+
+
 def fig_engine_vs_table(df: pd.DataFrame, analytic: pd.DataFrame | None = None) -> Figure:
     """ns/op vs N: measured (markers), engine (lines, ±2 sd band), analytic fits (dotted).
 
@@ -28,23 +38,22 @@ def fig_engine_vs_table(df: pd.DataFrame, analytic: pd.DataFrame | None = None) 
     """
     with paper_style():
         fig, ax = plt.subplots(figsize=SINGLE)
-        for lock, g in df.groupby("lock", sort=False):
-            c = LOCK_PALETTE.get(lock, "k")
-            g = g.sort_values("tasks")
+        for label, c, ls, mk, g in _series(df):
             m, sd = _per_op(g, "model_ms"), _per_op(g, "model_sd_ms").fillna(0)
-            ax.plot(g["tasks"], _per_op(g, "measured_ms"), "o", color=c,
-                    label=f"{lock} measured")
-            ax.plot(g["tasks"], m, "-", color=c, label=f"{lock} engine")
+            ax.plot(g["tasks"], _per_op(g, "measured_ms"), mk, color=c, mfc="none" if
+                    ls != "-" else c, label=f"{label} measured")
+            ax.plot(g["tasks"], m, ls, color=c, label=f"{label} engine")
             ax.fill_between(g["tasks"], m - 2 * sd, m + 2 * sd, color=c, alpha=0.2, lw=0)
             if analytic is not None:
+                lock, pv = g["lock"].iloc[0], str(g["pv"].iloc[0]) if "pv" in g else "off"
                 a = analytic[(analytic["lock"].astype(str) == lock) &
-                             (analytic["pv"].astype(str) == "off")]
+                             (analytic["pv"].astype(str) == pv)]
                 for _, ga in a.groupby("model"):
                     ga = ga.sort_values("tasks")
                     ax.plot(ga["tasks"], _per_op(ga, "model_ms"), ":", color=c, lw=0.9)
         ax.set_xlabel("contending tasks N")
         ax.set_ylabel("ns per lock/unlock (all tasks)")
-        ax.set_title("Engine (one hardware parameter set) vs the seed table, PV off")
+        ax.set_title("Engine (one hardware parameter set) vs the seed table")
         ax.set_xticks(range(1, int(df["tasks"].max()) + 1))
         ax.legend(fontsize=6)
         fig.tight_layout()
@@ -55,10 +64,8 @@ def fig_engine_residuals(df: pd.DataFrame) -> Figure:
     """Relative error of the engine per cell, with the issue's ±5 % / ±12 % bands."""
     with paper_style():
         fig, ax = plt.subplots(figsize=SINGLE)
-        for lock, g in df.groupby("lock", sort=False):
-            g = g.sort_values("tasks")
-            ax.plot(g["tasks"], 100 * g["rel_err"], "o-", color=LOCK_PALETTE.get(lock, "k"),
-                    label=lock)
+        for label, c, ls, mk, g in _series(df):
+            ax.plot(g["tasks"], 100 * g["rel_err"], mk + ls, color=c, label=label)
         for y, ls in ((5, "--"), (12, ":")):
             ax.axhline(y, color="0.5", ls=ls, lw=0.8)
             ax.axhline(-y, color="0.5", ls=ls, lw=0.8)
@@ -95,10 +102,8 @@ def fig_transfers(df: pd.DataFrame) -> Figure:
     """Cache-line transfers per lock operation vs N (engine)."""
     with paper_style():
         fig, ax = plt.subplots(figsize=SINGLE)
-        for lock, g in df.groupby("lock", sort=False):
-            g = g.sort_values("tasks")
-            ax.plot(g["tasks"], g["transfers_per_op"], "o-",
-                    color=LOCK_PALETTE.get(lock, "k"), label=lock)
+        for label, c, ls, mk, g in _series(df):
+            ax.plot(g["tasks"], g["transfers_per_op"], mk + ls, color=c, label=label)
         ax.set_xlabel("contending tasks N")
         ax.set_ylabel("line transfers per lock/unlock")
         ax.set_title("Coherence traffic per operation (engine)")
@@ -111,10 +116,8 @@ def fig_engine_panel(df: pd.DataFrame, handoff: pd.DataFrame) -> Figure:
     """Residuals and handoff side by side (for papers)."""
     with paper_style():
         fig, (a1, a2) = plt.subplots(1, 2, figsize=WIDE)
-        for lock, g in df.groupby("lock", sort=False):
-            g = g.sort_values("tasks")
-            a1.plot(g["tasks"], 100 * g["rel_err"], "o-", color=LOCK_PALETTE.get(lock, "k"),
-                    label=lock)
+        for label, c, ls, mk, g in _series(df):
+            a1.plot(g["tasks"], 100 * g["rel_err"], mk + ls, color=c, label=label)
         a1.axhline(0, color="0.3", lw=0.8)
         a1.set_xlabel("tasks N")
         a1.set_ylabel("rel. error (%)")

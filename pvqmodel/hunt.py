@@ -1,0 +1,223 @@
+"""Lost-wake-up hunt: randomized adversarial schedules on the Monte Carlo engine.
+
+Owns the timed counterpart of :mod:`pvqmodel.handshake`. The seed's ``pv_halt_check``
+rests on a timing assumption (the ``qhead`` store is "highly unlikely" to lag the
+``mayhalt`` read by more than 0x10 spin iterations); the exhaustive search shows *that*
+a loss is reachable under x86-TSO, this hunt asks *how likely* it is. Each explored
+schedule is one engine replication of a small contended run with its own random
+stream: short random quanta against always-busy background vCPUs (so vCPUs are
+preempted at arbitrary steps of the lock code), random kick/wake latencies, random
+store-buffer drain delays under TSO, and thresholds scaled down so waiters halt often
+(``mayhalt_gap`` stays the seed's 0x10: the window under test). Spurious wake-ups are
+off by default: a loss that only an interrupt can rescue is still a loss. A liveness
+failure is the engine's own check (every unfinished vCPU halted with no kick or
+interrupt coming; or no acquisition for the watchdog time), reported with the trace of
+the last engine events. Every schedule is reproducible from its seed, so
+:meth:`HuntResult.replay` re-runs the failing one exactly. The per-acquisition loss
+probability is losses / acquisitions over all explored schedules with a
+Clopper-Pearson interval (``scipy.stats.binomtest``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+from .engine import state as st
+from .params import Hardware, Schedule, Workload
+from .sim import LOCKS, PV_LOCKS, LockTunables, default_hardware, simulate
+
+__all__ = ["HuntResult", "hunt", "hunt_sweep", "hunt_defaults"]
+
+_FAIL = {st.ST_LOST_WAKEUP: "lost-wakeup", st.ST_WATCHDOG: "no-progress",
+         st.ST_NO_EVENT: "deadlock", st.ST_MUTEX: "mutual-exclusion", st.ST_FIFO: "fifo",
+         st.ST_BAD_STATE: "bad-state"}
+_MODES = {v: k[2:].lower() for k, v in vars(st).items()
+          if k.startswith("M_") and isinstance(v, int)}
+
+
+def hunt_defaults(lock: str, memory_model: str = "sc", *, latch: bool = True,
+                  drain_ns: float = 50.0, quantum_ns: float = 2000.0):
+    """The adversarial setting used by :func:`hunt` unless overridden: returns
+    (hardware, workload, schedule, tunables, tasks, ops_per_task)."""
+    hw = default_hardware().replace(memory_model=memory_model,
+                                    drain_ns=drain_ns if memory_model == "tso" else 0.0)
+    wl = Workload(cs_ns=300.0, loop_ns=300.0, cs_dist="exp", loop_dist="exp")
+    sched = Schedule(overcommit=2.0, quantum_ns=quantum_ns, quantum_dist="exp",
+                     halt_ns=200.0, kick_ns=500.0, wake_ns=2000.0, wake_dist="exp",
+                     spurious_ns=0.0, latch=latch)
+    tun = LockTunables(qspin_threshold=64, mayhalt_gap=0x10, head_mult=2,
+                       pspin_threshold=64, spin_threshold=128)
+    return hw, wl, sched, tun, 3, 200
+
+
+@dataclass
+class HuntResult:
+    """Outcome of :func:`hunt`."""
+
+    lock: str
+    memory_model: str
+    latch: bool
+    found: bool  #: a liveness failure was found
+    kind: str  #: "lost-wakeup", "no-progress", ... or "" if none
+    schedules_explored: int
+    losses: int  #: schedules that ended in a failure
+    acquisitions: int  #: lock acquisitions over all explored schedules
+    p_per_acquisition: float  #: losses / acquisitions
+    p_ci: tuple  #: 95 % Clopper-Pearson interval of p_per_acquisition
+    trace: pd.DataFrame  #: steps before the first failure: t_ns, vcpu, step, detail
+    config: dict = field(repr=False)  #: everything needed to replay
+    failing_seed: int | None = None  #: seed of the first failing schedule
+
+    def __str__(self):
+        lo, hi = self.p_ci
+        head = (f"{self.lock}, {self.memory_model.upper()}, latch "
+                f"{'on' if self.latch else 'off'}: ")
+        if self.found:
+            return (head + f"{self.kind} found in {self.losses} of "
+                    f"{self.schedules_explored} schedules; per acquisition "
+                    f"{self.p_per_acquisition:.2e} (95 % CI {lo:.1e}..{hi:.1e}); "
+                    f"replay seed {self.failing_seed}")
+        return (head + f"none in {self.schedules_explored} schedules "
+                f"({self.acquisitions} acquisitions; per-acquisition rate < {hi:.1e} "
+                f"at 95 %)")
+
+    def replay(self) -> tuple[str, pd.DataFrame]:
+        """Re-run the first failing schedule; returns (kind, trace)."""
+        if self.failing_seed is None:
+            raise ValueError("nothing to replay: no failure was found")
+        res = _run(self.config, self.failing_seed)
+        code = int(res.summary["status_code"].iloc[0])
+        return _FAIL.get(code, "ok"), step_trace(self.lock, res.failures.get(0))
+
+
+def _pc_names(lock: str) -> dict:
+    """Program counter -> name: the lock module's step constants and the workload's."""
+    mod = LOCKS[lock][1]
+    names = {v: k for k, v in vars(st).items() if k.startswith("W_") and isinstance(v, int)}
+    lo = None
+    for k, v in vars(mod).items():
+        if k.isupper() and isinstance(v, int) and 100 <= v and not k.startswith(("_", "N_")):
+            lo = v if lo is None else min(lo, v)
+    if lo is not None:
+        base = lo - lo % 100
+        for k, v in vars(mod).items():
+            if (k.isupper() and isinstance(v, int) and base <= v < base + 100
+                    and not k.startswith(("_", "N_", "W_"))):
+                names.setdefault(v, k)
+    return names
+
+
+def step_trace(lock: str, raw: pd.DataFrame | None, n_lines: int | None = None) -> pd.DataFrame:
+    """Engine trace rows -> (t_ns, vcpu, step, detail). Line-service and pCPU events
+    become ``line k`` / ``hypervisor`` rows."""
+    cols = ["t_ns", "vcpu", "step", "detail"]
+    if raw is None or len(raw) == 0:
+        return pd.DataFrame(columns=cols)
+    names = _pc_names(lock)
+    rows = []
+    for r in raw.itertuples():
+        if r.who >= 0:
+            rows.append((r.t_ns, int(r.who), names.get(int(r.pc), str(int(r.pc))),
+                         f"{_MODES.get(int(r.mode), r.mode)} res={int(r.res):#x}"))
+        else:
+            rows.append((r.t_ns, -1, f"slot {-int(r.who) - 1}",
+                         f"served/timer; lock word={int(r.res):#x}"))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _run(cfg: dict, seed: int):
+    return simulate(cfg["lock"], cfg["tasks"], cfg["ops_per_task"], hardware=cfg["hardware"],
+                    workload=cfg["workload"], schedule=cfg["schedule"], reps=1, seed=seed,
+                    tunables=cfg["tunables"], trace=cfg["trace"], check=False,
+                    watchdog_ns=cfg["watchdog_ns"])
+
+
+def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
+         memory_model: str = "sc", budget: int = 200, seed: int = 0, *,
+         latch: bool | None = None, drain_ns: float = 50.0, quantum_ns: float = 2000.0,
+         hardware: Hardware | None = None, workload: Workload | None = None,
+         tunables: LockTunables | None = None, tasks: int | None = None,
+         ops_per_task: int | None = None, stop_at_first: bool = False,
+         trace: int = 4096, progress: bool = False) -> HuntResult:
+    """Search ``budget`` randomized schedules of ``lock`` for liveness failures.
+
+    ``memory_model`` ``"sc"`` or ``"tso"`` (x86 store buffer; plain stores drain after an
+    exponential delay of mean ``drain_ns``, locked ops and ``smp_mb`` drain it).
+    ``latch`` overrides ``schedule.latch`` (KVM's PV-unhalted latch). Defaults for
+    everything else: :func:`hunt_defaults`. One root ``seed``; schedule i runs with the
+    i-th seed of ``SeedSequence(seed)``. ``stop_at_first`` ends the search at the first
+    failure (the probability estimate then covers the schedules explored so far).
+    """
+    if lock not in PV_LOCKS:
+        raise ValueError(f"lock must be one of {PV_LOCKS}, got {lock!r}")
+    if memory_model not in ("sc", "tso"):
+        raise ValueError(f"memory_model must be 'sc' or 'tso', got {memory_model!r}")
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or not (
+            1 <= budget <= 10**7):
+        raise ValueError(f"budget must be an integer in [1, 10^7], got {budget!r}")
+    if latch is not None and not isinstance(latch, bool):
+        raise ValueError(f"latch must be None, True or False, got {latch!r}")
+    if not (isinstance(drain_ns, (int, float)) and 0.0 <= drain_ns <= 1e7):
+        raise ValueError(f"drain_ns must be in [0, 1e7], got {drain_ns!r}")
+    lat = (schedule.latch if schedule is not None else True) if latch is None else latch
+    hw0, wl0, sch0, tun0, n0, k0 = hunt_defaults(lock, memory_model, latch=lat,
+                                                 drain_ns=drain_ns, quantum_ns=quantum_ns)
+    sched = (schedule if schedule is not None else sch0).replace(latch=lat)
+    hw = hw0 if hardware is None else hardware.replace(
+        memory_model=memory_model, drain_ns=drain_ns if memory_model == "tso" else 0.0)
+    cfg = dict(lock=lock, tasks=n0 if tasks is None else tasks,
+               ops_per_task=k0 if ops_per_task is None else ops_per_task, hardware=hw,
+               workload=wl0 if workload is None else workload, schedule=sched,
+               tunables=tun0 if tunables is None else tunables, trace=trace,
+               watchdog_ns=max(1e7, 200.0 * sched.quantum_ns * sched.overcommit
+                               + 50.0 * sched.wake_ns))
+    seeds = np.random.SeedSequence(seed).generate_state(budget, dtype=np.uint64)
+    explored = losses = acqs = 0
+    first = None
+    kind = ""
+    for s in tqdm(seeds, desc=f"hunt {lock} {memory_model}", disable=not progress):
+        s = int(s) & (2**63 - 1)
+        res = _run(cfg, s)
+        row = res.summary.iloc[0]
+        explored += 1
+        acqs += int(row["acquisitions"])
+        code = int(row["status_code"])
+        if code != st.ST_OK:
+            losses += 1
+            if first is None:
+                first = (s, res.failures.get(0))
+                kind = _FAIL.get(code, str(code))
+            if stop_at_first:
+                break
+    ci = stats.binomtest(losses, max(acqs, 1)).proportion_ci(confidence_level=0.95)
+    return HuntResult(
+        lock=lock, memory_model=memory_model, latch=lat, found=losses > 0, kind=kind,
+        schedules_explored=explored, losses=losses, acquisitions=acqs,
+        p_per_acquisition=losses / max(acqs, 1), p_ci=(float(ci.low), float(ci.high)),
+        trace=step_trace(lock, first[1]) if first else step_trace(lock, None), config=cfg,
+        failing_seed=first[0] if first else None)
+
+
+def hunt_sweep(lock: str = "pv-qspinlock-v10", *, drain_ns=(0.0, 25.0, 50.0, 100.0, 200.0),
+               quantum_ns=(2000.0,), memory_model: str = "tso", latch: bool = True,
+               budget: int = 100, seed: int = 0, progress: bool = False) -> pd.DataFrame:
+    """Loss probability per acquisition against the store-buffer drain delay and the
+    preemption rate (mean quantum): one :func:`hunt` per grid point, child seeds of one
+    root. Columns: drain_ns, quantum_ns, schedules, acquisitions, losses, p, p_lo, p_hi."""
+    rows = []
+    grid = [(d, q) for q in quantum_ns for d in drain_ns]
+    kids = np.random.SeedSequence(seed).generate_state(len(grid), dtype=np.uint32)
+    for (d, q), k in zip(tqdm(grid, desc="hunt sweep", disable=not progress), kids,
+                         strict=True):
+        r = hunt(lock, memory_model=memory_model, budget=budget, seed=int(k), latch=latch,
+                 drain_ns=float(d), quantum_ns=float(q))
+        rows.append(dict(lock=lock, memory_model=memory_model, latch=latch, drain_ns=d,
+                         quantum_ns=q, schedules=r.schedules_explored,
+                         acquisitions=r.acquisitions, losses=r.losses,
+                         p=r.p_per_acquisition, p_lo=r.p_ci[0], p_hi=r.p_ci[1]))
+    return pd.DataFrame(rows)

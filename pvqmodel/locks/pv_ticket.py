@@ -1,0 +1,315 @@
+"""PV ticket spinlock, 3.12-3.19 (``arch/x86/include/asm/spinlock.h`` with
+``CONFIG_PARAVIRT_SPINLOCKS``, ``arch/x86/kernel/kvm.c``; kernel-locks.md §3.3).
+
+With ``CONFIG_PARAVIRT_SPINLOCKS`` ``__TICKET_LOCK_INC`` is 2 and bit 0 of the **tail**
+is ``TICKET_SLOWPATH_FLAG``: tickets advance by 2 and are compared with the flag masked
+off. Model word ``W_LOCK`` holds head in bits 0..31 and tail (flag in bit 32) in bits
+32..62, as in :mod:`.ticket` (the kernel's u8/u16 halves wrap; only equality is ever
+compared).
+
+- ``arch_spin_lock``: ``xadd`` the tail; ``if (likely(inc.head == inc.tail))`` (raw,
+  flag included) the lock is ours; else mask the flag off our ticket and loop: spin
+  ``SPIN_THRESHOLD`` iterations (kernel argument ``LP_SPIN_THRESHOLD``) for ``head ==
+  ticket``, then the pv-op ``__ticket_lock_spinning`` -> ``kvm_lock_spinning``: publish
+  ``klock_waiting`` (``w->lock = NULL; w->want = want; w->lock = lock``; the
+  ``smp_wmb()``s are compiler barriers on x86, and the engine's TSO store buffer keeps
+  the stores in order), ``cpumask_set_cpu`` (locked ``bts`` on ``waiting_cpus``),
+  ``__ticket_enter_slowpath`` (locked ``bts`` of the tail flag), re-check ``head ==
+  want`` (``TAKEN_SLOW_PICKUP``: no halt), else HLT; then ``cpumask_clear_cpu``,
+  ``w->lock = NULL`` and back to spinning.
+- ``arch_spin_unlock`` (``paravirt_spinlocks_enabled``): ``prev = *lock``;
+  ``add_smp(&lock->tickets.head, TICKET_LOCK_INC)`` (locked add: releases the lock);
+  **re-read** ``lock->tickets.tail`` (the kernel tests the fresh tail, not ``prev``);
+  if flagged, ``__ticket_unlock_slowpath(lock, prev)``: ``old = prev`` with ``head +=
+  INC``, ``new = old`` without the flag; if ``new.head != new.tail`` or
+  ``cmpxchg(&lock->head_tail, old, new)`` fails, ``__ticket_unlock_kick(lock,
+  old.head)`` -> ``kvm_unlock_kick``: ``for_each_cpu(cpu, &waiting_cpus)`` (one load
+  per bitmap word visited, as ``find_next_bit`` does), read ``w->lock`` then ``w->want``
+  (``&&`` short-circuit) and ``kvm_kick_cpu`` the first match only.
+
+Not modelled: ``in_nmi()`` (no NMIs), ``local_irq_save``/``restore`` and the
+``halt()`` vs ``safe_halt()`` choice (the benchmark takes the lock with IRQs enabled,
+so the HLT is ``safe_halt``: an interrupt wakes it, which the engine's spurious wake-ups
+stand for), the debugfs statistics and ``spin_time_start``. Costs: one ``P_PV_CALL``
+per pv-op call (``lock_spinning``, ``unlock_kick``) and one for the unlock's paravirt
+branch (``static_key_false(&paravirt_spinlocks_enabled)`` taken).
+
+Memory: per-CPU ``klock_waiting`` (2 words on the CPU's line: ``want``, ``lock``); the
+``waiting_cpus`` cpumask is ``N_GLOBAL_WORDS`` words (64 CPUs per word) on one shared
+line. ``lock`` holds ``LOCK_PTR`` (this lock's "address") or 0 (NULL).
+
+Registers: R0 = my ticket (``inc.tail`` without the flag); unlock: R1 = ``prev``,
+R2 = ``old.head_tail``, R3 = ``find_next_bit`` offset, R4 = candidate cpu.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..engine.state import (
+    CMP_EQ,
+    G_SLOW_UNLOCKS,
+    G_STATUS,
+    G_TICKET_NEXT,
+    GF_SLOW_UNLOCK_NS,
+    HALT_TICKET,
+    LP_SPIN_THRESHOLD,
+    OK,
+    OP_AND,
+    OP_CMPXCHG,
+    OP_LOAD,
+    OP_OR,
+    OP_XADD,
+    P_PV_CALL,
+    PATH,
+    PATH_FAST,
+    PATH_SPIN,
+    PC,
+    R0,
+    R1,
+    R2,
+    R3,
+    R4,
+    RES,
+    ST_BAD_STATE,
+    ST_FIFO,
+    W_LOCKED,
+    W_UNLOCKED,
+    act_delay,
+    act_halt,
+    act_kick,
+    act_mem,
+    act_mem_release,
+    act_spin,
+    act_store,
+)
+
+W_LOCK = 0  # arch_spinlock_t: the lock word, on line 0
+N_WORDS_PER_CPU = 2  # per_cpu(klock_waiting): want, lock
+F_WANT = 0  # struct kvm_lock_waiting.want
+F_WLOCK = 1  # struct kvm_lock_waiting.lock
+BITS_PER_LONG = 64
+N_GLOBAL_WORDS = 4  # waiting_cpus: a cpumask of 256 CPUs (the engine's maximum)
+
+TICKET_LOCK_INC = 2  # __TICKET_LOCK_INC (CONFIG_PARAVIRT_SPINLOCKS)
+TICKET_SLOWPATH_FLAG = 1  # bit 0 of the tail
+TICKET_SHIFT = 32
+HEAD_MASK = (1 << TICKET_SHIFT) - 1
+LOCK_PTR = 1  # the value of "lock" (its address) in w->lock; NULL is 0
+_WORD = -1
+
+PVT_LOCK = 500  # arch_spin_lock
+PVT_XADD_DONE = 501
+PVT_SPIN = 502  # for (;;) { unsigned count = SPIN_THRESHOLD; do { ... } while (--count);
+PVT_SPIN_DONE = 503
+PVT_LS_CALL = 504  # __ticket_lock_spinning(lock, inc.tail): pv-op lock_spinning
+PVT_LS_W_NULL = 505  # kvm_lock_spinning: w->lock = NULL;
+PVT_LS_W_WANT = 506  # w->want = want;
+PVT_LS_W_LOCK = 507  # w->lock = lock;
+PVT_LS_SETCPU = 508  # cpumask_set_cpu(cpu, &waiting_cpus);
+PVT_LS_SLOWPATH = 509  # __ticket_enter_slowpath(lock);
+PVT_LS_RECHECK = 510  # if (ACCESS_ONCE(lock->tickets.head) == want)
+PVT_LS_RECHECK_DONE = 511
+PVT_LS_OUT = 512  # out: cpumask_clear_cpu(cpu, &waiting_cpus);
+PVT_LS_W_CLEAR = 513  # w->lock = NULL;
+PVT_UNLOCK = 520  # arch_spin_unlock: static_key_false(&paravirt_spinlocks_enabled)
+PVT_UL_PREV = 521  # prev = *lock;
+PVT_UL_ADD = 522  # add_smp(&lock->tickets.head, TICKET_LOCK_INC);
+PVT_UL_TAIL = 523  # if (unlikely(lock->tickets.tail & TICKET_SLOWPATH_FLAG))
+PVT_UL_TAIL_DONE = 524
+PVT_UL_CAS_DONE = 525  # __ticket_unlock_slowpath: cmpxchg(&lock->head_tail, old, new)
+PVT_UL_KICK_CALL = 526  # __ticket_unlock_kick(lock, old.tickets.head): pv-op unlock_kick
+PVT_UL_SCAN = 527  # kvm_unlock_kick: for_each_cpu(cpu, &waiting_cpus) (find_next_bit)
+PVT_UL_SCAN_DONE = 528
+PVT_UL_W_LOCK_DONE = 529  # ACCESS_ONCE(w->lock) == lock
+PVT_UL_W_WANT_DONE = 530  # ACCESS_ONCE(w->want) == ticket
+PVT_UL_SLOW_END = 531  # end of __ticket_unlock_slowpath
+
+
+@njit(cache=True)
+def kw(cpu, field):
+    """Word index of a field of cpu's ``klock_waiting``."""
+    return 1 + N_WORDS_PER_CPU * cpu + field
+
+
+@njit(cache=True)
+def mask_word(k, n):
+    """Word index of word ``k`` of the ``waiting_cpus`` bitmap (after the per-CPU words)."""
+    return 1 + N_WORDS_PER_CPU * n + k
+
+
+@njit(cache=True)
+def _cpu_bit(cpu):
+    """The cpu's bit in its bitmap word (bit 63 is the int64 sign bit)."""
+    return np.int64(1) << np.int64(cpu % BITS_PER_LONG)
+
+
+@njit(cache=True)
+def _ffs(x):
+    """__ffs: index of the lowest set bit of a nonzero word."""
+    i = 0
+    while (x & 1) == 0:
+        x >>= 1
+        i += 1
+    return i
+
+
+@njit(cache=True)
+def _granted(v, I, G, path):
+    # FIFO check: tickets are granted strictly in the order they were taken
+    if I[v, R0] != G[G_TICKET_NEXT]:
+        G[G_STATUS] = ST_FIFO
+    G[G_TICKET_NEXT] += TICKET_LOCK_INC
+    I[v, PATH] = path
+    I[v, PC] = W_LOCKED
+
+
+@njit(cache=True)
+def _pv_call(v, I, F, P, nxt):
+    """Cost of taking a paravirt hook, then continue at ``nxt`` (no event if free)."""
+    if P[P_PV_CALL] > 0.0:
+        act_delay(I, F, v, P[P_PV_CALL], nxt)
+    else:
+        I[v, PC] = nxt
+
+
+@njit(cache=True)
+def _scan(v, I, n):
+    """``find_next_bit(waiting_cpus, nr_cpu_ids, offset)`` from offset R3: load the
+    bitmap word holding it, or end the walk (nobody to kick) past the last cpu."""
+    if I[v, R3] >= n:
+        I[v, PC] = PVT_UL_SLOW_END
+    else:
+        act_mem(I, v, OP_LOAD, mask_word(I[v, R3] // BITS_PER_LONG, n), _WORD, 0, 0,
+                PVT_UL_SCAN_DONE)
+
+
+@njit(cache=True)
+def pv_ticket_step(v, now, I, F, G, LP, P, n):
+    pc = I[v, PC]
+    if pc == PVT_LOCK:
+        # inc = xadd(&lock->tickets, (struct __raw_tickets){ .tail = TICKET_LOCK_INC })
+        act_mem(I, v, OP_XADD, W_LOCK, _WORD, TICKET_LOCK_INC << TICKET_SHIFT, 0,
+                PVT_XADD_DONE)
+    elif pc == PVT_XADD_DONE:
+        old = I[v, RES]
+        head = old & HEAD_MASK
+        tail = old >> TICKET_SHIFT
+        I[v, R0] = tail & ~TICKET_SLOWPATH_FLAG  # inc.tail &= ~TICKET_SLOWPATH_FLAG;
+        if head == tail:  # if (likely(inc.head == inc.tail)) goto out;  (flag included)
+            _granted(v, I, G, PATH_FAST)
+        else:
+            I[v, PC] = PVT_SPIN
+    elif pc == PVT_SPIN:
+        # do { if (ACCESS_ONCE(lock->tickets.head) == inc.tail) goto out; cpu_relax(); }
+        # while (--count);
+        act_spin(I, v, W_LOCK, HEAD_MASK, CMP_EQ, I[v, R0], LP[LP_SPIN_THRESHOLD],
+                 PVT_SPIN_DONE)
+    elif pc == PVT_SPIN_DONE:
+        if I[v, OK] != 0:
+            _granted(v, I, G, PATH_SPIN)
+        else:
+            _pv_call(v, I, F, P, PVT_LS_W_NULL)  # __ticket_lock_spinning(lock, inc.tail)
+    # ---- kvm_lock_spinning(lock, want) ------------------------------------------------
+    elif pc == PVT_LS_W_NULL:
+        # "lock" may only be set non-NULL if "want" is correct: clear it first
+        act_store(I, v, kw(v, F_WLOCK), _WORD, 0, 0, PVT_LS_W_WANT)  # w->lock = NULL;
+    elif pc == PVT_LS_W_WANT:
+        act_store(I, v, kw(v, F_WANT), _WORD, I[v, R0], 0, PVT_LS_W_LOCK)  # w->want = want;
+    elif pc == PVT_LS_W_LOCK:
+        act_store(I, v, kw(v, F_WLOCK), _WORD, LOCK_PTR, 0, PVT_LS_SETCPU)  # w->lock = lock;
+    elif pc == PVT_LS_SETCPU:
+        # cpumask_set_cpu(cpu, &waiting_cpus): set_bit, a locked bts
+        act_mem(I, v, OP_OR, mask_word(v // BITS_PER_LONG, n), _WORD,
+                _cpu_bit(v), 0, PVT_LS_SLOWPATH)
+    elif pc == PVT_LS_SLOWPATH:
+        # __ticket_enter_slowpath: set_bit(0, (volatile unsigned long *)&lock->tickets.tail)
+        act_mem(I, v, OP_OR, W_LOCK, _WORD, TICKET_SLOWPATH_FLAG << TICKET_SHIFT, 0,
+                PVT_LS_RECHECK)
+    elif pc == PVT_LS_RECHECK:
+        # check again make sure it didn't become free while we weren't looking
+        act_mem(I, v, OP_LOAD, W_LOCK, _WORD, 0, 0, PVT_LS_RECHECK_DONE)
+    elif pc == PVT_LS_RECHECK_DONE:
+        if (I[v, RES] & HEAD_MASK) == I[v, R0]:
+            I[v, PC] = PVT_LS_OUT  # add_stats(TAKEN_SLOW_PICKUP, 1); goto out;
+        else:
+            act_halt(I, v, HALT_TICKET, PVT_LS_OUT)  # safe_halt();
+    elif pc == PVT_LS_OUT:
+        # out: cpumask_clear_cpu(cpu, &waiting_cpus): clear_bit, a locked btr
+        act_mem(I, v, OP_AND, mask_word(v // BITS_PER_LONG, n), _WORD,
+                ~_cpu_bit(v), 0, PVT_LS_W_CLEAR)
+    elif pc == PVT_LS_W_CLEAR:
+        # w->lock = NULL; then back in arch_spin_lock's for (;;): spin SPIN_THRESHOLD again
+        act_store(I, v, kw(v, F_WLOCK), _WORD, 0, 0, PVT_SPIN)
+    # ---- arch_spin_unlock ---------------------------------------------------------------
+    elif pc == PVT_UNLOCK:
+        # if (TICKET_SLOWPATH_FLAG && static_key_false(&paravirt_spinlocks_enabled))
+        _pv_call(v, I, F, P, PVT_UL_PREV)
+    elif pc == PVT_UL_PREV:
+        act_mem(I, v, OP_LOAD, W_LOCK, _WORD, 0, 0, PVT_UL_ADD)  # prev = *lock;
+    elif pc == PVT_UL_ADD:
+        I[v, R1] = I[v, RES]
+        # add_smp(&lock->tickets.head, TICKET_LOCK_INC): LOCK add on the head half (no
+        # carry into the tail: head never reaches bit 32 here); releases the lock
+        act_mem_release(I, v, OP_XADD, W_LOCK, _WORD, TICKET_LOCK_INC, 0, PVT_UL_TAIL)
+    elif pc == PVT_UL_TAIL:
+        # add_smp() is a full mb(); a fresh read of the tail
+        act_mem(I, v, OP_LOAD, W_LOCK, _WORD, 0, 0, PVT_UL_TAIL_DONE)
+    elif pc == PVT_UL_TAIL_DONE:
+        if ((I[v, RES] >> TICKET_SHIFT) & TICKET_SLOWPATH_FLAG) == 0:
+            I[v, PC] = W_UNLOCKED
+            return
+        # __ticket_unlock_slowpath(lock, prev)
+        G[G_SLOW_UNLOCKS] += 1
+        F[n, GF_SLOW_UNLOCK_NS] -= now
+        old = I[v, R1] + TICKET_LOCK_INC  # old.tickets.head += TICKET_LOCK_INC;
+        I[v, R2] = old
+        new = old & ~(TICKET_SLOWPATH_FLAG << TICKET_SHIFT)  # clear the slowpath flag
+        if (new & HEAD_MASK) != (new >> TICKET_SHIFT):
+            # new.tickets.head != new.tickets.tail: still contended
+            _pv_call(v, I, F, P, PVT_UL_SCAN)  # __ticket_unlock_kick(lock, old.head)
+            I[v, R3] = 0
+        else:
+            # uncontended: clear the flag, with cmpxchg in case it changes behind our back
+            act_mem(I, v, OP_CMPXCHG, W_LOCK, _WORD, new, old, PVT_UL_CAS_DONE)
+    elif pc == PVT_UL_CAS_DONE:
+        if I[v, OK] != 0:
+            I[v, PC] = PVT_UL_SLOW_END
+        else:
+            I[v, R3] = 0
+            _pv_call(v, I, F, P, PVT_UL_SCAN)  # __ticket_unlock_kick(lock, old.head)
+    # ---- kvm_unlock_kick(lock, ticket) ----------------------------------------------------
+    elif pc == PVT_UL_SCAN:
+        _scan(v, I, n)
+    elif pc == PVT_UL_SCAN_DONE:
+        off = I[v, R3]
+        k = off // BITS_PER_LONG
+        bits = I[v, RES] & (_WORD << (off % BITS_PER_LONG))  # tmp &= (~0UL << offset)
+        if bits != 0:
+            cpu = k * BITS_PER_LONG + _ffs(bits)
+            if cpu >= n:
+                I[v, PC] = PVT_UL_SLOW_END  # past nr_cpu_ids: nobody to kick
+            else:
+                I[v, R4] = cpu
+                act_mem(I, v, OP_LOAD, kw(cpu, F_WLOCK), _WORD, 0, 0, PVT_UL_W_LOCK_DONE)
+        else:
+            I[v, R3] = (k + 1) * BITS_PER_LONG  # next bitmap word
+            _scan(v, I, n)
+    elif pc == PVT_UL_W_LOCK_DONE:
+        if I[v, RES] == LOCK_PTR:  # ACCESS_ONCE(w->lock) == lock &&
+            act_mem(I, v, OP_LOAD, kw(I[v, R4], F_WANT), _WORD, 0, 0, PVT_UL_W_WANT_DONE)
+        else:
+            I[v, R3] = I[v, R4] + 1
+            I[v, PC] = PVT_UL_SCAN
+    elif pc == PVT_UL_W_WANT_DONE:
+        if I[v, RES] == (I[v, R2] & HEAD_MASK):  # ACCESS_ONCE(w->want) == ticket
+            act_kick(I, v, I[v, R4], PVT_UL_SLOW_END)  # kvm_kick_cpu(cpu); break;
+        else:
+            I[v, R3] = I[v, R4] + 1
+            I[v, PC] = PVT_UL_SCAN
+    elif pc == PVT_UL_SLOW_END:
+        F[n, GF_SLOW_UNLOCK_NS] += now
+        I[v, PC] = W_UNLOCKED
+    else:
+        G[G_STATUS] = ST_BAD_STATE
