@@ -292,7 +292,9 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     Parameters
     ----------
     lock : ``"ticket"``, ``"qspinlock"`` (the table's ``"queue"``), ``"tas"``,
-        ``"unfair-qspinlock"`` or ``"pv-ticket"`` (3.12-3.19 PV ticket lock).
+        ``"unfair-qspinlock"``, ``"pv-ticket"`` (3.12-3.19 PV ticket lock),
+        ``"pv-qspinlock-v10"`` (the seed's PV qspinlock) or ``"pv-qspinlock-v10-unfair"``
+        (with ``CONFIG_PARAVIRT_UNFAIR_LOCKS``).
     tasks : number of contending tasks (vCPUs), 1..256, at most ``hardware.cores``.
     ops_per_task : lock/unlock operations per task (K), 1..10^8.
     hardware, workload : :class:`~pvqmodel.params.Hardware`, :class:`Workload`;

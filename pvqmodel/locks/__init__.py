@@ -8,5 +8,6 @@ A step function ``<lock>_step(v, now, I, F, G, LP, P, n)`` runs the state at
 workload state ``W_LOCKED``; an unlock ends with a release store continuing at
 ``W_UNLOCKED`` (or, for the PV locks, a locked RMW release followed by the unlock
 slowpath). Program counters: ticket 100-199, qspinlock 200-299, tas 300-399, unfair
-qspinlock 400-499, PV ticket 500-599.
+qspinlock 400-499, PV ticket 500-599, v10 PV qspinlock 600-699, its unfair variant
+700-799.
 """
