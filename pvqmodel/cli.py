@@ -58,11 +58,29 @@ def _cmd_engine_table(args) -> int:
     from .calibrate import engine_table
 
     df = engine_table(ops_per_task=args.ops, reps=args.reps, seed=args.seed,
-                      progress=not args.quiet, workers=args.workers)
+                      progress=not args.quiet, workers=args.workers, pv=args.pv)
     with pd.option_context("display.width", 140, "display.max_rows", 100):
         print(df.round(4).to_string(index=False))
-    err = df["rel_err"].abs()
-    print(f"median |rel err| {err.median():.1%}, max {err.max():.1%}")
+    for pv, g in df.groupby("pv"):
+        err = g["rel_err"].abs()
+        print(f"PV {pv}: median |rel err| {err.median():.1%}, max {err.max():.1%}, "
+              f"halts {int(g['halts'].sum())}")
+    return 0
+
+
+def _cmd_hunt(args) -> int:
+    import pandas as pd
+
+    from .hunt import hunt
+
+    r = hunt(args.lock, memory_model=args.memory_model, budget=args.budget, seed=args.seed,
+             latch=not args.no_latch, drain_ns=args.drain_ns, quantum_ns=args.quantum_ns,
+             stop_at_first=args.first, progress=not args.quiet)
+    print(r)
+    if r.found:
+        with pd.option_context("display.width", 160, "display.max_rows", 200,
+                               "display.max_colwidth", 90):
+            print(r.trace.to_string(index=False))
     return 0
 
 
@@ -75,8 +93,19 @@ def _cmd_bench(args) -> int:
 def _cmd_calibrate(args) -> int:
     import json
 
-    from .calibrate import calibrate
+    from .calibrate import calibrate, calibrate_pv
 
+    if args.pv:
+        rep = calibrate_pv(maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
+                           save=None if args.no_save else args.preset,
+                           progress=not args.quiet)
+        print(json.dumps({k: rep[k] for k in ("fitted", "optimizer")}, indent=1))
+        for k in ("fit", "pure_prediction"):
+            print(f"{k}: median |rel err| {rep[k]['median_abs_rel_err']:.1%}, max "
+                  f"{rep[k]['max_abs_rel_err']:.1%}, halts {rep[k]['halts']:.0f}")
+        if "preset_path" in rep:
+            print("wrote", rep["preset_path"])
+        return 0
     rep = calibrate(maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
                     save=None if args.no_save else args.preset, progress=not args.quiet)
     keys = ("median_abs_rel_err", "max_abs_rel_err", "by_lock", "min_task_share", "fit")
@@ -129,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=1, help="engine: root seed")
     t.add_argument("--workers", type=int, default=1, help="engine: replication threads")
     t.add_argument("--quiet", action="store_true", help="engine: no progress bar")
+    t.add_argument("--pv", choices=["off", "on", "both"], default="both",
+                   help="engine: which columns (default all 32 cells)")
     t.set_defaults(func=_cmd_table)
 
     b = sub.add_parser("bench", help="engine vs SimPy reference speed, PV-off table time")
@@ -143,7 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--preset", default="westmere-ex", help="preset name to write")
     c.add_argument("--no-save", action="store_true", help="do not write the preset")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--pv", action="store_true",
+                   help="fit only the two PV code-path costs to the PV-on columns "
+                        "(hardware preset fixed; use --maxfev 30 --seed 2015)")
     c.set_defaults(func=_cmd_calibrate)
+
+    u = sub.add_parser("hunt", help="search randomized schedules for lost wake-ups")
+    u.add_argument("--lock", default="pv-qspinlock-v10",
+                   choices=["pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket"])
+    u.add_argument("--memory-model", choices=["sc", "tso"], default="sc")
+    u.add_argument("--no-latch", action="store_true", help="without KVM's PV-unhalted latch")
+    u.add_argument("--budget", type=int, default=200, help="schedules to explore")
+    u.add_argument("--seed", type=int, default=0, help="root seed")
+    u.add_argument("--drain-ns", type=float, default=50.0,
+                   help="TSO: mean store-buffer drain delay (ns)")
+    u.add_argument("--quantum-ns", type=float, default=2000.0,
+                   help="mean quantum (ns): the preemption rate")
+    u.add_argument("--first", action="store_true", help="stop at the first failure")
+    u.add_argument("--quiet", action="store_true", help="no progress bar")
+    u.set_defaults(func=_cmd_hunt)
 
     f = sub.add_parser("fit", help="fit the analytical models to the seed table")
     f.add_argument("--ci", choices=["jacobian", "bootstrap"], default="jacobian",
