@@ -282,9 +282,12 @@ def calibrate_pv(*, hardware: Hardware | None = None, workload: Workload | None 
             np.clip(u, 0.0, 1.0)) for k, u in zip(names, x, strict=True)}
         return hw0.replace(**vals)
 
+    nfev = [0]
+
     def f(x):
         out = run_cells(hw_of(x), wl, cells, ops_per_task, reps, seed, workers=workers)
         bar.update(1)
+        nfev[0] += 1
         return float(np.mean((np.log(out["model_ns_per_op"].to_numpy()) - meas) ** 2))
 
     res = optimize.minimize(f, np.array([0.25, 0.25]), method="Nelder-Mead",
@@ -309,7 +312,7 @@ def calibrate_pv(*, hardware: Hardware | None = None, workload: Workload | None 
               "fitted": {k: getattr(hw, k) for k in names},
               "bounds": {k: list(v) for k, v in PV_BOUNDS.items()},
               "fit": summ(fitted), "pure_prediction": summ(pure),
-              "optimizer": dict(evaluations=bar.n, objective=float(res.fun),
+              "optimizer": dict(evaluations=nfev[0], objective=float(res.fun),
                                 ops_per_task=ops_per_task, reps=reps, seed=seed,
                                 wall_s=time.time() - t0)}
     if save:

@@ -52,6 +52,7 @@ PV_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
 TABLE_LOCK_NAMES = {"queue": "qspinlock", "ticket": "ticket"}
 
 MAX_VCPUS = 256
+WAIT_BINS = 48  #: log2(ns) bins of the acquisition wait-time histogram (1 ns .. 3 days)
 DENSE_TIMER_MAX_SLOTS = 64
 
 STATUS_TEXT = {
@@ -136,6 +137,8 @@ class SimResult:
     handoff: pd.DataFrame
     #: rep -> trace (last events) of each replication that failed a check (check=False)
     failures: dict = field(default_factory=dict)
+    #: acquisition wait-time histogram (log2 ns bins, summed over replications)
+    waits: pd.DataFrame | None = None
 
     def __repr__(self):
         return f"SimResult(summary=\n{self.summary!r})"
@@ -244,7 +247,8 @@ def _alloc(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
         G=np.zeros(st.NG, dtype=np.int64),
         TR=np.zeros((trace, st.NTR), dtype=np.int64),
         TRT=np.zeros(trace, dtype=np.float64),
-        HO=np.zeros((n + 1, 2), dtype=np.float64),
+        # rows 0..n: handoff by waiters at release; rows n+1..: wait histogram (log2 ns)
+        HO=np.zeros((n + 1 + WAIT_BINS, 2), dtype=np.float64),
         first=np.zeros(n, dtype=np.int64),
     )
 
@@ -368,6 +372,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
 def _collect(lock, n, K, states, check) -> SimResult:
     rows, trows, hrows = [], [], []
     failures = {}
+    waits = []
     for r, S in enumerate(states):
         G, I, F = S["G"], S["I"], S["F"][:n]
         status = S["status"]
@@ -427,9 +432,20 @@ def _collect(lock, n, K, states, check) -> SimResult:
                           "halted": bool(I[t, st.VSTATE] == st.VS_HALTED),
                           "pc": int(I[t, st.PC])})
         HO = S["HO"]
-        for k in range(HO.shape[0]):
+        waits.append(HO[n + 1:, 0].copy())
+        for k in range(n + 1):
             if HO[k, 1] > 0:
                 hrows.append({"lock": lock, "tasks": n, "rep": r, "waiters": k,
                               "handoff_ns": HO[k, 0] / HO[k, 1], "count": int(HO[k, 1])})
     return SimResult(pd.DataFrame(rows), pd.DataFrame(trows), pd.DataFrame(
-        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]), failures)
+        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]), failures,
+        _wait_frame(lock, n, waits))
+
+
+def _wait_frame(lock, n, waits) -> pd.DataFrame:
+    """Acquisition waits (lock entry -> acquired) as a log2 histogram summed over
+    replications: bin b holds waits in [2^b - 1, 2^(b+1) - 1) ns."""
+    h = np.sum(waits, axis=0) if waits else np.zeros(WAIT_BINS)
+    b = np.arange(len(h))
+    return pd.DataFrame({"lock": lock, "tasks": n, "bin": b, "lo_ns": 2.0**b - 1,
+                         "hi_ns": 2.0 ** (b + 1) - 1, "count": h.astype(np.int64)})

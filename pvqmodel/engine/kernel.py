@@ -14,6 +14,7 @@ nothing in the lock files has to change for that.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ..locks.pv_qspinlock_v10 import PQ_LOCK, PQ_UNLOCK, pv_qspinlock_v10_step
@@ -239,6 +240,10 @@ def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
             HO[k, 0] += now - F[n, GF_LAST_REL]
             HO[k, 1] += 1.0
         F[n, GF_LAST_ACQ] = now
+        # wait-time histogram in log2(ns) bins: rows n+1.. of HO, column 0
+        b = int(np.log2(now - F[v, F_ACQ_START] + 1.0))
+        nb = HO.shape[0] - n - 1
+        HO[n + 1 + (b if b < nb else nb - 1), 0] += 1.0
         act_delay(I, F, v, _draw(P[P_CS], P[P_CS_EXP], rng), W_CS_DONE)
     elif pc == W_CS_DONE:
         I[v, PC] = unlock_entry(lock_id)

@@ -53,6 +53,10 @@ from .engine import register_engine_figures  # noqa: E402  (needs register above
 
 register_engine_figures()
 
+from .pv import register_pv_figures  # noqa: E402
+
+register_pv_figures()
+
 
 def build_all(out_dir: Path | str = FIGURES, names=None, formats=("png", "pdf"),
               progress: bool = False) -> list[Path]:
