@@ -23,7 +23,7 @@ def _random_runs(lock, n_configs, reps, seed):
     rng = np.random.default_rng(seed)
     base = default_hardware()
     runs = 0
-    for i in range(n_configs):
+    for _ in range(n_configs):
         tso = bool(rng.integers(0, 2))
         hw: Hardware = base.replace(memory_model="tso" if tso else "sc",
                                     drain_ns=float(rng.choice([0.0, 30.0, 200.0])) if tso
