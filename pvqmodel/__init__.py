@@ -2,8 +2,8 @@
 
 The curated public API (QuantEcon style): the measured data, the analytical queueing
 models and their fits, the Monte Carlo engine's front-end (``simulate``, its parameter
-objects, calibration and the engine-vs-table comparison), and the exhaustive check of
-the v10 wake-up handshake. Submodules hold the implementation; the SimPy reference
+objects, calibration and the engine-vs-table comparison), the PV layer's schedule and
+studies, the exhaustive check of the v10 wake-up handshake and the timed hunt. Submodules hold the implementation; the SimPy reference
 model (``pvqmodel.reference``) and the benchmark (``pvqmodel.bench``) need the ``dev``
 extra and are not imported here.
 """
@@ -11,24 +11,33 @@ extra and are not imported here.
 __version__ = "0.1.0"
 
 from . import queueing
-from .calibrate import calibrate, engine_table
+from .calibrate import calibrate, calibrate_pv, engine_table
 from .data import SEED_OPS_PER_TASK, seed_table, verify_raw_checksums
 from .fit import AnalyticFit, fit_analytic
 from .handshake import explore_v10_handshake, replay_v10_handshake
-from .params import Hardware, Workload
-from .sim import SimResult, SimulationError, simulate
+from .hunt import HuntResult, hunt, hunt_sweep
+from .params import Hardware, Schedule, Workload
+from .sim import LockTunables, SimResult, SimulationError, simulate
+from .study import pv_lock_study
 
 __all__ = [
     "AnalyticFit",
     "Hardware",
+    "HuntResult",
+    "LockTunables",
+    "Schedule",
     "SimResult",
     "SimulationError",
     "Workload",
     "calibrate",
+    "calibrate_pv",
     "engine_table",
     "SEED_OPS_PER_TASK",
     "explore_v10_handshake",
     "fit_analytic",
+    "hunt",
+    "hunt_sweep",
+    "pv_lock_study",
     "queueing",
     "replay_v10_handshake",
     "seed_table",
