@@ -58,7 +58,7 @@ def run(spin_threshold_log2=SPIN_THRESHOLD_LOG2, qspin_threshold_log2=QSPIN_THRE
         spin_threshold=2**spin_threshold_log2, qspin_threshold=2**qspin_threshold_log2,
         head_mult=head_mult, overcommit=overcommit, quantum_ns=quantum_us * 1e3,
         kick_ns=kick_us * 1e3, tasks=TASKS, ops_per_task=OPS_PER_TASK, reps=REPS, seed=SEED)
-    fig = fig_pv_study(summary, waits, title=(
+    fig_pv_study(summary, waits, title=(
         f"SPIN 2^{spin_threshold_log2}, QSPIN 2^{qspin_threshold_log2} x{head_mult} head, "
         f"r = {overcommit:g}, q = {quantum_us:g} us, kick {kick_us:g} us"))
     plt.show()

@@ -4,8 +4,9 @@ The curated public API (QuantEcon style): the measured data, the analytical queu
 models and their fits, the Monte Carlo engine's front-end (``simulate``, its parameter
 objects, calibration and the engine-vs-table comparison), the PV layer's schedule and
 studies, the exhaustive check of the v10 wake-up handshake and the timed hunt.
-Submodules hold the implementation; the SimPy reference model (``pvqmodel.reference``) and the benchmark (``pvqmodel.bench``) need the ``dev``
-extra and are not imported here.
+Submodules hold the implementation; the SimPy reference model
+(``pvqmodel.reference``) and the benchmark (``pvqmodel.bench``) need the ``dev`` extra
+and are not imported here.
 """
 
 __version__ = "0.1.0"
