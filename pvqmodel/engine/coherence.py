@@ -295,11 +295,13 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     tm_set(TF, TI, n + line, now + occ)
 
 
-@njit(cache=True)
+@njit(cache=True, inline='always')
 def issue(r, now, I, F, mem, L, R, P, rng, TF, TI,
           G, n):
     """Issue request ``r`` (already filled in R). Returns True if it was a hit (the
-    effect happened now and RF_RESUME holds the completion time)."""
+    effect happened now and RF_RESUME holds the completion time). Inlined, with one
+    call site (the event loop, kernel.py): it inlines apply_effect and start_service,
+    and a non-inlined call would cost a reference-count pair per array argument."""
     w = R[r, R_WORD]
     line = mem[w, MEM_LINE]
     v = R[r, R_V]

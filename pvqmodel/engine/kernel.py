@@ -55,7 +55,7 @@ from .hypervisor import (
     hv_release,
     hv_wake,
 )
-from .spin import spin_issue_load, spin_result, spin_timeout
+from .spin import spin_load, spin_result, spin_timeout
 from .state import (
     A_DELAY,
     A_EXP,
@@ -265,16 +265,24 @@ def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True)
-def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
-             G, n):
-    """Carry out the action the last step requested."""
+# What the event loop does with a vCPU's request after issuing it (``issue`` has one
+# call site, in the loop: it is inlined, and so are the functions that prepare requests)
+IS_NONE = 0  # nothing to issue
+IS_BLOCKING = 1  # request v: the vCPU waits; on a hit it continues at RF_RESUME
+IS_BUFFERED = 2  # request n + v enters the store buffer; the vCPU goes on after a hit time
+IS_DRAINED = 3  # request n + v: the buffered store's drain delay is over, its RFO goes out
+
+
+@njit(cache=True, inline='always')
+def dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n):
+    """Carry out the action the last step requested. Returns what the event loop must
+    issue (``IS_*``); the request row is filled in."""
     act = I[v, ACT]
     if act == A_DELAY:
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
         tm_set(TF, TI, v, now + F[v, F_DELAY])
-        return
+        return IS_NONE
     w = I[v, A_WORD]
     op = I[v, A_OP]
     sb = I[v, SB_REQ]
@@ -288,15 +296,16 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
         # fill satisfies both); only while the store still sits in the buffer (drain
         # delay, RFO not issued) may such a load pass it.
         I[v, MODE] = M_DRAIN
-        return
+        return IS_NONE
     if act == A_FENCE:  # drained: smp_mb() completes
         I[v, PC] = I[v, A_NEXT]
         I[v, MODE] = M_RUN
         tm_set(TF, TI, v, now)
-        return
+        return IS_NONE
     if act == A_SPIN:
-        spin_issue_load(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
-    elif act == A_MEM:
+        spin_load(v, now, I, F, R)
+        return IS_BLOCKING
+    if act == A_MEM:
         R[v, R_OP] = op
         R[v, R_WORD] = w
         R[v, R_MASK] = I[v, A_MASK]
@@ -305,9 +314,8 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
         R[v, R_BUFFERED] = 0
         R[v, R_REL] = I[v, A_REL]
         I[v, MODE] = M_WAITMEM
-        if issue(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
-            tm_set(TF, TI, v, F[v, RF_RESUME])
-    elif act == A_STORE and P[P_SC] != 0.0:
+        return IS_BLOCKING
+    if act == A_STORE and P[P_SC] != 0.0:
         # sequential consistency: the store completes before the vCPU goes on
         R[v, R_OP] = op
         R[v, R_WORD] = w
@@ -316,9 +324,8 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
         R[v, R_BUFFERED] = 0
         R[v, R_REL] = I[v, A_REL]
         I[v, MODE] = M_WAITMEM
-        if issue(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
-            tm_set(TF, TI, v, F[v, RF_RESUME])
-    elif act == A_STORE:
+        return IS_BLOCKING
+    if act == A_STORE:
         r = n + v
         R[r, R_OP] = op
         R[r, R_WORD] = w
@@ -333,16 +340,18 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI,
             # issued (store-buffer slots are the last n timer slots)
             I[v, SB_REQ] = r
             tm_set(TF, TI, TI[TMM_NSLOTS] - n + v, now + rng.exponential(P[P_DRAIN_NS]))
-        elif not issue(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
-            I[v, SB_REQ] = r
-        tm_set(TF, TI, v, now + P[P_HIT])
-    else:
-        G[G_STATUS] = ST_BAD_STATE
+            tm_set(TF, TI, v, now + P[P_HIT])
+            return IS_NONE
+        return IS_BUFFERED
+    G[G_STATUS] = ST_BAD_STATE
+    return IS_NONE
 
 
 @njit(cache=True, inline='always')
-def run_steps(lock_id, v, now, K, I, F, mem, L, R, P, LP, H, rng, TF, TI,
+def run_steps(lock_id, v, now, K, I, F, mem, R, P, LP, H, rng, TF, TI,
               G, HO, first_ops, n):
+    """Step vCPU ``v`` until it asks for the machine. Returns what the event loop must
+    issue (``IS_*``)."""
     for _ in range(64):
         I[v, ACT] = A_NONE
         if I[v, PC] < 100:
@@ -350,25 +359,25 @@ def run_steps(lock_id, v, now, K, I, F, mem, L, R, P, LP, H, rng, TF, TI,
         else:
             lock_step(lock_id, v, now, I, F, G, LP, P, n)
         if G[G_STATUS] != 0:
-            return
+            return IS_NONE
         if I[v, MODE] == M_DONE:
             if LP[LP_HV] != 0:  # a finished task's vCPU idles: its pCPU goes to others
                 hv_release(I[v, PCPU], now, I, F, G, P, LP, H, TF, TI, rng)
-            return
+            return IS_NONE
         act = I[v, ACT]
         if act == A_FENCE and I[v, SB_REQ] < 0:
             I[v, PC] = I[v, A_NEXT]  # smp_mb() with an empty store buffer: no wait
             continue
         if act == A_HALT:
             hv_halt(v, now, I, F, G, P, LP, H, TF, TI, rng)
-            return
+            return IS_NONE
         if act == A_KICK:
             hv_kick(v, now, I, F, G, P, LP, H, TF, TI, rng)
-            return
+            return IS_NONE
         if act != A_NONE:
-            dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
-            return
+            return dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n)
     G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
+    return IS_NONE
 
 
 @njit(cache=True, nogil=True)
@@ -430,13 +439,12 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, H, TF, TI,
                 TR[k, TR_MODE] = L[i - n, L_QLEN]
                 TR[k, TR_RES] = mem[0, MEM_VAL]
             G[G_TRACE_POS] += 1
+        v = i
+        kind = IS_NONE
         if i >= sbslot:
             # x86-TSO: a buffered store's drain delay is over: issue its RFO
             v = i - sbslot
-            if issue(n + v, t, I, F, mem, L, R, P, rng, TF, TI, G, n):
-                I[v, SB_REQ] = -1
-                if I[v, MODE] == M_DRAIN:
-                    tm_set(TF, TI, v, t)
+            kind = IS_DRAINED
         elif i >= pslot:
             hv_quantum_end(i - pslot, t, I, F, G, P, LP, H, TF, TI, rng)
         elif i >= n:
@@ -447,7 +455,6 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, H, TF, TI,
             else:  # off its pCPU: the event waits until it runs again
                 F[i, F_STASH] = 0.0
         else:
-            v = i
             mode = I[v, MODE]
             go = False
             if mode == M_RUN:
@@ -464,14 +471,30 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, H, TF, TI,
                 spin_timeout(v, t, I, F, P, G)
                 go = True
             elif mode == M_REREAD:
-                spin_issue_load(v, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
+                spin_load(v, t, I, F, R)
+                kind = IS_BLOCKING
             elif mode == M_DRAIN:
-                dispatch(v, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
+                kind = dispatch(v, t, I, F, mem, R, P, rng, TF, TI, G, n)
             else:
                 G[G_STATUS] = ST_BAD_STATE
             if go:
-                run_steps(lock_id, v, t, K, I, F, mem, L, R, P, LP, H, rng,
-                          TF, TI, G, HO, first_ops, n)
+                kind = run_steps(lock_id, v, t, K, I, F, mem, R, P, LP, H, rng,
+                                 TF, TI, G, HO, first_ops, n)
+        if kind != IS_NONE:
+            # the one call site of issue (inlined): the request v's step prepared
+            r = v if kind == IS_BLOCKING else n + v
+            hit = issue(r, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
+            if kind == IS_BLOCKING:
+                if hit:
+                    tm_set(TF, TI, v, F[v, RF_RESUME])
+            elif kind == IS_BUFFERED:
+                if not hit:
+                    I[v, SB_REQ] = r
+                tm_set(TF, TI, v, t + P[P_HIT])
+            elif hit:  # IS_DRAINED
+                I[v, SB_REQ] = -1
+                if I[v, MODE] == M_DRAIN:
+                    tm_set(TF, TI, v, t)
         if G[G_STATUS] != 0:
             break
         if G[G_EVENTS] >= max_events:

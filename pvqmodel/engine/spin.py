@@ -28,8 +28,6 @@ from .coherence import (
     R_RES,
     R_WORD,
     R_WSEQ,
-    RF_RESUME,
-    issue,
 )
 from .coherence import iter_ns as _iter_ns
 from .core import tm_set
@@ -57,9 +55,10 @@ from .state import (
 )
 
 
-@njit(cache=True)
-def spin_issue_load(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
-    """One iteration's load of the watched word."""
+@njit(cache=True, inline='always')
+def spin_load(v, now, I, F, R):
+    """Fill v's request row with one iteration's load of the watched word. The caller
+    hands it to the event loop, which issues it (kernel.py: one call site of ``issue``)."""
     R[v, R_OP] = OP_LOAD
     R[v, R_WORD] = I[v, A_WORD]
     R[v, R_BUFFERED] = 0
@@ -67,9 +66,6 @@ def spin_issue_load(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     I[v, ITERS] += 1
     I[v, MODE] = M_SPINLOAD
     F[v, F_PARK_T0] = now
-    if issue(v, now, I, F, mem, L, R, P, rng, TF, TI,
-             G, n):
-        tm_set(TF, TI, v, F[v, RF_RESUME])
 
 
 @njit(cache=True, inline='always')
