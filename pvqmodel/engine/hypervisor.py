@@ -157,7 +157,8 @@ def _dequeue(H, q, n, LP):
 
 
 @njit(cache=True, inline='always')
-def _draw(mean, expo, rng):
+def draw_time(mean, expo, rng):
+    """A duration: exponential with this mean if ``expo`` else the mean itself."""
     if expo != 0.0 and mean > 0.0:
         return rng.exponential(mean)
     return mean
@@ -210,7 +211,7 @@ def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
     if e < n:
         I[e, PCPU] = p
         hv_resume(e, t, I, F, G, TF, TI)
-    tm_set(TF, TI, H[HV_PSLOT] + p, t + _draw(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+    tm_set(TF, TI, H[HV_PSLOT] + p, t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
 
 
 @njit(cache=True)
@@ -255,7 +256,7 @@ def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
     q = p if LP[LP_PINNED] != 0 else 0
     e2 = _dequeue(H, q, n, LP)
     if e2 < 0:  # nobody waiting: the current entity runs another quantum
-        tm_set(TF, TI, H[HV_PSLOT] + p, t + _draw(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+        tm_set(TF, TI, H[HV_PSLOT] + p, t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
         return
     e = H[HV_CUR + p]
     if e >= 0:
@@ -294,7 +295,7 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
     for p in range(npc):  # random phase: the first quantum is a uniform part of one
         if H[HV_CUR + p] >= 0:
             tm_set(TF, TI, H[HV_PSLOT] + p,
-                   rng.random() * _draw(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+                   rng.random() * draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
 
 
 @njit(cache=True)
@@ -335,7 +336,7 @@ def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
     tm_set(TF, TI, v, t + P[P_KICK_NS])
     G[G_KICKS] += 1
     if I[u, VSTATE] == VS_HALTED and I[u, WAKE_PENDING] != WAKE_KICK:
-        tw = t + _draw(P[P_WAKE_NS], P[P_WAKE_EXP], rng)
+        tw = t + draw_time(P[P_WAKE_NS], P[P_WAKE_EXP], rng)
         if I[u, WAKE_PENDING] == WAKE_NONE:
             G[G_BLOCKED] -= 1
         if I[u, WAKE_PENDING] == WAKE_NONE or tw < TF[u]:

@@ -48,6 +48,7 @@ from .coherence import (
 from .core import INF, TMM_NSLOTS, tm_pop, tm_reset, tm_set
 from .hypervisor import (
     HV_SBSLOT,
+    draw_time,
     hv_halt,
     hv_init,
     hv_kick,
@@ -208,13 +209,6 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
 
 
 @njit(cache=True, inline='always')
-def _draw(mean, expo, rng):
-    if expo != 0.0 and mean > 0.0:
-        return rng.exponential(mean)
-    return mean
-
-
-@njit(cache=True, inline='always')
 def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
     """The seed micro-benchmark: lock; critical section; unlock; loop overhead."""
     pc = I[v, PC]
@@ -244,7 +238,7 @@ def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
         b = int(np.log2(now - F[v, F_ACQ_START] + 1.0))
         nb = HO.shape[0] - n - 1
         HO[n + 1 + (b if b < nb else nb - 1), 0] += 1.0
-        act_delay(I, F, v, _draw(P[P_CS], P[P_CS_EXP], rng), W_CS_DONE)
+        act_delay(I, F, v, draw_time(P[P_CS], P[P_CS_EXP], rng), W_CS_DONE)
     elif pc == W_CS_DONE:
         I[v, PC] = unlock_entry(lock_id)
     elif pc == W_UNLOCKED:
@@ -258,7 +252,7 @@ def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
                 for u in range(n):
                     first_ops[u] = I[u, OPS_DONE]
         else:
-            act_delay(I, F, v, _draw(P[P_LOOP], P[P_LOOP_EXP], rng), W_LOOP_DONE)
+            act_delay(I, F, v, draw_time(P[P_LOOP], P[P_LOOP_EXP], rng), W_LOOP_DONE)
     elif pc == W_LOOP_DONE:
         I[v, PC] = W_START
     else:
