@@ -40,10 +40,11 @@ _MODES = {v: k[2:].lower() for k, v in vars(st).items()
           if k.startswith("M_") and isinstance(v, int)}
 
 
-def hunt_defaults(lock: str, memory_model: str = "sc", *, latch: bool = True,
+def hunt_defaults(memory_model: str = "sc", *, latch: bool = True,
                   drain_ns: float = 50.0, quantum_ns: float = 2000.0):
-    """The adversarial setting used by :func:`hunt` unless overridden: returns
-    (hardware, workload, schedule, tunables, tasks, ops_per_task)."""
+    """The adversarial setting used by :func:`hunt` unless overridden, the same for
+    every PV lock (each reads only its own tunables): returns (hardware, workload,
+    schedule, tunables, tasks, ops_per_task)."""
     hw = default_hardware().replace(memory_model=memory_model,
                                     drain_ns=drain_ns if memory_model == "tso" else 0.0)
     wl = Workload(cs_ns=300.0, loop_ns=300.0, cs_dist="exp", loop_dist="exp")
@@ -195,7 +196,7 @@ def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
     if not (isinstance(drain_ns, (int, float)) and 0.0 <= drain_ns <= 1e7):
         raise ValueError(f"drain_ns must be in [0, 1e7], got {drain_ns!r}")
     lat = (schedule.latch if schedule is not None else True) if latch is None else latch
-    hw0, wl0, sch0, tun0, n0, k0 = hunt_defaults(lock, memory_model, latch=lat,
+    hw0, wl0, sch0, tun0, n0, k0 = hunt_defaults(memory_model, latch=lat,
                                                  drain_ns=drain_ns, quantum_ns=quantum_ns)
     sched = (schedule if schedule is not None else sch0).replace(latch=lat)
     hw = hw0 if hardware is None else hardware.replace(
