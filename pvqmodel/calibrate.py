@@ -170,7 +170,7 @@ def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
     hw0 = hw0.replace(hit_ns=1.7)
     meas = np.log(cells["ns_per_op"].to_numpy())
     bar = tqdm(total=maxfev, desc="calibrate", disable=not progress)
-    best = {"f": np.inf, "x": None}
+    best = {"f": np.inf, "x": None, "nfev": 0}
     t0 = time.time()
 
     def f(x):
@@ -183,6 +183,7 @@ def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
         val += starving
         if val < best["f"]:
             best.update(f=val, x=np.array(x))
+        best["nfev"] += 1  # not bar.n: a disabled tqdm bar does not count
         bar.update(1)
         bar.set_postfix(rms_log=f"{np.sqrt(val):.3f}")
         return val
@@ -196,7 +197,7 @@ def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
     table = engine_table(hardware=hw, workload=wl, ops_per_task=4 * ops_per_task, reps=4,
                          seed=seed + 1, progress=progress, workers=workers, pv="off")
     report = _report(table, hw, wl, dict(ops_per_task=ops_per_task, reps=reps, seed=seed,
-                                         maxfev=maxfev, evaluations=bar.n,
+                                         maxfev=maxfev, evaluations=best["nfev"],
                                          objective=best["f"], wall_s=time.time() - t0))
     if save:
         report["preset_path"] = save_preset(save, hw, wl, report)

@@ -54,3 +54,24 @@ def test_bad_tunables():
 def test_unknown_preset():
     with pytest.raises(ValueError, match="preset"):
         Hardware.preset("no-such-machine")
+
+
+def test_calibrate_reports_how_many_times_it_ran_the_engine(monkeypatch):
+    """The report's evaluation count is the number of objective evaluations (each runs
+    every cell once), with the progress bar off too (a disabled tqdm bar counts
+    nothing). A tiny budget; nothing is saved."""
+    import importlib
+
+    cal = importlib.import_module("pvqmodel.calibrate")  # the module, not the function
+    calls = []
+    real = cal.run_cells
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cal, "run_cells", counting)
+    rep = cal.calibrate(maxfev=9, ops_per_task=20, save=None, progress=False)
+    # every objective evaluation, plus the final re-evaluation table for the report
+    assert rep["fit"]["evaluations"] == len(calls) - 1 >= 8  # at least the initial simplex
+    assert "preset_path" not in rep
