@@ -211,8 +211,9 @@ class Schedule(_ParamsMixin):
     ``yield_to``, run-queue locks and maybe a reschedule IPI), 2 us by default. At the
     end of the exit the directed yield picks the next VM vCPU after
     ``last_boosted_vcpu`` that is runnable but not running (preempted or woken and
-    queued, or halted with a kick pending) and runs it next; the spinner then gives
-    its pCPU to whoever waits on its run queue, if anyone (engine/hypervisor.py).
+    queued) and runs it next, or one halted with its kick on its way, which then runs
+    as soon as the kick lands; the spinner then gives its pCPU to whoever waits on its
+    run queue, if anyone (engine/hypervisor.py).
     ``wakeup_preempt``: a woken vCPU (kick or interrupt) preempts the entity on its pCPU
     at once (CFS ``check_preempt_wakeup``) instead of waiting for the quantum's end.
     """

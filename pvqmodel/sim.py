@@ -421,7 +421,7 @@ def _collect(lock, n, K, states, check) -> SimResult:
             "halted_ns": float(S["F"][n, st.GF_BLOCKED_NS]),
             "preemptions": int(G[st.G_PREEMPTS]), "lhp": int(G[st.G_LHP]),
             "ple_exits": int(G[st.G_PLE_EXITS]), "directed_yields": int(G[st.G_DYIELDS]),
-            "directed_yields_woken": int(G[st.G_DY_WOKEN]),
+            "directed_yields_kicked": int(G[st.G_DY_KICKED]),
             "wakeup_preemptions": int(G[st.G_WAKE_PREEMPTS]),
             "holder_off_ns": int(G[st.G_CS_PREEMPT_NS]),
             "path_fast": int(G[st.G_PATH0 + st.PATH_FAST]),

@@ -48,13 +48,14 @@ end may cut it like any timer); its iterations so far count toward the lock's
 thresholds. At its end ``kvm_vcpu_on_spin`` (``hv_on_spin``) scans the VM's other
 vCPUs round-robin after ``last_boosted_vcpu`` for one runnable but not running: a
 ``VS_READY`` vCPU (preempted, or woken and queued) or a halted one whose kick is
-pending (``kvm_arch_vcpu_runnable``: the PV-unhalted flag; the model's wake latency
-lumps the kick IPI, the wake-up and the wait for a pCPU, and the boost ends it at
-once). Background vCPUs belong to other VMs and are never scanned. The target runs
-next (``yield_to(p, preempt=true)``): taken out of its queue, it preempts the entity
+pending (``kvm_arch_vcpu_runnable``: the PV-unhalted flag). Background vCPUs belong
+to other VMs and are never scanned. The target runs next (``yield_to(p,
+preempt=true)``): taken out of its queue, it preempts the entity
 on its home pCPU, which goes to the head of that queue (``resched_curr``); when the
 target waits on the spinner's own queue (pinned to the same pCPU, or free
-placement's single queue) the spinner hands its pCPU to it. Then the spinner
+placement's single queue) the spinner hands its pCPU to it. A halted target whose
+kick is on its way becomes the next buddy instead: it runs (preempting) as soon as
+its kick lands, which the yield does not hasten. Then the spinner
 ``schedule()``s with itself as skip buddy: it gives its pCPU to the next entity of
 its queue, if any, and queues behind; otherwise it goes back to spinning. Not
 modelled: ``kvm_vcpu_eligible_for_directed_yield`` (a vCPU that is itself inside
@@ -83,6 +84,7 @@ from .state import (
     A_VAL,
     ACQ_SEQ,
     BOOSTED,
+    DY_NEXT,
     F_KICK_T,
     F_OFF_T0,
     F_PARK_T0,
@@ -90,7 +92,7 @@ from .state import (
     F_STASH,
     G_BLOCKED,
     G_CS_PREEMPT_NS,
-    G_DY_WOKEN,
+    G_DY_KICKED,
     G_DYIELDS,
     G_HALT0,
     G_HOLDER,
@@ -482,7 +484,8 @@ def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     else the first pCPU running a background vCPU, else it queues). The preempted entity
     goes to the head of its queue. The model preempts whenever it can: a vCPU that has
     slept is placed at ``min_vruntime - sched_latency / 2`` (``place_entity``), far more
-    than ``sched_wakeup_granularity`` behind a busy entity."""
+    than ``sched_wakeup_granularity`` behind a busy entity. Also the wake-up of a
+    directed yield's next buddy (``DY_NEXT``)."""
     n = I.shape[0]
     npc = LP[LP_NPCPU]
     if LP[LP_PINNED] != 0:
@@ -509,11 +512,15 @@ def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
 
 @njit(cache=True)
 def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
-    """The timer of a halted vCPU fired: a kick landed or an interrupt came."""
+    """The timer of a halted vCPU fired: a kick landed or an interrupt came. It runs at
+    once with wake-up preemption, or if a directed yield made it the next buddy while
+    its kick was on its way (``DY_NEXT``); otherwise it waits for a pCPU."""
     _wake_account(v, t, I, F, G)
-    if LP[LP_WAKEUP_PREEMPT] != 0 and LP[LP_HV] != 0:
+    if LP[LP_HV] != 0 and (LP[LP_WAKEUP_PREEMPT] != 0 or I[v, DY_NEXT] != 0):
+        I[v, DY_NEXT] = 0
         _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng)
     else:
+        I[v, DY_NEXT] = 0
         hv_make_ready(v, t, I, F, G, P, LP, H, TF, TI, rng)
 
 
@@ -549,49 +556,42 @@ def _yield_pcpu(s, t, I, F, TF, TI):
 
 @njit(cache=True)
 def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
-    """``kvm_vcpu_yield_to(u)`` from spinner s -> ``yield_to(task, 1)``: u runs next. A
-    kicked halted u (its PV-unhalted flag makes it runnable) first ends its halt now.
+    """``kvm_vcpu_yield_to(u)`` from spinner s -> ``yield_to(task, 1)``: u runs next.
     u on another pCPU's queue (pinned): that pCPU reschedules to it (``resched_curr``),
     the entity there goes back to the head of its queue; then s's own ``schedule()``
     gives s's pCPU to the next entity of s's queue if there is one. u on s's queue
     (pinned to s's pCPU, or free placement's single queue): s hands its pCPU to u.
+    A halted u whose kick is on its way (KVM: its PV-unhalted flag is set, so it counts
+    as runnable) becomes the *next buddy*: it runs at once, preempting, when its kick
+    lands (``DY_NEXT``, ``hv_wake``), not earlier: ``wake_ns`` is the model's kick ->
+    runnable time (IPI, wake-up, a pCPU leaving idle), which a yield does not shorten.
     Returns True if s keeps its pCPU (goes back to spinning)."""
     n = I.shape[0]
     G[G_DYIELDS] += 1
     I[u, BOOSTED] += 1
-    queued = True
     if I[u, VSTATE] == VS_HALTED:
-        G[G_DY_WOKEN] += 1
-        tm_clear(TF, TI, u)  # its pending wake-up is now
-        _wake_account(u, t, I, F, G)
-        queued = False
-    if LP[LP_HV] == 0:  # dedicated pCPUs: u's own is free
-        hv_resume(u, t, I, F, G, P, TF, TI)
-        return True
-    ps = I[s, PCPU]
-    pinned = LP[LP_PINNED] != 0
-    qs = ps if pinned else 0
-    qu = _home_queue(u, n, LP)
-    if queued and not _remove(H, qu, u, n, LP):
-        G[G_STATUS] = ST_BAD_STATE  # a runnable, not running vCPU is always queued
-        return True
-    if pinned and qu != ps:
-        _preempt_current(qu, qu, t, I, F, G, P, TF, TI, H, LP)
-        hv_run(qu, u, t, I, F, G, P, LP, H, TF, TI, rng)
+        G[G_DY_KICKED] += 1
+        I[u, DY_NEXT] = 1
+        if LP[LP_HV] == 0:
+            return True
     else:
-        idle = -1
-        if not pinned and not queued:
-            for p in range(LP[LP_NPCPU]):
-                if H[HV_CUR + p] < 0:
-                    idle = p
-                    break
-        if idle >= 0:
-            hv_run(idle, u, t, I, F, G, P, LP, H, TF, TI, rng)
-        else:  # same run queue: s hands its pCPU to u
+        if LP[LP_HV] == 0:  # dedicated pCPUs: nobody is ever runnable but not running
+            G[G_STATUS] = ST_BAD_STATE
+            return True
+        qu = _home_queue(u, n, LP)
+        if not _remove(H, qu, u, n, LP):
+            G[G_STATUS] = ST_BAD_STATE  # a runnable, not running vCPU is always queued
+            return True
+        if LP[LP_PINNED] == 0 or qu == I[s, PCPU]:  # same run queue: s hands over its pCPU
+            ps = I[s, PCPU]
             _yield_pcpu(s, t, I, F, TF, TI)
-            _enqueue(H, qs, s, n, LP)
+            _enqueue(H, qu, s, n, LP)
             hv_run(ps, u, t, I, F, G, P, LP, H, TF, TI, rng)
             return False
+        _preempt_current(qu, qu, t, I, F, G, P, TF, TI, H, LP)
+        hv_run(qu, u, t, I, F, G, P, LP, H, TF, TI, rng)
+    ps = I[s, PCPU]
+    qs = ps if LP[LP_PINNED] != 0 else 0
     e = _dequeue(H, qs, n, LP)
     if e < 0:
         return True  # nobody else on s's run queue: schedule() picks s again

@@ -59,7 +59,8 @@ R7 = 37
 # pause-loop exiting (hypervisor.py; per-vCPU statistics)
 PLE_N = 38  # PLE exits this vCPU took
 BOOSTED = 39  # times this vCPU was the target of a successful directed yield
-NI = 40
+DY_NEXT = 40  # 1: boosted while halted with its kick on its way: runs at once when woken
+NI = 41
 
 # ---- hypervisor states of a vCPU: I[v, VSTATE] ----------------------------------------
 VS_RUNNING = 0  # on a pCPU: its timers run
@@ -335,8 +336,9 @@ G_CS_PREEMPT_NS = G_KICKS + 10  # off-CPU time of lock holders (sum, ns, rounded
 G_PV_KICK_NOHALT = G_KICKS + 11  # v10 pv_kick_node found the node not HALTED: no hypercall
 G_PLE_EXITS = G_KICKS + 12  # pause-loop exits
 G_DYIELDS = G_KICKS + 13  # successful directed yields (kvm_vcpu_on_spin found a target)
-G_DY_WOKEN = G_KICKS + 14  # ... of them to a halted vCPU with a kick pending
-G_WAKE_PREEMPTS = G_KICKS + 15  # wake-ups that preempted the entity on a pCPU
+G_DY_KICKED = G_KICKS + 14  # ... of them to a halted vCPU with its kick on its way
+G_WAKE_PREEMPTS = G_KICKS + 15  # wake-ups that preempted the entity on a pCPU (wake-up
+#                                 preemption, or a directed yield's next buddy)
 G_LAST_BOOSTED = G_KICKS + 16  # kvm->last_boosted_vcpu (a register, starts at 0 as in KVM)
 NG = G_KICKS + 17
 
