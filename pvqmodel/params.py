@@ -9,7 +9,8 @@ pipeline costs, socket topology); ``Workload`` is what the tasks do (the seed's
 micro-benchmark: critical section and loop overhead, their distributions, and the
 rule that places tasks on sockets); ``Schedule`` is the hypervisor (pCPUs,
 overcommit by background vCPUs of other VMs, quanta, placement, halt/kick/wake
-latencies, interrupts, KVM's PV-unhalted latch).
+latencies, interrupts, KVM's PV-unhalted latch, pause-loop exiting with directed
+yield, wake-up preemption).
 """
 
 from __future__ import annotations
@@ -170,6 +171,10 @@ class Workload(_ParamsMixin):
 
 
 _PLACES = ("pinned", "free")
+#: KVM's ``ple_window`` default, 4096 TSC cycles, at 2.4 GHz (Westmere-EX E7-8870), ns
+PLE_WINDOW_NS = 4096 / 2.4
+#: KVM's ``KVM_VMX_DEFAULT_PLE_WINDOW_MAX`` (``UINT_MAX`` cycles) at 2.4 GHz, ns
+PLE_WINDOW_MAX_NS = 2.0**32 / 2.4
 
 
 @dataclass(frozen=True)
@@ -191,8 +196,26 @@ class Schedule(_ParamsMixin):
     runnable (the measured 67.6 us kick-to-return minus a little; kernel-locks.md §5.3);
     ``spurious_ns`` the mean time between interrupts that wake a halted vCPU (0: none, so
     a lost wake-up is not rescued); ``latch`` is KVM's "PV-unhalted" flag (a kick that
-    reaches a vCPU before it halts makes its next HLT return at once). Pause-loop
-    exiting is not modelled.
+    reaches a vCPU before it halts makes its next HLT return at once).
+
+    Pause-loop exiting (VMX PLE; kernel-locks.md §5.2), off with ``ple_window_ns=None``:
+    a vCPU that has spun parked on a valid cached copy, on its pCPU, for its whole window
+    takes a VM exit. The window restarts at every park (the re-read after an
+    invalidation is a miss longer than ``ple_gap`` = 128 cycles = 53 ns at 2.4 GHz) and
+    at every VM entry. KVM's defaults: ``ple_window`` 4096 cycles = 1707 ns at 2.4 GHz;
+    multiplied by ``ple_grow`` (``ple_window_grow`` 2) at each exit up to
+    ``ple_window_max_ns`` (``UINT_MAX`` cycles = 1.79 s at 2.4 GHz: no practical cap)
+    and back to the base when the vCPU is scheduled in again (``ple_window_shrink`` 0,
+    ``vmx_sched_in``). ``ple_exit_ns`` is the exit's cost on the pCPU: VM exit and entry
+    (~0.5 us on Westmere) plus ``kvm_vcpu_on_spin`` (a scan of the VM's vCPUs and
+    ``yield_to``, run-queue locks and maybe a reschedule IPI), 2 us by default. At the
+    end of the exit the directed yield picks the next VM vCPU after
+    ``last_boosted_vcpu`` that is runnable but not running (preempted or woken and
+    queued) and runs it next, or one halted with its kick on its way, which then runs
+    as soon as the kick lands; the spinner then gives its pCPU to whoever waits on its
+    run queue, if anyone (engine/hypervisor.py).
+    ``wakeup_preempt``: a woken vCPU (kick or interrupt) preempts the entity on its pCPU
+    at once (CFS ``check_preempt_wakeup``) instead of waiting for the quantum's end.
     """
 
     pcpus: int | None = None
@@ -206,6 +229,11 @@ class Schedule(_ParamsMixin):
     wake_dist: str = "det"
     spurious_ns: float = 0.0
     latch: bool = True
+    ple_window_ns: float | None = None
+    ple_exit_ns: float = 2000.0
+    ple_grow: int = 2
+    ple_window_max_ns: float = PLE_WINDOW_MAX_NS
+    wakeup_preempt: bool = False
 
     def __post_init__(self):
         if self.pcpus is not None and (isinstance(self.pcpus, bool) or not isinstance(
@@ -224,6 +252,17 @@ class Schedule(_ParamsMixin):
             raise ValueError(f"placement must be one of {_PLACES}, got {self.placement!r}")
         if not isinstance(self.latch, bool):
             raise ValueError(f"latch must be True or False, got {self.latch!r}")
+        if self.ple_window_ns is not None:
+            _check_range("ple_window_ns", self.ple_window_ns, 1.0, 1e9)
+        _check_range("ple_exit_ns", self.ple_exit_ns, 0.0, 1e8)
+        if (isinstance(self.ple_grow, bool) or not isinstance(self.ple_grow, int)
+                or not 1 <= self.ple_grow <= 64):
+            raise ValueError(f"ple_grow must be an integer in [1, 64], got {self.ple_grow!r}")
+        lo = 1.0 if self.ple_window_ns is None else self.ple_window_ns
+        _check_range("ple_window_max_ns", self.ple_window_max_ns, lo, 1e10)
+        if not isinstance(self.wakeup_preempt, bool):
+            raise ValueError(f"wakeup_preempt must be True or False, "
+                             f"got {self.wakeup_preempt!r}")
 
     @property
     def dedicated(self) -> bool:

@@ -186,12 +186,18 @@ def param_array(hw: Hardware, wl: Workload, watchdog_ns: float,
     P[st.P_WAKE_NS] = sched.wake_ns
     P[st.P_WAKE_EXP] = 1.0 if sched.wake_dist == "exp" else 0.0
     P[st.P_SPURIOUS_NS] = sched.spurious_ns
+    if sched.ple_window_ns is not None:  # 0.0 (the default): pause-loop exiting off
+        P[st.P_PLE_WINDOW] = sched.ple_window_ns
+        P[st.P_PLE_EXIT] = sched.ple_exit_ns
+        P[st.P_PLE_GROW] = float(sched.ple_grow)
+        P[st.P_PLE_MAX] = sched.ple_window_max_ns
     return P
 
 
 def schedule_lp(LP: np.ndarray, sched: Schedule, n: int) -> tuple[int, int]:
     """Write the schedule's integer kernel arguments; return (pCPUs, background)."""
     LP[st.LP_LATCH] = 1 if sched.latch else 0
+    LP[st.LP_WAKEUP_PREEMPT] = 1 if sched.wakeup_preempt else 0
     if sched.dedicated:
         LP[st.LP_HV] = 0
         LP[st.LP_NPCPU] = 0
@@ -414,6 +420,9 @@ def _collect(lock, n, K, states, check) -> SimResult:
             "slow_unlock_ns": float(S["F"][n, st.GF_SLOW_UNLOCK_NS]),
             "halted_ns": float(S["F"][n, st.GF_BLOCKED_NS]),
             "preemptions": int(G[st.G_PREEMPTS]), "lhp": int(G[st.G_LHP]),
+            "ple_exits": int(G[st.G_PLE_EXITS]), "directed_yields": int(G[st.G_DYIELDS]),
+            "directed_yields_kicked": int(G[st.G_DY_KICKED]),
+            "wakeup_preemptions": int(G[st.G_WAKE_PREEMPTS]),
             "holder_off_ns": int(G[st.G_CS_PREEMPT_NS]),
             "path_fast": int(G[st.G_PATH0 + st.PATH_FAST]),
             "path_pending": int(G[st.G_PATH0 + st.PATH_PENDING]),
@@ -430,6 +439,7 @@ def _collect(lock, n, K, states, check) -> SimResult:
                           "socket": int(I[t, st.SOCKET]), "ops": int(I[t, st.OPS_DONE]),
                           "done_ns": float(done_t[t]), "share_at_first_done": float(share[t]),
                           "halted": bool(I[t, st.VSTATE] == st.VS_HALTED),
+                          "ple_exits": int(I[t, st.PLE_N]), "boosted": int(I[t, st.BOOSTED]),
                           "pc": int(I[t, st.PC])})
         HO = S["HO"]
         waits.append(HO[n + 1:, 0].copy())

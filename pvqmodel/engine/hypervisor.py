@@ -23,6 +23,50 @@ The liveness check lives here too: a halted vCPU with no kick or interrupt on it
 way is *blocked*; when every unfinished vCPU is blocked nothing can ever run again
 (``ST_LOST_WAKEUP``).
 
+**Wake-up preemption** (``LP_WAKEUP_PREEMPT``; CFS ``check_preempt_wakeup``): a vCPU
+woken from a halt runs at once, preempting the entity on its home pCPU (free placement:
+an idle pCPU, else one running a background vCPU, else it queues); the preempted
+entity goes to the head of its queue. Without it a woken vCPU waits for the current
+quantum to end.
+
+**Pause-loop exiting** (``P_PLE_WINDOW > 0``; VMX PLE, kernel-locks.md §5.2). The
+hardware counts a PAUSE loop from its first PAUSE; a gap longer than ``ple_gap`` (128
+cycles, 53 ns at 2.4 GHz) between two PAUSEs starts a new loop, and so does the first
+PAUSE after a VM entry. A parked spinner executes PAUSE every iteration on a valid
+cached copy; the re-read after an invalidation is a miss (the calibrated preset's
+cheapest, a same-socket transfer through the line's home, is 23 + 25 ns, plus the
+iteration's PAUSE and checks: ~55 ns, above the gap, and queueing behind other
+requesters only adds to it), and so is the first load of a new spin after other lock
+code. The model therefore restarts the window at every park (spin.py) and after every
+preemption or exit (the spinner re-reads when it is back): a vCPU parked on its pCPU
+for its whole window ``F_PLE_WIN`` exits (``hv_ple_exit``). The window is per vCPU
+(``vmx->ple_window``): ``grow_ple_window`` multiplies it by ``P_PLE_GROW`` at each
+exit, capped at ``P_PLE_MAX``; ``vmx_sched_in`` -> ``shrink_ple_window`` with KVM's
+default shrink modifier 0 puts it back to the base whenever the vCPU is scheduled in
+(``hv_resume``). The exit costs ``P_PLE_EXIT`` on the pCPU (mode ``M_PLE``; a quantum
+end may cut it like any timer); its iterations so far count toward the lock's
+thresholds. At its end ``kvm_vcpu_on_spin`` (``hv_on_spin``) scans the VM's other
+vCPUs round-robin after ``last_boosted_vcpu`` for one runnable but not running: a
+``VS_READY`` vCPU (preempted, or woken and queued) or a halted one whose kick is
+pending (``kvm_arch_vcpu_runnable``: the PV-unhalted flag). Background vCPUs belong
+to other VMs and are never scanned. The target runs next (``yield_to(p,
+preempt=true)``): taken out of its queue, it preempts the entity
+on its home pCPU, which goes to the head of that queue (``resched_curr``); when the
+target waits on the spinner's own queue (pinned to the same pCPU, or free
+placement's single queue) the spinner hands its pCPU to it. A halted target whose
+kick is on its way becomes the next buddy instead: it runs (preempting) as soon as
+its kick lands, which the yield does not hasten. Then the spinner
+``schedule()``s with itself as skip buddy: it gives its pCPU to the next entity of
+its queue, if any, and queues behind; otherwise it goes back to spinning. Not
+modelled: ``kvm_vcpu_eligible_for_directed_yield`` (a vCPU that is itself inside
+``kvm_vcpu_on_spin`` is eligible every other time: only vCPUs in the middle of their
+own exit), failed ``yield_to`` calls (``try``), CFS's fairness check on the next
+buddy (the target always runs), and the older candidate rule (``vcpu->preempted``,
+set only when a *running* vCPU thread is scheduled out, so a woken vCPU that has not
+run yet was skipped; commit d73eb57b "KVM: Boost vCPUs that are delivering
+interrupts" replaced it by ``vcpu->ready``, also set by ``kvm_vcpu_wake_up``, which
+is the rule here).
+
 ``H`` (int64) holds the timer-slot bases (pCPU quantum timers, store-buffer drain
 timers), ``H[HV_CUR + p]`` the entity on pCPU p (-1 idle), then per queue its head,
 length and a ring of entity ids. Timer slots: vCPUs, lines, pCPUs, store buffers.
@@ -39,22 +83,31 @@ from .state import (
     A_NEXT,
     A_VAL,
     ACQ_SEQ,
+    BOOSTED,
+    DY_NEXT,
     F_KICK_T,
     F_OFF_T0,
     F_PARK_T0,
+    F_PLE_WIN,
     F_STASH,
     G_BLOCKED,
     G_CS_PREEMPT_NS,
+    G_DY_KICKED,
+    G_DYIELDS,
     G_HALT0,
     G_HOLDER,
     G_KICK_NOHALT,
     G_KICK_STALE,
     G_KICKS,
+    G_LAST_BOOSTED,
     G_LATCH_HITS,
     G_LHP,
+    G_PLE_EXITS,
     G_PREEMPTS,
     G_SPURIOUS,
+    G_STATUS,
     G_WAKE_KICKED,
+    G_WAKE_PREEMPTS,
     GF_BLOCKED_NS,
     GF_WAKE_LAT,
     HALT_SITE,
@@ -67,13 +120,19 @@ from .state import (
     LP_NBG,
     LP_NPCPU,
     LP_PINNED,
+    LP_WAKEUP_PREEMPT,
     M_HALTED,
     M_PARKED,
+    M_PLE,
     M_REREAD,
     M_RUN,
     MODE,
     P_HALT_NS,
     P_KICK_NS,
+    P_PLE_EXIT,
+    P_PLE_GROW,
+    P_PLE_MAX,
+    P_PLE_WINDOW,
     P_QUANTUM,
     P_QUANTUM_EXP,
     P_SPURIOUS_NS,
@@ -81,6 +140,8 @@ from .state import (
     P_WAKE_NS,
     PC,
     PCPU,
+    PLE_N,
+    ST_BAD_STATE,
     VS_HALTED,
     VS_READY,
     VS_RUNNING,
@@ -156,6 +217,36 @@ def _dequeue(H, q, n, LP):
     return e
 
 
+@njit(cache=True)
+def _push_front(H, q, e, n, LP):
+    """Put e at the head of queue q: a preempted entity that had not used up its turn
+    (CFS keeps its vruntime; it is the next one picked after the entity that took over)."""
+    qb = _qbase(LP)
+    cap = n + LP[LP_NBG] + 1
+    head = (H[qb + 2 * q] + cap - 1) % cap
+    H[qb + 2 * _nq(LP) + q * cap + head] = e
+    H[qb + 2 * q] = head
+    H[qb + 2 * q + 1] += 1
+
+
+@njit(cache=True)
+def _remove(H, q, e, n, LP):
+    """Take entity e out of queue q wherever it waits (the order of the others is kept).
+    Returns False if e is not in the queue."""
+    qb = _qbase(LP)
+    cap = n + LP[LP_NBG] + 1
+    ring = qb + 2 * _nq(LP) + q * cap
+    head = H[qb + 2 * q]
+    ln = H[qb + 2 * q + 1]
+    for k in range(ln):
+        if H[ring + (head + k) % cap] == e:
+            for j in range(k, ln - 1):
+                H[ring + (head + j) % cap] = H[ring + (head + j + 1) % cap]
+            H[qb + 2 * q + 1] = ln - 1
+            return True
+    return False
+
+
 @njit(cache=True, inline='always')
 def draw_time(mean, expo, rng):
     """A duration: exponential with this mean if ``expo`` else the mean itself."""
@@ -165,10 +256,13 @@ def draw_time(mean, expo, rng):
 
 
 @njit(cache=True)
-def hv_resume(v, t, I, F, G, TF, TI):
+def hv_resume(v, t, I, F, G, P, TF, TI):
     """vCPU v gets a pCPU at t: re-arm the timer it had when it lost its pCPU."""
     n = I.shape[0]
     I[v, VSTATE] = VS_RUNNING
+    # vmx_sched_in -> shrink_ple_window: with ple_window_shrink = 0 (KVM's default) the
+    # window goes back to its base each time the vCPU thread is scheduled in
+    F[v, F_PLE_WIN] = P[P_PLE_WINDOW]
     if G[G_HOLDER] == v and F[v, F_OFF_T0] >= 0.0:
         G[G_CS_PREEMPT_NS] += int(t - F[v, F_OFF_T0])
     F[v, F_OFF_T0] = -1.0
@@ -182,7 +276,8 @@ def hv_resume(v, t, I, F, G, TF, TI):
 
 @njit(cache=True)
 def hv_preempt(v, t, I, F, G, P, TF, TI):
-    """Take the running vCPU v off its pCPU at t: stash its timer."""
+    """Take the running vCPU v off its pCPU at t (involuntarily: a quantum end, a
+    wake-up preemption, a directed yield's resched of its pCPU): stash its timer."""
     G[G_PREEMPTS] += 1
     if G[G_HOLDER] == v:
         G[G_LHP] += 1
@@ -210,7 +305,7 @@ def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
     H[HV_CUR + p] = e
     if e < n:
         I[e, PCPU] = p
-        hv_resume(e, t, I, F, G, TF, TI)
+        hv_resume(e, t, I, F, G, P, TF, TI)
     tm_set(TF, TI, H[HV_PSLOT] + p, t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
 
 
@@ -231,7 +326,7 @@ def hv_release(p, t, I, F, G, P, LP, H, TF, TI, rng):
 def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
     """Entity e is runnable at t: run it on an idle pCPU it may use, else queue it."""
     if LP[LP_HV] == 0:
-        hv_resume(e, t, I, F, G, TF, TI)  # dedicated pCPU: always free for its vCPU
+        hv_resume(e, t, I, F, G, P, TF, TI)  # dedicated pCPU: always free for its vCPU
         return
     n = I.shape[0]
     npc = LP[LP_NPCPU]
@@ -275,6 +370,7 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
         F[v, F_STASH] = -1.0
         F[v, F_OFF_T0] = -1.0
         F[v, F_KICK_T] = -1.0
+        F[v, F_PLE_WIN] = P[P_PLE_WINDOW]
     if LP[LP_HV] == 0:
         return
     npc = LP[LP_NPCPU]
@@ -353,8 +449,8 @@ def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
 
 
 @njit(cache=True)
-def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
-    """The timer of a halted vCPU fired: a kick landed or an interrupt came."""
+def _wake_account(v, t, I, F, G):
+    """Halted vCPU v is runnable again at t (its kick landed or an interrupt came)."""
     n = I.shape[0]
     if I[v, WAKE_PENDING] == WAKE_KICK:
         G[G_WAKE_KICKED] += 1
@@ -367,4 +463,161 @@ def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
     F[n, GF_BLOCKED_NS] += t - F[v, F_OFF_T0]
     I[v, MODE] = M_RUN
     I[v, VSTATE] = VS_READY
-    hv_make_ready(v, t, I, F, G, P, LP, H, TF, TI, rng)
+
+
+@njit(cache=True)
+def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
+    """Whatever runs on pCPU p is preempted to the head of queue q (its run queue)."""
+    n = I.shape[0]
+    e = H[HV_CUR + p]
+    if e >= 0:
+        if e < n:
+            hv_preempt(e, t, I, F, G, P, TF, TI)
+        _push_front(H, q, e, n, LP)
+    return e
+
+
+@njit(cache=True)
+def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
+    """CFS ``check_preempt_wakeup`` -> ``resched_curr``: the woken vCPU v runs at once,
+    preempting the entity on its pCPU (pinned: its home pCPU; free: an idle pCPU if any,
+    else the first pCPU running a background vCPU, else it queues). The preempted entity
+    goes to the head of its queue. The model preempts whenever it can: a vCPU that has
+    slept is placed at ``min_vruntime - sched_latency / 2`` (``place_entity``), far more
+    than ``sched_wakeup_granularity`` behind a busy entity. Also the wake-up of a
+    directed yield's next buddy (``DY_NEXT``)."""
+    n = I.shape[0]
+    npc = LP[LP_NPCPU]
+    if LP[LP_PINNED] != 0:
+        p = _home_queue(v, n, LP)
+        q = p
+    else:
+        q = 0
+        for p in range(npc):
+            if H[HV_CUR + p] < 0:
+                hv_run(p, v, t, I, F, G, P, LP, H, TF, TI, rng)
+                return
+        p = -1
+        for k in range(npc):
+            if H[HV_CUR + k] >= n:
+                p = k
+                break
+        if p < 0:
+            _enqueue(H, 0, v, n, LP)
+            return
+    if _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP) >= 0:
+        G[G_WAKE_PREEMPTS] += 1
+    hv_run(p, v, t, I, F, G, P, LP, H, TF, TI, rng)
+
+
+@njit(cache=True)
+def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
+    """The timer of a halted vCPU fired: a kick landed or an interrupt came. It runs at
+    once with wake-up preemption, or if a directed yield made it the next buddy while
+    its kick was on its way (``DY_NEXT``); otherwise it waits for a pCPU."""
+    _wake_account(v, t, I, F, G)
+    if LP[LP_HV] != 0 and (LP[LP_WAKEUP_PREEMPT] != 0 or I[v, DY_NEXT] != 0):
+        I[v, DY_NEXT] = 0
+        _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng)
+    else:
+        I[v, DY_NEXT] = 0
+        hv_make_ready(v, t, I, F, G, P, LP, H, TF, TI, rng)
+
+
+# ---- pause-loop exiting and directed yield -------------------------------------------
+
+@njit(cache=True)
+def hv_ple_exit(v, t, I, F, G, P, TF, TI):
+    """v has been parked on its pCPU for its whole PLE window: the PAUSE-loop exit
+    (``handle_pause``). Its iterations so far count (they were executed); it stops
+    watching its line (it is in the hypervisor, not spinning) and spends the exit cost
+    in ``M_PLE`` on its pCPU, then ``hv_on_spin`` decides. ``grow_ple_window`` comes
+    first in ``handle_pause``: the window is multiplied by ``ple_window_grow``, capped."""
+    I[v, ITERS] += int((t - F[v, F_PARK_T0]) / iter_ns(P))
+    I[v, WATCH] = -1
+    I[v, MODE] = M_PLE
+    G[G_PLE_EXITS] += 1
+    I[v, PLE_N] += 1
+    w = F[v, F_PLE_WIN] * P[P_PLE_GROW]
+    F[v, F_PLE_WIN] = w if w < P[P_PLE_MAX] else P[P_PLE_MAX]
+    tm_set(TF, TI, v, t + P[P_PLE_EXIT])
+
+
+@njit(cache=True)
+def _yield_pcpu(s, t, I, F, TF, TI):
+    """Spinner s leaves its pCPU after ``yield_to`` (``schedule()`` with s as the skip
+    buddy): runnable, not running; it re-reads its spin word when it is back."""
+    I[s, VSTATE] = VS_READY
+    I[s, MODE] = M_REREAD
+    F[s, F_OFF_T0] = t
+    F[s, F_STASH] = 0.0
+    tm_clear(TF, TI, s)
+
+
+@njit(cache=True)
+def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
+    """``kvm_vcpu_yield_to(u)`` from spinner s -> ``yield_to(task, 1)``: u runs next.
+    u on another pCPU's queue (pinned): that pCPU reschedules to it (``resched_curr``),
+    the entity there goes back to the head of its queue; then s's own ``schedule()``
+    gives s's pCPU to the next entity of s's queue if there is one. u on s's queue
+    (pinned to s's pCPU, or free placement's single queue): s hands its pCPU to u.
+    A halted u whose kick is on its way (KVM: its PV-unhalted flag is set, so it counts
+    as runnable) becomes the *next buddy*: it runs at once, preempting, when its kick
+    lands (``DY_NEXT``, ``hv_wake``), not earlier: ``wake_ns`` is the model's kick ->
+    runnable time (IPI, wake-up, a pCPU leaving idle), which a yield does not shorten.
+    Returns True if s keeps its pCPU (goes back to spinning)."""
+    n = I.shape[0]
+    G[G_DYIELDS] += 1
+    I[u, BOOSTED] += 1
+    if I[u, VSTATE] == VS_HALTED:
+        G[G_DY_KICKED] += 1
+        I[u, DY_NEXT] = 1
+        if LP[LP_HV] == 0:
+            return True
+    else:
+        if LP[LP_HV] == 0:  # dedicated pCPUs: nobody is ever runnable but not running
+            G[G_STATUS] = ST_BAD_STATE
+            return True
+        qu = _home_queue(u, n, LP)
+        if not _remove(H, qu, u, n, LP):
+            G[G_STATUS] = ST_BAD_STATE  # a runnable, not running vCPU is always queued
+            return True
+        if LP[LP_PINNED] == 0 or qu == I[s, PCPU]:  # same run queue: s hands over its pCPU
+            ps = I[s, PCPU]
+            _yield_pcpu(s, t, I, F, TF, TI)
+            _enqueue(H, qu, s, n, LP)
+            hv_run(ps, u, t, I, F, G, P, LP, H, TF, TI, rng)
+            return False
+        _preempt_current(qu, qu, t, I, F, G, P, TF, TI, H, LP)
+        hv_run(qu, u, t, I, F, G, P, LP, H, TF, TI, rng)
+    ps = I[s, PCPU]
+    qs = ps if LP[LP_PINNED] != 0 else 0
+    e = _dequeue(H, qs, n, LP)
+    if e < 0:
+        return True  # nobody else on s's run queue: schedule() picks s again
+    _yield_pcpu(s, t, I, F, TF, TI)
+    _enqueue(H, qs, s, n, LP)
+    hv_run(ps, e, t, I, F, G, P, LP, H, TF, TI, rng)
+    return False
+
+
+@njit(cache=True)
+def hv_on_spin(v, t, I, F, G, P, LP, H, TF, TI, rng):
+    """End of v's PLE exit: ``kvm_vcpu_on_spin``. Scan the VM's other vCPUs round-robin
+    from ``last_boosted_vcpu + 1`` (wrapping, as the kernel's two passes do) for one that
+    is runnable but not running: preempted or woken and waiting in a run queue
+    (``VS_READY``), or halted with a kick pending (``kvm_arch_vcpu_runnable``: the
+    PV-unhalted flag). Never a background vCPU (another VM), never a running one, never
+    a halted one without a kick. The first found is boosted (``_boost``) and becomes
+    ``last_boosted_vcpu``. Returns True if v goes back to spinning on its pCPU."""
+    n = I.shape[0]
+    last = G[G_LAST_BOOSTED]
+    for k in range(1, n + 1):
+        u = (last + k) % n
+        if u == v:
+            continue
+        vs = I[u, VSTATE]
+        if vs == VS_READY or (vs == VS_HALTED and I[u, WAKE_PENDING] == WAKE_KICK):
+            G[G_LAST_BOOSTED] = u
+            return _boost(u, v, t, I, F, G, P, LP, H, TF, TI, rng)
+    return True

@@ -9,7 +9,9 @@ the trace ring, and the fixed-size outputs (counters, handoff time by number of
 waiters, per-task completion times and operation shares). A vCPU carries a
 ``VSTATE`` register owned by the PV layer (hypervisor.py): a descheduled vCPU's
 timer is postponed by its off-CPU time and its spin iterations stop advancing;
-nothing in the lock files has to change for that.
+nothing in the lock files has to change for that. The same layer owns pause-loop
+exits: a parked spinner's timer may be its PLE deadline (``F_PLE_DL``), and a vCPU in
+``M_PLE`` is spending a PLE exit.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from .hypervisor import (
     hv_halt,
     hv_init,
     hv_kick,
+    hv_on_spin,
+    hv_ple_exit,
     hv_quantum_end,
     hv_release,
     hv_wake,
@@ -78,6 +82,7 @@ from .state import (
     F_ACQ_START,
     F_DELAY,
     F_DONE_T,
+    F_PLE_DL,
     F_STASH,
     G_ACQS,
     G_BLOCKED,
@@ -108,6 +113,7 @@ from .state import (
     M_DONE,
     M_DRAIN,
     M_PARKED,
+    M_PLE,
     M_REREAD,
     M_RUN,
     M_SPINLOAD,
@@ -121,6 +127,7 @@ from .state import (
     P_HIT,
     P_LOOP,
     P_LOOP_EXP,
+    P_PLE_WINDOW,
     P_SC,
     P_WATCHDOG,
     PATH,
@@ -462,8 +469,17 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, H, TF, TI,
             elif mode == M_SPINLOAD:
                 go = spin_result(v, t, I, F, mem, L, R, P, TF, TI, G)
             elif mode == M_PARKED:
-                spin_timeout(v, t, I, F, P, G)
-                go = True
+                if P[P_PLE_WINDOW] > 0.0 and t >= F[v, F_PLE_DL]:
+                    hv_ple_exit(v, t, I, F, G, P, TF, TI)  # the PLE window ran out
+                else:
+                    spin_timeout(v, t, I, F, P, G)
+                    go = True
+            elif mode == M_PLE:
+                # the exit's cost is spent: kvm_vcpu_on_spin; back to spinning unless
+                # the directed yield took the pCPU
+                if hv_on_spin(v, t, I, F, G, P, LP, H, TF, TI, rng):
+                    spin_load(v, t, I, F, R)
+                    kind = IS_BLOCKING
             elif mode == M_REREAD:
                 spin_load(v, t, I, F, R)
                 kind = IS_BLOCKING

@@ -12,7 +12,10 @@ iteration cost. The iteration count ``ITERS`` is advanced by elapsed time /
 iteration cost at every wake-up, so thresholds such as QSPIN_THRESHOLD (2^14) or
 the unfair lock's ``lsteal_mask`` fire at the right iteration within one iteration.
 A load whose result arrives after the line was written again (the write sequence
-moved on) is re-issued instead of parked, so no wake-up is ever lost.
+moved on) is re-issued instead of parked, so no wake-up is ever lost. With pause-loop
+exiting on, a park also arms the PLE deadline (park time + the vCPU's window) and the
+parked timer is the earlier of it and the budget timeout; ``F_PLE_DL`` says which
+(hypervisor.py owns the exit).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .coherence import (
     R_WSEQ,
 )
 from .coherence import iter_ns as _iter_ns
-from .core import tm_set
+from .core import INF, tm_set
 from .state import (
     A_BUDGET,
     A_CMP,
@@ -40,6 +43,8 @@ from .state import (
     A_WORD,
     CMP_EQ,
     F_PARK_T0,
+    F_PLE_DL,
+    F_PLE_WIN,
     G_TIMEOUTS,
     ITERS,
     M_PARKED,
@@ -49,6 +54,7 @@ from .state import (
     MODE,
     OK,
     OP_LOAD,
+    P_PLE_WINDOW,
     PC,
     RES,
     WATCH,
@@ -102,7 +108,18 @@ def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
     I[v, WATCH] = line
     I[v, MODE] = M_PARKED
     F[v, F_PARK_T0] = now
-    if budget >= 0:
+    if P[P_PLE_WINDOW] > 0.0:
+        # pause-loop exiting: the PLE window restarts at every park (the load before it
+        # missed, a gap longer than ple_gap; hypervisor.py), so the exit is due after the
+        # vCPU's window of uninterrupted parking unless the budget runs out first
+        tp = now + F[v, F_PLE_WIN]
+        if budget >= 0 and now + (budget - I[v, ITERS]) * it <= tp:
+            F[v, F_PLE_DL] = INF
+            tm_set(TF, TI, v, now + (budget - I[v, ITERS]) * it)
+        else:
+            F[v, F_PLE_DL] = tp
+            tm_set(TF, TI, v, tp)
+    elif budget >= 0:
         tm_set(TF, TI, v, now + (budget - I[v, ITERS]) * it)
     return False
 

@@ -56,7 +56,11 @@ KICK_SEQ = 34  # ACQ_SEQ of the target when the pending kick was sent, or -1
 WAKE_PENDING = 35  # 1 while a kick or an interrupt is on its way to this halted vCPU
 R6 = 36
 R7 = 37
-NI = 38
+# pause-loop exiting (hypervisor.py; per-vCPU statistics)
+PLE_N = 38  # PLE exits this vCPU took
+BOOSTED = 39  # times this vCPU was the target of a successful directed yield
+DY_NEXT = 40  # 1: boosted while halted with its kick on its way: runs at once when woken
+NI = 41
 
 # ---- hypervisor states of a vCPU: I[v, VSTATE] ----------------------------------------
 VS_RUNNING = 0  # on a pCPU: its timers run
@@ -77,7 +81,9 @@ F_DONE_T = 3  # time the task completed its K operations
 F_STASH = 4  # delay left on the vCPU's timer when it lost its pCPU (< 0: none pending)
 F_OFF_T0 = 5  # time the vCPU lost its pCPU (preempted or halted)
 F_KICK_T = 6  # time the pending kick was sent (wake-latency statistics)
-NF = 7
+F_PLE_WIN = 7  # this vCPU's current PLE window, ns (KVM's per-vCPU vmx->ple_window)
+F_PLE_DL = 8  # PLE deadline of the current park (inf: the parked timer is the budget's)
+NF = 9
 
 # ---- engine modes --------------------------------------------------------------------
 M_RUN = 0  # the next timer event runs the step at PC
@@ -88,6 +94,7 @@ M_REREAD = 4  # invalidated while parked; timer = time of the next spin load
 M_DRAIN = 5  # waiting for its buffered store to drain before a memory op
 M_DONE = 6  # task finished
 M_HALTED = 7  # halted (VSTATE == VS_HALTED); its timer, if set, is the wake-up
+M_PLE = 8  # in a pause-loop exit (VM exit + kvm_vcpu_on_spin); timer = end of the exit
 
 # ---- memory operations (one word, a mask selects the sub-word field) ----------------
 OP_LOAD = 0
@@ -266,7 +273,12 @@ P_WAKE_EXP = 20  # 1.0: exponential wake latency
 P_SPURIOUS_NS = 21  # mean time between interrupts that wake a halted vCPU (0: none), ns
 P_DRAIN_NS = 22  # x86-TSO: extra time a plain store sits in the store buffer, ns (mean, exp)
 P_SC = 23  # 1.0: sequentially consistent plain stores (the vCPU waits for each store)
-NP = 24
+# pause-loop exiting (hypervisor.py; P_PLE_WINDOW == 0: off)
+P_PLE_WINDOW = 24  # base PLE window (ple_window), ns of parked time on the pCPU
+P_PLE_EXIT = 25  # cost of a PLE exit: VM exit + kvm_vcpu_on_spin + VM entry, ns
+P_PLE_GROW = 26  # window multiplier per exit (ple_window_grow); 1.0: fixed window
+P_PLE_MAX = 27  # window cap (ple_window_max), ns
+NP = 28
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
@@ -282,7 +294,8 @@ LP_NPCPU = 9  # pCPUs
 LP_NBG = 10  # background vCPUs of other VMs (always runnable, never lock)
 LP_PINNED = 11  # 1: each vCPU pinned to pCPU (id % pCPUs); 0: one global run queue
 LP_LATCH = 12  # 1: KVM's PV-unhalted latch (a kick before HLT makes HLT return at once)
-NLP = 13
+LP_WAKEUP_PREEMPT = 13  # 1: a woken vCPU preempts the entity on its pCPU (check_preempt_wakeup)
+NLP = 14
 
 # ---- global integer counters G[...] --------------------------------------------------
 G_STATUS = 0
@@ -314,13 +327,20 @@ G_KICK_STALE = G_KICKS + 2  # kicks reaching a vCPU no longer in the acquisition
 G_SPURIOUS = G_KICKS + 3  # halted vCPUs woken by an interrupt
 G_WAKE_KICKED = G_KICKS + 4  # halted vCPUs woken by a kick
 G_LATCH_HITS = G_KICKS + 5  # halts that returned at once because of the latch
-G_PREEMPTS = G_KICKS + 6  # vCPUs descheduled at a quantum end
+G_PREEMPTS = G_KICKS + 6  # vCPUs descheduled involuntarily (quantum end, wake-up
+#                            preemption, a directed yield's resched of another pCPU)
 G_LHP = G_KICKS + 7  # ... of them while holding the lock (lock-holder preemption)
 G_SLOW_UNLOCKS = G_KICKS + 8  # unlocks that took the PV slowpath
 G_BLOCKED = G_KICKS + 9  # halted vCPUs with no wake-up coming (liveness check)
 G_CS_PREEMPT_NS = G_KICKS + 10  # off-CPU time of lock holders (sum, ns, rounded)
 G_PV_KICK_NOHALT = G_KICKS + 11  # v10 pv_kick_node found the node not HALTED: no hypercall
-NG = G_KICKS + 12
+G_PLE_EXITS = G_KICKS + 12  # pause-loop exits
+G_DYIELDS = G_KICKS + 13  # successful directed yields (kvm_vcpu_on_spin found a target)
+G_DY_KICKED = G_KICKS + 14  # ... of them to a halted vCPU with its kick on its way
+G_WAKE_PREEMPTS = G_KICKS + 15  # wake-ups that preempted the entity on a pCPU (wake-up
+#                                 preemption, or a directed yield's next buddy)
+G_LAST_BOOSTED = G_KICKS + 16  # kvm->last_boosted_vcpu (a register, starts at 0 as in KVM)
+NG = G_KICKS + 17
 
 # global floats live in the extra last row of F: F[n, GF_*] (one array fewer to pass)
 GF_LAST_REL = 0
