@@ -6,7 +6,8 @@ benchmark on the same schedule and hardware with one root seed, and the results 
 back as tidy frames (per replication: ns/op, halts, kicks, stale kicks, wake latency;
 and the acquisition wait-time histogram). The thresholds are the kernel's constants
 as parameters: the PV ticket lock's ``SPIN_THRESHOLD`` and the v10 ``QSPIN_THRESHOLD``
-with its queue-head multiplier.
+with its queue-head multiplier; the hypervisor's pause-loop exiting window and
+wake-up preemption are switches of the same schedule.
 """
 
 from __future__ import annotations
@@ -24,18 +25,22 @@ PV_STUDY_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
 
 def pv_lock_study(*, spin_threshold: int = 1 << 15, qspin_threshold: int = 1 << 14,
                   head_mult: int = 2, overcommit: float = 2.0, quantum_ns: float = 3e6,
-                  kick_ns: float = 9300.0, wake_ns: float = 58000.0, tasks: int = 4,
+                  kick_ns: float = 9300.0, wake_ns: float = 58000.0,
+                  ple_window_ns: float | None = None, wakeup_preempt: bool = False,
+                  tasks: int = 4,
                   ops_per_task: int = 2000, reps: int = 2, seed: int = 0,
                   workload: Workload | None = None, locks=PV_STUDY_LOCKS):
     """Run each lock in ``locks`` with the same schedule; returns (summary, waits).
 
     The schedule is ``Schedule(overcommit=overcommit, quantum_ns=quantum_ns,
-    quantum_dist="exp", kick_ns=kick_ns, wake_ns=wake_ns)`` (one pCPU per VM vCPU plus
-    background vCPUs); ``workload`` defaults to the calibrated seed benchmark. Every
-    lock gets the same root ``seed`` (common random numbers for the schedule draws).
+    quantum_dist="exp", kick_ns=kick_ns, wake_ns=wake_ns, ple_window_ns=ple_window_ns,
+    wakeup_preempt=wakeup_preempt)`` (one pCPU per VM vCPU plus background vCPUs;
+    ``ple_window_ns=None``: no pause-loop exiting); ``workload`` defaults to the
+    calibrated seed benchmark. Every lock gets the same root ``seed`` (common random numbers for the schedule draws).
     """
     sched = Schedule(overcommit=overcommit, quantum_ns=quantum_ns, quantum_dist="exp",
-                     kick_ns=kick_ns, wake_ns=wake_ns)
+                     kick_ns=kick_ns, wake_ns=wake_ns, ple_window_ns=ple_window_ns,
+                     wakeup_preempt=wakeup_preempt)
     tun = LockTunables(spin_threshold=int(spin_threshold),
                        qspin_threshold=int(qspin_threshold), head_mult=int(head_mult),
                        mayhalt_gap=min(0x10, int(qspin_threshold) - 1))
@@ -50,6 +55,7 @@ def pv_lock_study(*, spin_threshold: int = 1 << 15, qspin_threshold: int = 1 << 
         s["halts_per_1k"] = 1e3 * s["halts"] / acq
         s["kicks_per_1k"] = 1e3 * s["kicks"] / acq
         s["stale_kicks_per_1k"] = 1e3 * s["kicks_stale"] / acq
+        s["ple_exits_per_1k"] = 1e3 * s["ple_exits"] / acq
         sums.append(s)
         waits.append(r.waits)
     summary = pd.concat(sums, ignore_index=True)
