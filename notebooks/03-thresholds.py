@@ -26,9 +26,10 @@
 # spends `KICK_US` in the hypercall). Optionally the host takes pause-loop exits
 # (`PLE_WINDOW_US`: a vCPU spinning that long on an unchanged line exits and yields to a
 # preempted sibling vCPU, KVM's `kvm_vcpu_on_spin`) and a woken vCPU preempts whatever
-# runs on its pCPU (`WAKEUP_PREEMPT`, CFS `check_preempt_wakeup`). Move the sliders to re-run a small simulation; with
-# the fixed defaults below the notebook runs headless (tests, `make reproduce`). All the
-# logic is in `pvqmodel.study.pv_lock_study` and `pvqmodel.figures.pv`.
+# runs on its pCPU (`WAKEUP_PREEMPT`, CFS `check_preempt_wakeup`). Move the sliders to
+# re-run a small simulation; with the fixed defaults below the notebook runs headless
+# (tests, `make reproduce`). All the logic is in `pvqmodel.study.pv_lock_study` and
+# `pvqmodel.figures.pv`.
 
 # %% tags=["parameters"]
 SPIN_THRESHOLD_LOG2 = 15  # PV ticket SPIN_THRESHOLD = 2^15 (kernel value)

@@ -36,7 +36,8 @@ def pv_lock_study(*, spin_threshold: int = 1 << 15, qspin_threshold: int = 1 << 
     quantum_dist="exp", kick_ns=kick_ns, wake_ns=wake_ns, ple_window_ns=ple_window_ns,
     wakeup_preempt=wakeup_preempt)`` (one pCPU per VM vCPU plus background vCPUs;
     ``ple_window_ns=None``: no pause-loop exiting); ``workload`` defaults to the
-    calibrated seed benchmark. Every lock gets the same root ``seed`` (common random numbers for the schedule draws).
+    calibrated seed benchmark. Every lock gets the same root ``seed`` (common random
+    numbers for the schedule draws).
     """
     sched = Schedule(overcommit=overcommit, quantum_ns=quantum_ns, quantum_dist="exp",
                      kick_ns=kick_ns, wake_ns=wake_ns, ple_window_ns=ple_window_ns,
