@@ -19,7 +19,7 @@ from .handshake import explore_v10_handshake, replay_v10_handshake
 from .hunt import HuntResult, hunt, hunt_sweep
 from .params import Hardware, Schedule, Workload
 from .sim import LockTunables, SimResult, SimulationError, simulate
-from .study import pv_lock_study
+from .study import ple_study, pv_lock_study
 
 __all__ = [
     "AnalyticFit",
@@ -38,6 +38,7 @@ __all__ = [
     "fit_analytic",
     "hunt",
     "hunt_sweep",
+    "ple_study",
     "pv_lock_study",
     "queueing",
     "replay_v10_handshake",

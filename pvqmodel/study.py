@@ -7,7 +7,9 @@ back as tidy frames (per replication: ns/op, halts, kicks, stale kicks, wake lat
 and the acquisition wait-time histogram). The thresholds are the kernel's constants
 as parameters: the PV ticket lock's ``SPIN_THRESHOLD`` and the v10 ``QSPIN_THRESHOLD``
 with its queue-head multiplier; the hypervisor's pause-loop exiting window and
-wake-up preemption are switches of the same schedule.
+wake-up preemption are switches of the same schedule. Also the hypervisor side
+(``ple_study``): native and PV locks under pinned overcommit with pause-loop exiting
+off and on, each with and without wake-up preemption.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .params import Schedule, Workload
+from .params import PLE_WINDOW_NS, Schedule, Workload
 from .sim import LockTunables, default_workload, simulate
 
-__all__ = ["PV_STUDY_LOCKS", "pv_lock_study"]
+__all__ = ["PLE_STUDY_LOCKS", "PV_STUDY_LOCKS", "ple_study", "pv_lock_study"]
 
 PV_STUDY_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
+PLE_STUDY_LOCKS = ("ticket", "qspinlock", "pv-ticket", "pv-qspinlock-v10")
 
 
 def pv_lock_study(*, spin_threshold: int = 1 << 15, qspin_threshold: int = 1 << 14,
@@ -64,3 +67,28 @@ def pv_lock_study(*, spin_threshold: int = 1 << 15, qspin_threshold: int = 1 << 
     w["share"] = w["count"] / w.groupby("lock")["count"].transform("sum").clip(lower=1)
     w["mid_ns"] = np.sqrt(w["lo_ns"].clip(lower=1) * w["hi_ns"])
     return summary, w
+
+
+def ple_study(*, locks=PLE_STUDY_LOCKS, tasks=(2, 4, 6, 8), overcommit: float = 2.0,
+              quantum_ns: float = 1e6, ple_window_ns: float = PLE_WINDOW_NS,
+              ops_per_task: int = 5000, reps: int = 3, seed: int = 0,
+              workload: Workload | None = None, workers: int = 1) -> pd.DataFrame:
+    """Each lock in ``locks`` at each number of ``tasks`` under pinned overcommit
+    (``Schedule(overcommit=overcommit, quantum_ns=quantum_ns)``: one pCPU per VM vCPU
+    plus background vCPUs), with pause-loop exiting off and on (``ple_window_ns``, KVM's
+    other defaults) and wake-up preemption off and on: four schedules, the same root
+    ``seed`` for all (common random numbers). Returns the summaries, one row per
+    replication, with columns ``ple`` and ``wakeup_preempt`` added."""
+    wl = default_workload() if workload is None else workload
+    rows = []
+    for lock in locks:
+        for n in tasks:
+            for ple in (False, True):
+                for wp in (False, True):
+                    sched = Schedule(overcommit=overcommit, quantum_ns=quantum_ns,
+                                     ple_window_ns=ple_window_ns if ple else None,
+                                     wakeup_preempt=wp)
+                    s = simulate(lock, n, ops_per_task, workload=wl, schedule=sched,
+                                 reps=reps, seed=seed, workers=workers).summary
+                    rows.append(s.assign(ple=ple, wakeup_preempt=wp))
+    return pd.concat(rows, ignore_index=True)

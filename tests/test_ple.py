@@ -197,3 +197,18 @@ def test_wakeup_preemption_runs_a_woken_vcpu_at_once(lock):
     assert on["wake_latency_ns"].to_numpy() == pytest.approx(5000.0, rel=1e-9)
     assert (off["wakeup_preemptions"] == 0).all()
     assert (off["wake_latency_ns"] > 3 * 5000.0).all()
+
+
+def test_ple_study_and_its_figure():
+    """The study behind the ``ple-study`` figure: four schedules per lock and task
+    count, tidy, drawn in two panels."""
+    from pvqmodel.figures.pv import fig_ple_study
+    from pvqmodel.study import ple_study
+
+    s = ple_study(locks=("ticket", "pv-ticket"), tasks=(2, 3), ops_per_task=50, reps=2)
+    assert len(s) == 2 * 2 * 4 * 2
+    assert set(map(tuple, s[["ple", "wakeup_preempt"]].drop_duplicates().values)) == {
+        (False, False), (False, True), (True, False), (True, True)}
+    assert (s.loc[~s["ple"], "ple_exits"] == 0).all()
+    fig = fig_ple_study(s)
+    assert len(fig.axes) == 2

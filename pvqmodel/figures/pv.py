@@ -1,9 +1,11 @@
-"""Figures of the PV layer: the PV locks side by side under a schedule (notebook 03)
-and the lost-wake-up hunt (notebook 04).
+"""Figures of the PV layer: the PV locks side by side under a schedule (notebook 03),
+the lost-wake-up hunt (notebook 04), and pause-loop exiting / wake-up preemption
+under overcommit.
 
-Owns drawing only. Inputs: the frames of :func:`pvqmodel.study.pv_lock_study` and of
-:func:`pvqmodel.hunt.hunt_sweep`. :func:`register_pv_figures` adds both to the
-``pvqmodel figures`` registry (they run the engine, about a minute together).
+Owns drawing only. Inputs: the frames of :func:`pvqmodel.study.pv_lock_study`, of
+:func:`pvqmodel.hunt.hunt_sweep` and of :func:`pvqmodel.study.ple_study`.
+:func:`register_pv_figures` adds them to the ``pvqmodel figures`` registry (they run
+the engine, a minute or two together).
 """
 
 from __future__ import annotations
@@ -71,6 +73,37 @@ def fig_hunt_sweep(df: pd.DataFrame) -> Figure:
     return fig
 
 
+def fig_ple_study(summary: pd.DataFrame, title: str = "") -> Figure:
+    """ns per operation (log) against tasks, without (left) and with (right) wake-up
+    preemption: one colour per lock, solid with pause-loop exiting, dashed without;
+    markers at the median of the replications, bars from the fastest to the slowest."""
+    with paper_style():
+        fig, axes = plt.subplots(1, 2, figsize=WIDE, sharey=True)
+        for ax, wp in zip(axes, (False, True), strict=True):
+            d = summary[summary["wakeup_preempt"] == wp]
+            for (lock, ple), g in d.groupby(["lock", "ple"], sort=False):
+                st = g.groupby("tasks")["ns_per_op"].agg(["median", "min", "max"])
+                ax.errorbar(st.index, st["median"],
+                            yerr=[st["median"] - st["min"], st["max"] - st["median"]],
+                            color=LOCK_PALETTE.get(lock, "0.5"), marker="o", ms=3, capsize=2,
+                            ls="-" if ple else "--", label=f"{lock}, PLE {'on' if ple else 'off'}")
+            ax.set_yscale("log")
+            ax.set_xlabel("tasks (vCPUs)")
+            ax.set_title(f"wake-up preemption {'on' if wp else 'off'}", fontsize=8)
+        axes[0].set_ylabel("ns per lock/unlock (log)")
+        axes[1].legend(fontsize=6, ncol=2)
+        if title:
+            fig.suptitle(title, fontsize=9)
+        fig.tight_layout()
+    return fig
+
+
+def ple_study_data():
+    from ..study import ple_study
+
+    return ple_study(ops_per_task=5000, reps=3, seed=0, workers=2)
+
+
 def pv_study_data():
     from ..study import pv_lock_study
 
@@ -91,3 +124,6 @@ def register_pv_figures() -> None:
     register("pv-study", lambda: fig_pv_study(
         *pv_study_data(), title="PV locks, 4 vCPUs + 4 background vCPUs, 100 us quanta"))
     register("hunt-sweep", lambda: fig_hunt_sweep(hunt_sweep_data()))
+    register("ple-study", lambda: fig_ple_study(
+        ple_study_data(), title="pinned overcommit 2 (1 background vCPU per pCPU), "
+        "1 ms quanta, seed benchmark"))
