@@ -175,6 +175,8 @@ _PLACES = ("pinned", "free")
 PLE_WINDOW_NS = 4096 / 2.4
 #: KVM's ``KVM_VMX_DEFAULT_PLE_WINDOW_MAX`` (``UINT_MAX`` cycles) at 2.4 GHz, ns
 PLE_WINDOW_MAX_NS = 2.0**32 / 2.4
+#: KVM's ``ple_gap`` default, 128 cycles, at 2.4 GHz, ns
+PLE_GAP_NS = 128 / 2.4
 
 
 @dataclass(frozen=True)
@@ -199,16 +201,18 @@ class Schedule(_ParamsMixin):
     reaches a vCPU before it halts makes its next HLT return at once).
 
     Pause-loop exiting (VMX PLE; kernel-locks.md §5.2), off with ``ple_window_ns=None``:
-    a vCPU that has spun parked on a valid cached copy, on its pCPU, for its whole window
-    takes a VM exit. The window restarts at every park (the re-read after an
-    invalidation is a miss longer than ``ple_gap`` = 128 cycles = 53 ns at 2.4 GHz) and
-    at every VM entry. KVM's defaults: ``ple_window`` 4096 cycles = 1707 ns at 2.4 GHz;
+    a vCPU whose PAUSE loop has lasted its window, on its pCPU, takes a VM exit. A loop
+    goes on while the time between two PAUSEs stays within ``ple_gap_ns`` (KVM's
+    ``ple_gap`` 128 cycles = 53 ns at 2.4 GHz): a re-read after an invalidation
+    continues it only if the miss is that fast; lock code, a VM entry or a slower miss
+    starts a new loop. KVM's defaults: ``ple_window`` 4096 cycles = 1707 ns at 2.4 GHz;
     multiplied by ``ple_grow`` (``ple_window_grow`` 2) at each exit up to
     ``ple_window_max_ns`` (``UINT_MAX`` cycles = 1.79 s at 2.4 GHz: no practical cap)
     and back to the base when the vCPU is scheduled in again (``ple_window_shrink`` 0,
     ``vmx_sched_in``). ``ple_exit_ns`` is the exit's cost on the pCPU: VM exit and entry
-    (~0.5 us on Westmere) plus ``kvm_vcpu_on_spin`` (a scan of the VM's vCPUs and
-    ``yield_to``, run-queue locks and maybe a reschedule IPI), 2 us by default. At the
+    (a few hundred cycles on Westmere) plus ``kvm_vcpu_on_spin`` (a scan of the VM's
+    vCPUs and ``yield_to``: run-queue locks, maybe a reschedule IPI); 2 us by default,
+    an estimate, not a measurement. At the
     end of the exit the directed yield picks the next VM vCPU after
     ``last_boosted_vcpu`` that is runnable but not running (preempted or woken and
     queued) and runs it next, or one halted with its kick on its way, which then runs
@@ -233,6 +237,7 @@ class Schedule(_ParamsMixin):
     ple_exit_ns: float = 2000.0
     ple_grow: int = 2
     ple_window_max_ns: float = PLE_WINDOW_MAX_NS
+    ple_gap_ns: float = PLE_GAP_NS
     wakeup_preempt: bool = False
 
     def __post_init__(self):
@@ -258,6 +263,7 @@ class Schedule(_ParamsMixin):
         if (isinstance(self.ple_grow, bool) or not isinstance(self.ple_grow, int)
                 or not 1 <= self.ple_grow <= 64):
             raise ValueError(f"ple_grow must be an integer in [1, 64], got {self.ple_grow!r}")
+        _check_range("ple_gap_ns", self.ple_gap_ns, 0.0, 1e4)
         lo = 1.0 if self.ple_window_ns is None else self.ple_window_ns
         _check_range("ple_window_max_ns", self.ple_window_max_ns, lo, 1e10)
         if not isinstance(self.wakeup_preempt, bool):

@@ -30,16 +30,20 @@ entity goes to the head of its queue. Without it a woken vCPU waits for the curr
 quantum to end.
 
 **Pause-loop exiting** (``P_PLE_WINDOW > 0``; VMX PLE, kernel-locks.md §5.2). The
-hardware counts a PAUSE loop from its first PAUSE; a gap longer than ``ple_gap`` (128
-cycles, 53 ns at 2.4 GHz) between two PAUSEs starts a new loop, and so does the first
-PAUSE after a VM entry. A parked spinner executes PAUSE every iteration on a valid
-cached copy; the re-read after an invalidation is a miss (the calibrated preset's
-cheapest, a same-socket transfer through the line's home, is 23 + 25 ns, plus the
-iteration's PAUSE and checks: ~55 ns, above the gap, and queueing behind other
-requesters only adds to it), and so is the first load of a new spin after other lock
-code. The model therefore restarts the window at every park (spin.py) and after every
-preemption or exit (the spinner re-reads when it is back): a vCPU parked on its pCPU
-for its whole window ``F_PLE_WIN`` exits (``hv_ple_exit``). The window is per vCPU
+hardware counts a PAUSE loop from its first PAUSE; a gap longer than ``ple_gap``
+(``P_PLE_GAP``; KVM's 128 cycles, 53 ns at 2.4 GHz) between two PAUSEs starts a new
+loop, and so does the first PAUSE after a VM entry. A parked spinner executes PAUSE
+every iteration on a valid cached copy (gap: one iteration). The re-read after an
+invalidation is a miss, and its gap is the miss latency plus the iteration's PAUSE
+and PV checks (spin.py ``ple_loop``): with the calibrated preset the cheapest miss, a
+same-socket transfer through the line's home with nobody queued, gives 23 + 25 + 3 =
+51 ns (native) or 53 ns (PV), just inside the gap, so the loop goes on; queueing
+behind other spinners' re-reads or a cross-socket transfer (115 ns) starts a new
+loop. Lock code between two spins, a VM entry (after a preemption or an exit) and
+the first PAUSE of a spin start a new loop too. A vCPU whose loop has lasted its
+window ``F_PLE_WIN`` while it is parked on its pCPU exits (``hv_ple_exit``; the
+deadline is checked at park time: a loop that runs out during a re-read exits at the
+next park). The window is per vCPU
 (``vmx->ple_window``): ``grow_ple_window`` multiplies it by ``P_PLE_GROW`` at each
 exit, capped at ``P_PLE_MAX``; ``vmx_sched_in`` -> ``shrink_ple_window`` with KVM's
 default shrink modifier 0 puts it back to the base whenever the vCPU is scheduled in
@@ -140,6 +144,7 @@ from .state import (
     P_WAKE_NS,
     PC,
     PCPU,
+    PLE_LOOP,
     PLE_N,
     ST_BAD_STATE,
     VS_HALTED,
@@ -263,6 +268,7 @@ def hv_resume(v, t, I, F, G, P, TF, TI):
     # vmx_sched_in -> shrink_ple_window: with ple_window_shrink = 0 (KVM's default) the
     # window goes back to its base each time the vCPU thread is scheduled in
     F[v, F_PLE_WIN] = P[P_PLE_WINDOW]
+    I[v, PLE_LOOP] = 0  # the first PAUSE after a VM entry starts a new PAUSE loop
     if G[G_HOLDER] == v and F[v, F_OFF_T0] >= 0.0:
         G[G_CS_PREEMPT_NS] += int(t - F[v, F_OFF_T0])
     F[v, F_OFF_T0] = -1.0
@@ -536,6 +542,7 @@ def hv_ple_exit(v, t, I, F, G, P, TF, TI):
     I[v, ITERS] += int((t - F[v, F_PARK_T0]) / iter_ns(P))
     I[v, WATCH] = -1
     I[v, MODE] = M_PLE
+    I[v, PLE_LOOP] = 0  # back in the guest after the exit: a new PAUSE loop
     G[G_PLE_EXITS] += 1
     I[v, PLE_N] += 1
     w = F[v, F_PLE_WIN] * P[P_PLE_GROW]

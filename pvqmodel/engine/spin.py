@@ -13,9 +13,10 @@ iteration cost at every wake-up, so thresholds such as QSPIN_THRESHOLD (2^14) or
 the unfair lock's ``lsteal_mask`` fire at the right iteration within one iteration.
 A load whose result arrives after the line was written again (the write sequence
 moved on) is re-issued instead of parked, so no wake-up is ever lost. With pause-loop
-exiting on, a park also arms the PLE deadline (park time + the vCPU's window) and the
-parked timer is the earlier of it and the budget timeout; ``F_PLE_DL`` says which
-(hypervisor.py owns the exit).
+exiting on, each spin load that returns tells whether the PAUSE loop goes on (its gap
+is at most ``ple_gap``) or starts anew (``ple_loop``), and a park arms the PLE deadline
+(the loop's first PAUSE + the vCPU's window); the parked timer is the earlier of it and
+the budget timeout, ``F_PLE_DL`` says which (hypervisor.py owns the exit).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from .state import (
     CMP_EQ,
     F_PARK_T0,
     F_PLE_DL,
+    F_PLE_T0,
     F_PLE_WIN,
     G_TIMEOUTS,
     ITERS,
@@ -54,8 +56,11 @@ from .state import (
     MODE,
     OK,
     OP_LOAD,
+    P_HIT,
+    P_PLE_GAP,
     P_PLE_WINDOW,
     PC,
+    PLE_LOOP,
     RES,
     WATCH,
 )
@@ -72,6 +77,17 @@ def spin_load(v, now, I, F, R):
     I[v, ITERS] += 1
     I[v, MODE] = M_SPINLOAD
     F[v, F_PARK_T0] = now
+
+
+@njit(cache=True, inline='always')
+def ple_loop(v, now, I, F, P, it):
+    """A PAUSE follows the spin load that just returned. VMX counts a PAUSE loop from its
+    first PAUSE; a gap between two PAUSEs longer than ``ple_gap`` starts a new loop, and
+    so does the first PAUSE after lock code or a VM entry (``PLE_LOOP`` == 0). The gap
+    is the load's latency plus the rest of the iteration (PAUSE and the PV checks)."""
+    if I[v, PLE_LOOP] == 0 or now - F[v, F_PARK_T0] + it - P[P_HIT] > P[P_PLE_GAP]:
+        F[v, F_PLE_T0] = now
+    I[v, PLE_LOOP] = 1
 
 
 @njit(cache=True, inline='always')
@@ -102,6 +118,8 @@ def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
     line = mem[I[v, A_WORD], MEM_LINE]
     if L[line, L_WSEQ] != R[v, R_WSEQ]:
         # written after our load was served: our copy is already invalid, re-read
+        if P[P_PLE_WINDOW] > 0.0:
+            ple_loop(v, now, I, F, P, it)
         I[v, MODE] = M_REREAD
         tm_set(TF, TI, v, now + it)
         return False
@@ -109,10 +127,12 @@ def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
     I[v, MODE] = M_PARKED
     F[v, F_PARK_T0] = now
     if P[P_PLE_WINDOW] > 0.0:
-        # pause-loop exiting: the PLE window restarts at every park (the load before it
-        # missed, a gap longer than ple_gap; hypervisor.py), so the exit is due after the
-        # vCPU's window of uninterrupted parking unless the budget runs out first
-        tp = now + F[v, F_PLE_WIN]
+        # pause-loop exiting (hypervisor.py): the exit is due one window after the first
+        # PAUSE of this PAUSE loop, unless the budget runs out first
+        ple_loop(v, now, I, F, P, it)
+        tp = F[v, F_PLE_T0] + F[v, F_PLE_WIN]
+        if tp < now:
+            tp = now
         if budget >= 0 and now + (budget - I[v, ITERS]) * it <= tp:
             F[v, F_PLE_DL] = INF
             tm_set(TF, TI, v, now + (budget - I[v, ITERS]) * it)

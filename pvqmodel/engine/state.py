@@ -60,7 +60,8 @@ R7 = 37
 PLE_N = 38  # PLE exits this vCPU took
 BOOSTED = 39  # times this vCPU was the target of a successful directed yield
 DY_NEXT = 40  # 1: boosted while halted with its kick on its way: runs at once when woken
-NI = 41
+PLE_LOOP = 41  # 1: the vCPU's spin is in a PAUSE loop (the next PAUSE may continue it)
+NI = 42
 
 # ---- hypervisor states of a vCPU: I[v, VSTATE] ----------------------------------------
 VS_RUNNING = 0  # on a pCPU: its timers run
@@ -83,7 +84,8 @@ F_OFF_T0 = 5  # time the vCPU lost its pCPU (preempted or halted)
 F_KICK_T = 6  # time the pending kick was sent (wake-latency statistics)
 F_PLE_WIN = 7  # this vCPU's current PLE window, ns (KVM's per-vCPU vmx->ple_window)
 F_PLE_DL = 8  # PLE deadline of the current park (inf: the parked timer is the budget's)
-NF = 9
+F_PLE_T0 = 9  # first PAUSE of the current PAUSE loop (the PLE window counts from it)
+NF = 10
 
 # ---- engine modes --------------------------------------------------------------------
 M_RUN = 0  # the next timer event runs the step at PC
@@ -210,6 +212,7 @@ def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     I[v, A_BUDGET] = budget
     I[v, A_NEXT] = nxt
     I[v, ITERS] = 0
+    I[v, PLE_LOOP] = 0  # lock code ran since the last PAUSE: a new PAUSE loop
 
 
 @njit(cache=True, inline='always')
@@ -278,7 +281,8 @@ P_PLE_WINDOW = 24  # base PLE window (ple_window), ns of parked time on the pCPU
 P_PLE_EXIT = 25  # cost of a PLE exit: VM exit + kvm_vcpu_on_spin + VM entry, ns
 P_PLE_GROW = 26  # window multiplier per exit (ple_window_grow); 1.0: fixed window
 P_PLE_MAX = 27  # window cap (ple_window_max), ns
-NP = 28
+P_PLE_GAP = 28  # ple_gap: a longer PAUSE-to-PAUSE gap starts a new PAUSE loop, ns
+NP = 29
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
