@@ -83,9 +83,11 @@ def spin_load(v, now, I, F, R):
 def ple_loop(v, now, I, F, P, it):
     """A PAUSE follows the spin load that just returned. VMX counts a PAUSE loop from its
     first PAUSE; a gap between two PAUSEs longer than ``ple_gap`` starts a new loop, and
-    so does the first PAUSE after lock code or a VM entry (``PLE_LOOP`` == 0). The gap
-    is the load's latency plus the rest of the iteration (PAUSE and the PV checks)."""
-    if I[v, PLE_LOOP] == 0 or now - F[v, F_PARK_T0] + it - P[P_HIT] > P[P_PLE_GAP]:
+    so does the first PAUSE of a spin (lock code ran before it: ``ITERS`` is 1 after the
+    first load) or after a VM entry (``PLE_LOOP`` == 0). The gap is the load's latency
+    plus the rest of the iteration (PAUSE and the PV checks)."""
+    if (I[v, ITERS] <= 1 or I[v, PLE_LOOP] == 0
+            or now - F[v, F_PARK_T0] + it - P[P_HIT] > P[P_PLE_GAP]):
         F[v, F_PLE_T0] = now
     I[v, PLE_LOOP] = 1
 

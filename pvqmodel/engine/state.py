@@ -212,7 +212,6 @@ def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     I[v, A_BUDGET] = budget
     I[v, A_NEXT] = nxt
     I[v, ITERS] = 0
-    I[v, PLE_LOOP] = 0  # lock code ran since the last PAUSE: a new PAUSE loop
 
 
 @njit(cache=True, inline='always')
