@@ -135,22 +135,17 @@ pd.concat(rows).reset_index().pivot(index="qspin_threshold", columns="lock",
 
 # %% [markdown]
 # ## Pause-loop exiting and wake-up preemption (static)
-# The same schedule with the host's PLE at KVM's default window (4096 cycles) and with
-# wake-up preemption, for the native locks too: PLE is what a guest without PV
-# spinlocks relies on under overcommit (the spinner exits and yields to a preempted
-# sibling, often the lock holder or the next waiter), while the PV locks halt instead.
+# The same overcommit and quantum (fixed quanta here) with the host's PLE at KVM's default
+# window (4096 cycles) off and on, each with and without wake-up preemption, for the
+# native locks too: PLE is what a guest without PV spinlocks relies on under overcommit
+# (the spinner exits and yields to a preempted sibling, often the lock holder or the next
+# waiter), while the PV locks halt instead (`pvqmodel.study.ple_study`).
 
 # %%
-from pvqmodel.params import PLE_WINDOW_NS
+from pvqmodel.study import ple_study
 
-rows = []
-for label, ple, wup in (("off", None, False), ("PLE", PLE_WINDOW_NS, False),
-                        ("PLE + wake-up preemption", PLE_WINDOW_NS, True)):
-    s, _ = pv_lock_study(quantum_ns=QUANTUM_US * 1e3, overcommit=OVERCOMMIT, tasks=TASKS,
-                         ple_window_ns=ple, wakeup_preempt=wup,
-                         locks=("ticket", "qspinlock") + PV_STUDY_LOCKS,
-                         ops_per_task=OPS_PER_TASK, reps=REPS, seed=SEED)
-    rows.append(s.groupby("lock", sort=False)[["ns_per_op", "ple_exits_per_1k"]].mean()
-                .assign(host=label))
-pd.concat(rows).reset_index().pivot(index="lock", columns="host",
-                                    values=["ns_per_op", "ple_exits_per_1k"]).round(1)
+ple = ple_study(locks=("ticket", "qspinlock") + PV_STUDY_LOCKS, tasks=(TASKS,),
+                overcommit=OVERCOMMIT, quantum_ns=QUANTUM_US * 1e3,
+                ops_per_task=OPS_PER_TASK, reps=REPS, seed=SEED)
+ple.pivot_table(index="lock", columns=["ple", "wakeup_preempt"], values="ns_per_op",
+                sort=False).round(1)
