@@ -197,6 +197,15 @@ def _qbase(LP):
     return HV_CUR + LP[LP_NPCPU]
 
 
+@njit(cache=True, inline='always')
+def _idle_pcpu(H, LP):
+    """The lowest-numbered idle pCPU, or -1 if every pCPU runs an entity."""
+    for p in range(LP[LP_NPCPU]):
+        if H[HV_CUR + p] < 0:
+            return p
+    return -1
+
+
 @njit(cache=True)
 def _enqueue(H, q, e, n, LP):
     qb = _qbase(LP)
@@ -335,7 +344,6 @@ def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
         hv_resume(e, t, I, F, G, P, TF, TI)  # dedicated pCPU: always free for its vCPU
         return
     n = I.shape[0]
-    npc = LP[LP_NPCPU]
     if LP[LP_PINNED] != 0:
         p = _home_queue(e, n, LP)
         if H[HV_CUR + p] < 0:
@@ -343,10 +351,10 @@ def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
             return
         _enqueue(H, p, e, n, LP)
         return
-    for p in range(npc):
-        if H[HV_CUR + p] < 0:
-            hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
-            return
+    p = _idle_pcpu(H, LP)
+    if p >= 0:
+        hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
+        return
     _enqueue(H, 0, e, n, LP)
 
 
@@ -499,11 +507,10 @@ def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
         q = p
     else:
         q = 0
-        for p in range(npc):
-            if H[HV_CUR + p] < 0:
-                hv_run(p, v, t, I, F, G, P, LP, H, TF, TI, rng)
-                return
-        p = -1
+        p = _idle_pcpu(H, LP)
+        if p >= 0:
+            hv_run(p, v, t, I, F, G, P, LP, H, TF, TI, rng)
+            return
         for k in range(npc):
             if H[HV_CUR + k] >= n:
                 p = k
