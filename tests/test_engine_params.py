@@ -2,7 +2,7 @@
 
 import pytest
 
-from pvqmodel.params import Hardware, Workload
+from pvqmodel.params import Hardware, Workload, load_preset
 from pvqmodel.sim import LockTunables, simulate
 
 
@@ -75,3 +75,30 @@ def test_calibrate_reports_how_many_times_it_ran_the_engine(monkeypatch):
     # every objective evaluation, plus the final re-evaluation table for the report
     assert rep["fit"]["evaluations"] == len(calls) - 1 >= 8  # at least the initial simplex
     assert "preset_path" not in rep
+
+
+@pytest.mark.parametrize("lock", ["ticket", "qspinlock"])
+def test_preset_loop_overhead_is_identified_by_the_uncontended_cells(lock):
+    """``loop_ns`` is not a free parameter: the preset's value is the one that makes the
+    engine's uncontended op (locked-RMW hit, critical section, store hit, loop) take the
+    measured N=1 time. Checks the identity calibrate() relies on against the engine
+    itself: one task, deterministic costs, so the only slack is the run's start: a random
+    offset below one loop overhead plus the first, cold miss on the lock line (a home
+    service of at most 2 service_ns and one transfer), spread over K ops."""
+    from pvqmodel.calibrate import identified_loop_ns, uncontended_ns
+
+    hw, wl = Hardware.preset(), Workload.from_dict(load_preset("westmere-ex")["workload"])
+    n1 = uncontended_ns()
+    assert wl.loop_ns == pytest.approx(identified_loop_ns(hw, wl, n1), rel=1e-9)
+    K = 2000
+    ns = float(simulate(lock, 1, K, hardware=hw, workload=wl, seed=0).summary["ns_per_op"]
+               .iloc[0])
+    slack = (wl.loop_ns + 2 * hw.service_ns + max(hw.xfer_same_ns, hw.shared_ns)) / K
+    assert n1 <= ns <= n1 + slack
+
+
+def test_identified_loop_rejects_an_impossible_uncontended_time():
+    from pvqmodel.calibrate import identified_loop_ns
+
+    with pytest.raises(ValueError, match="N=1 time"):
+        identified_loop_ns(Hardware(), Workload(), 1.0)

@@ -138,8 +138,11 @@ def test_directed_yield_cuts_lock_holder_preemption():
     tail = np.maximum(by[("done_ns", 0)].values - by[("done_ns", 1)].values, 0.0)
     bound = s["lhp"].values * (W + 2 * EXIT + 1000.0) + (tail / LHP_Q + 1.0) * LHP_Q
     assert (s["holder_off_ns"].values <= bound).all(), (s["holder_off_ns"].values, bound)
-    # E[D] per acquisition of vCPU 0 (the only one ever preempted: K acquisitions)
-    assert (s["holder_off_ns"] / LHP_K < 0.1 * LHP_C * (2 - 1)).all()
+    # E[D] per acquisition of vCPU 0 (the only one ever preempted: K acquisitions) while
+    # vCPU 1 still runs: the tail (vCPU 0 alone, no spinner, so no exit) costs q per LHP
+    # whatever PLE does and is taken out with its bound above
+    during = s["holder_off_ns"].values - (tail / LHP_Q + 1.0) * LHP_Q
+    assert (during / LHP_K < 0.1 * LHP_C * (2 - 1)).all(), (during, tail)
     assert (s["ns_per_op"] < 0.8 * base["ns_per_op"]).all()
 
 
