@@ -35,8 +35,8 @@ from .sim import simulate
 #: cycles; PAUSE ~10 cycles before Skylake) and models.md §5 (priors of the analytical
 #: fits). Bounds are wide enough to be honest priors, tight enough to stay physical.
 BOUNDS = {
-    "rmw_ns": (4.0, 7.0, "extra cost of a locked RMW over an L1 hit, paid by the core: "
-                         "kernel-locks.md §6 T1 (2.4 GHz Westmere) times a cmpxchg lock, "
+    "rmw_ns": (4.0, 7.0, "extra cost of a locked RMW over an L1 hit: kernel-locks.md "
+                         "§6 T1 (2.4 GHz Westmere) times a cmpxchg lock, "
                          "byte-store unlock and loop at 9.2 ns, so rmw <= 9.2 - 2 x 1.7 "
                          "~ 5.8 ns even with a free loop; allow 10..17 cycles"),
     "pause_ns": (2.0, 10.0, "PAUSE ~10 cycles pre-Skylake (§7, MariaDB 042fc29597), "
