@@ -188,8 +188,6 @@ def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
         hw0, wl0 = start
     wl0 = wl0.replace(placement=placement)
     hw0 = hw0.replace(hit_ns=1.7)
-    lo, hi, _ = BOUNDS["rmw_ns"]
-    hw0 = hw0.replace(rmw_ns=min(max(hw0.rmw_ns, lo), hi))
     n1_ns = uncontended_ns(cells)
     meas = np.log(cells["ns_per_op"].to_numpy())
     bar = tqdm(total=maxfev, desc="calibrate", disable=not progress)
