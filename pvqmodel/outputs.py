@@ -197,7 +197,8 @@ def check_manifest(path: Path | str, inputs: Iterable[Path] | None = None) -> di
     Returns a dict: ``manifest`` (the path), ``found`` (False if there is none: no run
     finished since the last one started), ``missing`` / ``modified`` (outputs absent or
     whose bytes differ: from another run, or edited), ``untracked`` (other files in the
-    output folders: left by an earlier or interrupted run), ``inputs_changed`` /
+    output folders, except hidden ones and a README.md: left by an earlier or
+    interrupted run), ``inputs_changed`` /
     ``inputs_added`` / ``inputs_removed`` (the outputs may be stale), ``versions``
     (package versions that differ now: name -> (then, now)), ``git`` (the recorded
     revision) and ``ok`` (no missing, modified or untracked output and no input change).
@@ -224,7 +225,8 @@ def check_manifest(path: Path | str, inputs: Iterable[Path] | None = None) -> di
         if folder.is_dir():
             rep["untracked"] += sorted(_key(p) for p in folder.iterdir()
                                        if p.is_file() and _key(p) not in listed
-                                       and not p.name.startswith("."))
+                                       and not p.name.startswith(".")
+                                       and p.name != "README.md")
     now = {_key(p): p for p in inputs}
     then = man.get("inputs", {})
     rep["inputs_removed"] = sorted(set(then) - set(now))

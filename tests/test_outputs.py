@@ -113,6 +113,7 @@ def test_manifest_reports_each_kind_of_difference(tmp_path):
     out.mkdir()
     raw.mkdir()
     a, b = write_text(out / "a.csv", "1\n"), write_text(out / "b.png", "png")
+    write_text(out / "README.md", "what this folder holds\n")  # not an output
     inp = write_text(raw / "in.csv", "x\n")
     man = out / "MANIFEST.json"
     write_manifest(man, [a, b], inputs=[inp], output_dirs=[out], settings={"k": 1})
