@@ -194,6 +194,10 @@ def _write_fit_tables(report, out: Path) -> list[Path]:
             for k in ("params", "points", "summary")]
 
 
+#: Figures drawn from the table and the analytical fits only (no engine run).
+_NO_ENGINE_FIGURES = frozenset({"seed-table", "seed-per-op", "seed-pv-ratio", "analytic-fits"})
+
+
 def _figure_names(only, flag: str = "--only") -> list[str] | None:
     """Check figure names against the registry before building anything."""
     if only is None:
@@ -214,6 +218,8 @@ def _cmd_figures(args) -> int:
         print("\n".join(REGISTRY))
         return 0
     names = _figure_names(args.only)
+    if names is None or set(names) - _NO_ENGINE_FIGURES:
+        _warm_engine()
     paths = build_all(args.out, names=names, progress=not args.quiet)
     print(f"wrote {len(paths)} files to {args.out}")
     return 0

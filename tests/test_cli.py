@@ -324,3 +324,15 @@ def test_bench_verdicts():
     text = format_human(d)
     assert "measured 49.9x -> NOT met" in text
     assert "PV-off table wall time <= 20 s: measured 19 s -> met" in text
+
+
+def test_no_engine_figures_are_registered_and_need_no_engine():
+    """figures skips the engine warm-up only for these; they must exist and their
+    builders must not import the engine."""
+    code = ("import sys; from pvqmodel.cli import _NO_ENGINE_FIGURES as N; "
+            "from pvqmodel.figures import REGISTRY; assert N <= set(REGISTRY); "
+            "before = 'pvqmodel.engine.kernel' in sys.modules; "
+            "[REGISTRY[n]() for n in sorted(N)]; "
+            "print(before, 'pvqmodel.engine.kernel' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stdout.split() == ["False", "False"], p.stderr[-2000:]
