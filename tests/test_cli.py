@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -175,6 +176,13 @@ def test_help_imports_no_heavy_package():
     imported = {line.rsplit("|", 1)[-1].strip() for line in p.stderr.splitlines()}
     assert "pvqmodel.cli" in imported
     assert not imported & {"numba", "pandas", "scipy", "matplotlib", "numpy"}
+    script = Path(sys.executable).parent / "pvqmodel"  # the console script, if installed
+    if script.exists():
+        p = subprocess.run([str(script), "--help"], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+        imported = {line.rsplit("|", 1)[-1].strip() for line in p.stderr.splitlines()}
+        assert "pvqmodel.cli" in imported and "simulate" in p.stdout
+        assert not imported & {"numba", "pandas", "scipy", "matplotlib", "numpy"}
 
 
 def test_package_names_are_lazy_but_the_same():
