@@ -37,4 +37,5 @@ reproduce: $(STAMP)
 	$(BIN)/pvqmodel reproduce
 
 clean:
-	rm -rf figures/*.png figures/*.pdf data/processed/*.csv notebooks/*.ipynb
+	rm -rf figures/*.png figures/*.pdf data/processed/*.csv data/processed/MANIFEST.json \
+		notebooks/*.ipynb

@@ -11,15 +11,54 @@ and are not imported here.
 
 __version__ = "0.1.0"
 
-from . import queueing
-from .calibrate import calibrate, calibrate_pv, engine_table
-from .data import SEED_OPS_PER_TASK, seed_table, verify_raw_checksums
-from .fit import AnalyticFit, fit_analytic
-from .handshake import explore_v10_handshake, replay_v10_handshake
-from .hunt import HuntResult, hunt, hunt_sweep
-from .params import Hardware, Schedule, Workload
-from .sim import LockTunables, SimResult, SimulationError, simulate
-from .study import ple_study, pv_lock_study
+import sys
+import types
+
+# The public names, imported on first use (PEP 562) so that ``pvqmodel --help`` and
+# light submodules (paths, outputs, params) do not pay for numba, scipy and pandas.
+_LAZY = {
+    "queueing": None,
+    "calibrate": "calibrate", "calibrate_pv": "calibrate", "engine_table": "calibrate",
+    "SEED_OPS_PER_TASK": "data", "seed_table": "data", "verify_raw_checksums": "data",
+    "AnalyticFit": "fit", "fit_analytic": "fit",
+    "explore_v10_handshake": "handshake", "replay_v10_handshake": "handshake",
+    "HuntResult": "hunt", "hunt": "hunt", "hunt_sweep": "hunt",
+    "Hardware": "params", "Schedule": "params", "Workload": "params",
+    "LockTunables": "sim", "SimResult": "sim", "SimulationError": "sim", "simulate": "sim",
+    "ple_study": "study", "pv_lock_study": "study",
+}
+
+
+class _Package(types.ModuleType):
+    """Keeps ``pvqmodel.calibrate`` and ``pvqmodel.hunt`` the functions, as the eager
+    imports used to: importing a submodule of the same name (``import pvqmodel.hunt``)
+    makes the import system bind the module over the package attribute."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    if _LAZY[name] is None:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value  # cache: later look-ups do not come here
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AnalyticFit",

@@ -1,28 +1,180 @@
 """The ``pvqmodel`` command line (also ``python -m pvqmodel``).
 
-Owns argument parsing and printing only; every subcommand calls one package function.
-``pvqmodel reproduce`` regenerates everything ``make reproduce`` promises.
+Owns argument parsing, checking and printing only; every subcommand calls package
+functions. Bad input never shows a traceback: flag values are range-checked by argparse
+``type=`` functions (usage plus one error line naming the flag, exit status 2), and a
+``ValueError`` the library raises before running anything is reported the same way,
+with the library's parameter name translated to its flag. Ctrl-C prints
+``pvqmodel: interrupted`` and exits 130. The package is imported lazily, so
+``pvqmodel --help`` does not load numba, pandas, scipy or matplotlib. Every subcommand
+that runs the engine first calls :func:`_warm_engine` (the one-time compile announces
+itself before progress bars start). ``pvqmodel reproduce`` regenerates everything
+``make reproduce`` promises, writing every file atomically and a manifest last;
+``pvqmodel status`` checks the files on disk against it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import shlex
 import sys
 from pathlib import Path
 
 from .paths import FIGURES, PROCESSED
 
+#: simulate's lock names (pvqmodel.sim.LOCKS plus the table's "queue"); kept here so
+#: that ``--help`` does not import the engine (a test checks they agree).
+LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", "qspinlock",
+              "queue", "tas", "ticket", "unfair-qspinlock")
+PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket")
+SEED_MAX = 2**63 - 1
+_PRESET_NAME = re.compile(r"[a-z0-9-]+")
 
-def _cmd_table(args) -> int:
+
+class UsageError(Exception):
+    """A bad flag value found by a subcommand before it starts work: ``flag`` and text."""
+
+    def __init__(self, flag: str, message: str):
+        super().__init__(message)
+        self.flag = flag
+
+
+# ----------------------------------------------------------------- argument types
+
+def _bound(v) -> str:
+    """A range bound as people write it: 2^63 - 1, 10^8."""
+    if isinstance(v, int) and v > 10**6:
+        for k in range(6, 19):
+            if v == 10**k:
+                return f"10^{k}"
+        for d in (0, 1, 2):
+            if v == 2**63 - d:
+                return f"2^63 - {d}" if d else "2^63"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def int_range(lo: int, hi: int):
+    """argparse ``type=``: an integer in [lo, hi] (both inclusive)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0) if text.strip().lower().startswith("0x") else int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer in [{_bound(lo)}, {_bound(hi)}], got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer in [{_bound(lo)}, {_bound(hi)}], got {text!r}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_range(lo: float, hi: float):
+    """argparse ``type=``: a finite number in [lo, hi] (both inclusive)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a number in [{lo:g}, {hi:g}], got {text!r}") from None
+        if not lo <= value <= hi:  # also rejects nan; inf only if hi is inf
+            raise argparse.ArgumentTypeError(
+                f"must be a number in [{lo:g}, {hi:g}], got {text!r}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def number(text: str) -> float:
+    """argparse ``type=``: any finite number (the library checks the range)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def integer(text: str) -> int:
+    """argparse ``type=``: any integer (the library checks the range)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def preset_name(text: str) -> str:
+    """argparse ``type=``: a hardware preset name, [a-z0-9-]+."""
+    if not _PRESET_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"must be a preset name of lower-case letters, digits and '-', got {text!r}")
+    return text
+
+
+def ple_window(text: str) -> float | None:
+    """``--ple-window-ns``: ``off``, ``kvm`` (KVM's default 4096 cycles at 2.4 GHz) or ns."""
+    if text == "off":
+        return None
+    if text == "kvm":
+        from .params import PLE_WINDOW_NS
+        return PLE_WINDOW_NS
+    try:
+        return number(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be 'off', 'kvm' or a number of ns, got {text!r}") from None
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show every option's default, except where the help text already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+# ------------------------------------------------------------------- helpers
+
+def _warm_engine() -> None:
+    """Compile (or load from numba's cache) the engine before a subcommand runs it, so
+    the one-time compile is announced and progress bars start after it."""
+    try:
+        from .engine import ensure_compiled
+    except ImportError:
+        # TODO(merge): delete this except branch once engine-safety's
+        # pvqmodel.engine.ensure_compiled is merged (the engine then compiles lazily
+        # on its first run, unannounced, as before).
+        return
+    ensure_compiled()
+
+
+def _write_csv(df, path: Path) -> Path:
+    from .outputs import write_csv
+
+    return write_csv(df, path)
+
+
+def _print_frame(df, width: int = 140, digits: int = 4) -> None:
     import pandas as pd
 
-    from .data import seed_table
+    with pd.option_context("display.width", width, "display.max_rows", 200,
+                           "display.max_colwidth", 90):
+        print(df.round(digits).to_string(index=False))
 
+
+# --------------------------------------------------------------------- commands
+
+def _cmd_table(args) -> int:
     if args.engine:
         return _cmd_engine_table(args)
-    df = seed_table()
-    with pd.option_context("display.width", 120, "display.max_rows", 100):
-        print(df.round(3).to_string(index=False))
+    from .data import seed_table
+
+    _print_frame(seed_table(), width=120, digits=3)
     return 0
 
 
@@ -32,13 +184,31 @@ def _cmd_fit(args) -> int:
     report = fit_analytic(ci=args.ci, n_boot=args.n_boot, seed=args.seed)
     print(report)
     if args.out is not None:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        report.params.to_csv(out / "analytic_fit_params.csv", index=False)
-        report.points.to_csv(out / "analytic_fit_points.csv", index=False)
-        report.summary.to_csv(out / "analytic_fit_summary.csv", index=False)
-        print(f"\nwrote {out}/analytic_fit_{{params,points,summary}}.csv")
+        paths = _write_fit_tables(report, Path(args.out))
+        print(f"\nwrote {len(paths)} files: {args.out}/analytic_fit_{{params,points,summary}}.csv")
     return 0
+
+
+def _write_fit_tables(report, out: Path) -> list[Path]:
+    return [_write_csv(getattr(report, k), out / f"analytic_fit_{k}.csv")
+            for k in ("params", "points", "summary")]
+
+
+#: Figures drawn from the table and the analytical fits only (no engine run).
+_NO_ENGINE_FIGURES = frozenset({"seed-table", "seed-per-op", "seed-pv-ratio", "analytic-fits"})
+
+
+def _figure_names(only, flag: str = "--only") -> list[str] | None:
+    """Check figure names against the registry before building anything."""
+    if only is None:
+        return None
+    from .figures import REGISTRY
+
+    unknown = [n for n in only if n not in REGISTRY]
+    if unknown:
+        raise UsageError(flag, f"unknown figure name(s) {unknown}; known: "
+                                   f"{', '.join(REGISTRY)} (see --list)")
+    return list(only)
 
 
 def _cmd_figures(args) -> int:
@@ -47,20 +217,21 @@ def _cmd_figures(args) -> int:
     if args.list:
         print("\n".join(REGISTRY))
         return 0
-    paths = build_all(args.out, names=args.only or None, progress=not args.quiet)
+    names = _figure_names(args.only)
+    if names is None or set(names) - _NO_ENGINE_FIGURES:
+        _warm_engine()
+    paths = build_all(args.out, names=names, progress=not args.quiet)
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
 
 
 def _cmd_engine_table(args) -> int:
-    import pandas as pd
-
     from .calibrate import engine_table
 
+    _warm_engine()
     df = engine_table(ops_per_task=args.ops, reps=args.reps, seed=args.seed,
                       progress=not args.quiet, workers=args.workers, pv=args.pv)
-    with pd.option_context("display.width", 140, "display.max_rows", 100):
-        print(df.round(4).to_string(index=False))
+    _print_frame(df)
     for pv, g in df.groupby("pv"):
         err = g["rel_err"].abs()
         print(f"PV {pv}: median |rel err| {err.median():.1%}, max {err.max():.1%}, "
@@ -68,50 +239,98 @@ def _cmd_engine_table(args) -> int:
     return 0
 
 
+def _hunt_flags(args) -> list[str]:
+    """The flags that fix a hunt's setting (all a replay needs besides the seed)."""
+    flags = ["--lock", args.lock, "--memory-model", args.memory_model,
+             "--drain-ns", repr(args.drain_ns), "--quantum-ns", repr(args.quantum_ns)]
+    return flags + (["--no-latch"] if args.no_latch else [])
+
+
 def _cmd_hunt(args) -> int:
-    import pandas as pd
+    import dataclasses
 
     from .hunt import hunt
 
-    r = hunt(args.lock, memory_model=args.memory_model, budget=args.budget, seed=args.seed,
-             latch=not args.no_latch, drain_ns=args.drain_ns, quantum_ns=args.quantum_ns,
-             stop_at_first=args.first, progress=not args.quiet)
+    kw = dict(memory_model=args.memory_model, latch=not args.no_latch,
+              drain_ns=args.drain_ns, quantum_ns=args.quantum_ns)
+    if args.replay is not None:
+        # hunt() with budget 1 builds (and checks) the very configuration the search
+        # used; its replay() then re-runs the schedule of the given seed
+        _warm_engine()
+        probe = hunt(args.lock, budget=1, seed=0, **kw)
+        kind, trace = dataclasses.replace(probe, failing_seed=args.replay).replay()
+        print(f"{args.lock}, {args.memory_model.upper()}, latch "
+              f"{'off' if args.no_latch else 'on'}: replay of schedule seed {args.replay}: "
+              f"{kind}")
+        if kind != "ok":
+            _print_frame(trace, width=160)
+        return 0
+    _warm_engine()
+    r = hunt(args.lock, budget=args.budget, seed=args.seed, stop_at_first=args.first,
+             progress=not args.quiet, **kw)
     print(r)
     if r.found:
-        with pd.option_context("display.width", 160, "display.max_rows", 200,
-                               "display.max_colwidth", 90):
-            print(r.trace.to_string(index=False))
+        _print_frame(r.trace, width=160)
+        cmd = ["pvqmodel", "hunt", *_hunt_flags(args), "--replay", str(r.failing_seed)]
+        print("replay the first failing schedule with:\n  " + shlex.join(cmd))
     return 0
 
 
 def _cmd_bench(args) -> int:
     from .bench import main as bench_main
 
+    _warm_engine()
     return bench_main(json_out=args.json, table=not args.no_table)
+
+
+def _check_save(args) -> None:
+    """``calibrate --save NAME [--overwrite]``, checked before the run starts."""
+    if args.save is None:
+        return
+    from .params import HARDWARE, preset_path
+
+    path = preset_path(args.save)
+    if args.pv and not path.exists():
+        avail = sorted(p.stem for p in HARDWARE.glob("*.json"))
+        raise UsageError("--save", f"calibrate --pv updates an existing preset; no preset "
+                                   f"{args.save!r} (available: {avail})")
+    if path.exists() and not args.overwrite:
+        raise UsageError("--save", f"preset {args.save!r} exists ({path}); add --overwrite "
+                                   "to replace it")
+
+
+def _save_kwargs(fn, args) -> dict:
+    kw = {"save": args.save}
+    # TODO(merge): pass overwrite=args.overwrite unconditionally once the inputs
+    # helper's calibrate(..., overwrite=) is merged (the CLI already refuses up front).
+    import inspect
+
+    if args.save is not None and "overwrite" in inspect.signature(fn).parameters:
+        kw["overwrite"] = args.overwrite
+    return kw
 
 
 def _cmd_calibrate(args) -> int:
     import json
 
+    _check_save(args)
     from .calibrate import calibrate, calibrate_pv
 
+    _warm_engine()
     if args.pv:
         rep = calibrate_pv(maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
-                           save=None if args.no_save else args.preset,
-                           progress=not args.quiet)
+                           progress=not args.quiet, **_save_kwargs(calibrate_pv, args))
         print(json.dumps({k: rep[k] for k in ("fitted", "optimizer")}, indent=1))
         for k in ("fit", "pure_prediction"):
             print(f"{k}: median |rel err| {rep[k]['median_abs_rel_err']:.1%}, max "
                   f"{rep[k]['max_abs_rel_err']:.1%}, halts {rep[k]['halts']:.0f}")
-        if "preset_path" in rep:
-            print("wrote", rep["preset_path"])
-        return 0
-    rep = calibrate(maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
-                    save=None if args.no_save else args.preset, progress=not args.quiet)
-    keys = ("median_abs_rel_err", "max_abs_rel_err", "by_lock", "min_task_share", "fit")
-    print(json.dumps({k: rep[k] for k in keys}, indent=1))
-    if "preset_path" in rep:
-        print("wrote", rep["preset_path"])
+    else:
+        rep = calibrate(maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
+                        progress=not args.quiet, **_save_kwargs(calibrate, args))
+        keys = ("median_abs_rel_err", "max_abs_rel_err", "by_lock", "min_task_share", "fit")
+        print(json.dumps({k: rep[k] for k in keys}, indent=1))
+    print("wrote", rep["preset_path"] if "preset_path" in rep else
+          "nothing (no --save given)")
     return 0
 
 
@@ -128,105 +347,371 @@ def _cmd_handshake(args) -> int:
     return 0
 
 
+def _sim_objects(args):
+    """Hardware, Workload, Schedule from the flags, built (and so validated) by the
+    parameter classes; the hardware preset and its seed workload are the base."""
+    from .params import HARDWARE, Hardware, Schedule, Workload, load_preset, preset_path
+
+    if not preset_path(args.hardware).exists():
+        avail = sorted(p.stem for p in HARDWARE.glob("*.json"))
+        raise UsageError("--hardware", f"unknown preset {args.hardware!r}; available: {avail}")
+    doc = load_preset(args.hardware)
+
+    def given(names):
+        return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+
+    hw = Hardware.from_dict({**doc["hardware"], **given(
+        ("memory_model", "drain_ns", "sockets", "cores_per_socket"))})
+    wl_kw = given(("cs_ns", "loop_ns", "cs_dist", "loop_dist"))
+    if args.task_placement is not None:
+        wl_kw["placement"] = args.task_placement
+    wl = Workload.from_dict({**doc["workload"], **wl_kw})
+    sched = Schedule(pcpus=args.pcpus, overcommit=args.overcommit, quantum_ns=args.quantum_ns,
+                     quantum_dist=args.quantum_dist, placement=args.placement,
+                     halt_ns=args.halt_ns, kick_ns=args.kick_ns, wake_ns=args.wake_ns,
+                     wake_dist=args.wake_dist, spurious_ns=args.spurious_ns,
+                     latch=not args.no_latch, ple_window_ns=args.ple_window_ns,
+                     ple_exit_ns=args.ple_exit_ns, wakeup_preempt=args.wakeup_preempt)
+    return hw, wl, sched
+
+
+_SUMMARY_COLUMNS = ["rep", "ops", "ns_per_op", "ms_5m", "status", "halts", "kicks",
+                    "preemptions", "lhp", "ple_exits", "min_share"]
+
+
+def _cmd_simulate(args) -> int:
+    hw, wl, sched = _sim_objects(args)
+    from .hunt import step_trace
+    from .sim import simulate
+
+    _warm_engine()
+    res = simulate(args.lock, args.tasks, args.ops, hardware=hw, workload=wl,
+                   schedule=sched, reps=args.reps, seed=args.seed, workers=args.workers,
+                   trace=args.trace, watchdog_ns=args.watchdog_ns, check=False)
+    s = res.summary
+    if args.json:  # exact floats (to_json rounds to 10 digits); NaN -> null
+        import json
+
+        rows = [{k: None if isinstance(v, float) and v != v else v for k, v in row.items()}
+                for row in s.to_dict(orient="records")]
+        print(json.dumps(rows))
+    elif args.csv:
+        print(s.to_csv(index=False), end="")
+    else:
+        _print_frame(s[_SUMMARY_COLUMNS])
+        ok = s[s["status_code"] == 0]
+        if len(ok):
+            print(f"{s['lock'].iloc[0]}, {args.tasks} tasks, K={args.ops}: mean "
+                  f"{ok['ns_per_op'].mean():.2f} ns/op over {len(ok)} replication(s)")
+    for rep, raw in res.failures.items():
+        status = s.loc[s["rep"] == rep, "status"].iloc[0]
+        print(f"replication {rep} failed: {status}; last engine events:", file=sys.stderr)
+        tr = step_trace(s["lock"].iloc[0], raw)
+        print(tr.tail(40).to_string(index=False), file=sys.stderr)
+    return 1 if res.failures else 0
+
+
 def _cmd_reproduce(args) -> int:
     """Every generated result: fit tables and the engine table into data/processed,
-    then every figure."""
-    from .calibrate import engine_table
+    then every figure; the manifest last, after every output was built."""
+    from .outputs import MANIFEST_NAME, remove_manifest, write_manifest
 
-    fit_args = argparse.Namespace(ci="jacobian", n_boot=0, seed=0, out=PROCESSED)
-    _cmd_fit(fit_args)
-    table = engine_table(ops_per_task=20_000, reps=4, seed=1, progress=True)
-    table.to_csv(PROCESSED / "engine_table.csv", index=False)
+    names = _figure_names(args.figure, "--figure")
+    processed, figures = Path(args.processed), Path(args.figures)
+    manifest = processed / MANIFEST_NAME
+    remove_manifest(manifest)  # from here until the end, the outputs are a partial run
+    from .calibrate import engine_table
+    from .figures import build_all
+    from .fit import fit_analytic
+
+    report = fit_analytic(ci="jacobian", n_boot=0, seed=0)
+    outputs = _write_fit_tables(report, processed)
+    print(f"wrote {processed}/analytic_fit_{{params,points,summary}}.csv")
+    _warm_engine()
+    table = engine_table(ops_per_task=args.ops, reps=args.reps, seed=1, progress=True)
+    outputs.append(_write_csv(table, processed / "engine_table.csv"))
     err = table["rel_err"].abs()
     print(f"engine table: median |rel err| {err.median():.1%}, max {err.max():.1%}; "
-          f"wrote {PROCESSED / 'engine_table.csv'}")
-    return _cmd_figures(argparse.Namespace(list=False, out=FIGURES, only=None, quiet=False))
+          f"wrote {processed / 'engine_table.csv'}")
+    figure_paths = build_all(figures, names=names, progress=True)
+    outputs += figure_paths
+    print(f"wrote {len(figure_paths)} figure files to {figures}")
+    write_manifest(manifest, outputs, output_dirs=[processed, figures],
+                   settings={"ops_per_task": args.ops, "reps": args.reps,
+                             "figures": "all" if names is None else names})
+    print(f"wrote {manifest} (check it later with `pvqmodel status`)")
+    return 0
 
+
+def _cmd_status(args) -> int:
+    from .outputs import check_manifest, format_status
+
+    rep = check_manifest(args.manifest)
+    print(format_status(rep))
+    return 0 if rep["ok"] else 1
+
+
+# ----------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
+    from .params import Schedule
+
+    sd = Schedule()  # the defaults the simulate flags show
     p = argparse.ArgumentParser(
-        prog="pvqmodel",
+        prog="pvqmodel", formatter_class=_Formatter,
         description="Performance models of para-virtualized spinlocks (see README.md).",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("table", help="print the seed table with per-op columns")
+    def command(name, help, func, usage=None):
+        sp = sub.add_parser(name, help=help, description=help, formatter_class=_Formatter,
+                            usage=usage)
+        sp.set_defaults(func=func)
+        return sp
+
+    seed_t = int_range(0, SEED_MAX)
+
+    t = command("table", "print the seed table with per-op columns", _cmd_table)
     t.add_argument("--engine", action="store_true",
                    help="run the Monte Carlo engine on every supported cell instead")
-    t.add_argument("--ops", type=int, default=20_000, help="engine: ops per task (K)")
-    t.add_argument("--reps", type=int, default=4, help="engine: replications per cell")
-    t.add_argument("--seed", type=int, default=1, help="engine: root seed")
-    t.add_argument("--workers", type=int, default=1, help="engine: replication threads")
+    t.add_argument("--ops", type=int_range(1, 10**8), default=20_000,
+                   help="engine: ops per task (K)")
+    t.add_argument("--reps", type=int_range(1, 10_000), default=4,
+                   help="engine: replications per cell")
+    t.add_argument("--seed", type=seed_t, default=1, help="engine: root seed")
+    t.add_argument("--workers", type=int_range(1, 256), default=1,
+                   help="engine: replication threads")
     t.add_argument("--quiet", action="store_true", help="engine: no progress bar")
     t.add_argument("--pv", choices=["off", "on", "both"], default="both",
-                   help="engine: which columns (default all 32 cells)")
-    t.set_defaults(func=_cmd_table)
+                   help="engine: which columns (both: all 32 cells)")
 
-    b = sub.add_parser("bench", help="engine vs SimPy reference speed, PV-off table time")
+    m = command("simulate", "run the engine on one lock and print the per-replication "
+                            "summary (failures with a trace; exit status 1)", _cmd_simulate,
+                usage="%(prog)s LOCK [--tasks N] [--ops K] [--reps R] [--seed S] "
+                      "[options] (see --help)")
+    m.add_argument("lock", choices=LOCK_NAMES, metavar="LOCK",
+                   help=f"lock algorithm, one of: {', '.join(LOCK_NAMES)}")
+    m.add_argument("--tasks", type=int_range(1, 256), default=4,
+                   help="contending tasks (vCPUs of the VM)")
+    m.add_argument("--ops", type=int_range(1, 10**8), default=2000,
+                   help="lock/unlock operations per task (K)")
+    m.add_argument("--reps", type=int_range(1, 10_000), default=4, help="replications")
+    m.add_argument("--seed", type=seed_t, default=0, help="root seed")
+    m.add_argument("--workers", type=int_range(1, 256), default=1,
+                   help="threads running replications (results do not depend on it)")
+    m.add_argument("--trace", type=int_range(0, 10**6), default=256,
+                   help="engine events kept for a failure's trace")
+    m.add_argument("--watchdog-ns", type=number, default=None,
+                   help="no acquisition for this long while tasks wait is a failure "
+                        "(default: 100 ms, or 50 quanta x overcommit if longer)")
+    out = m.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print the summary as JSON records")
+    out.add_argument("--csv", action="store_true", help="print the summary as CSV")
+    g = m.add_argument_group("hardware (the preset's values unless given)")
+    g.add_argument("--hardware", type=preset_name, default="westmere-ex",
+                   help="hardware preset in data/hardware/ (also gives the seed workload)")
+    g.add_argument("--memory-model", choices=["tso", "sc"], default=None,
+                   help="x86-TSO store buffer or sequential consistency (default: preset's)")
+    g.add_argument("--drain-ns", type=number, default=None,
+                   help="TSO: mean store-buffer drain delay, ns (default: preset's)")
+    g.add_argument("--sockets", type=integer, default=None, help="sockets (default: preset's)")
+    g.add_argument("--cores-per-socket", type=integer, default=None,
+                   help="cores per socket (default: preset's)")
+    g = m.add_argument_group("workload (the preset's seed benchmark unless given)")
+    g.add_argument("--cs-ns", type=number, default=None,
+                   help="critical section, ns (default: preset's)")
+    g.add_argument("--loop-ns", type=number, default=None,
+                   help="loop overhead between operations, ns (default: preset's)")
+    g.add_argument("--cs-dist", choices=["det", "exp"], default=None,
+                   help="critical-section distribution (default: preset's)")
+    g.add_argument("--loop-dist", choices=["det", "exp"], default=None,
+                   help="loop-overhead distribution (default: preset's)")
+    g.add_argument("--task-placement", choices=["scatter", "compact"], default=None,
+                   help="tasks on sockets round-robin or one socket first (default: preset's)")
+    g = m.add_argument_group("schedule (the hypervisor; default: dedicated pCPUs)")
+    g.add_argument("--overcommit", type=number, default=sd.overcommit,
+                   help="vCPUs per pCPU (background vCPUs of other VMs fill the rest)")
+    g.add_argument("--pcpus", type=integer, default=sd.pcpus,
+                   help="pCPUs (default: one per task)")
+    g.add_argument("--quantum-ns", type=number, default=sd.quantum_ns,
+                   help="scheduler quantum, ns")
+    g.add_argument("--quantum-dist", choices=["det", "exp"], default=sd.quantum_dist,
+                   help="quantum distribution")
+    g.add_argument("--placement", choices=["pinned", "free"], default=sd.placement,
+                   help="vCPU i pinned to pCPU i mod pcpus, or one shared run queue")
+    g.add_argument("--halt-ns", type=number, default=sd.halt_ns,
+                   help="HLT VM exit/entry cost, ns")
+    g.add_argument("--kick-ns", type=number, default=sd.kick_ns,
+                   help="kicker's time in the kick hypercall, ns")
+    g.add_argument("--wake-ns", type=number, default=sd.wake_ns,
+                   help="kick to the target being runnable, ns")
+    g.add_argument("--wake-dist", choices=["det", "exp"], default=sd.wake_dist,
+                   help="wake latency distribution")
+    g.add_argument("--spurious-ns", type=number, default=sd.spurious_ns,
+                   help="mean time between interrupts that wake a halted vCPU, ns (0: none)")
+    g.add_argument("--no-latch", action="store_true", help="without KVM's PV-unhalted latch")
+    g.add_argument("--ple-window-ns", type=ple_window, default=sd.ple_window_ns,
+                   metavar="{off,kvm,NS}",
+                   help="pause-loop exiting window: off, kvm (4096 cycles at 2.4 GHz) or "
+                        "ns (default: off)")
+    g.add_argument("--ple-exit-ns", type=number, default=sd.ple_exit_ns,
+                   help="cost of a pause-loop exit and directed yield, ns")
+    g.add_argument("--wakeup-preempt", action="store_true",
+                   help="a woken vCPU preempts the one on its pCPU at once (CFS)")
+
+    b = command("bench", "engine vs SimPy reference speed, PV-off table time, "
+                         "with a verdict per target", _cmd_bench)
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--no-table", action="store_true", help="skip timing the PV-off table")
-    b.set_defaults(func=_cmd_bench)
 
-    c = sub.add_parser("calibrate", help="fit the engine's hardware preset to the table")
-    c.add_argument("--maxfev", type=int, default=120, help="objective evaluations")
-    c.add_argument("--ops", type=int, default=1500, help="ops per task per evaluation")
-    c.add_argument("--seed", type=int, default=2014, help="common-random-numbers seed")
-    c.add_argument("--preset", default="westmere-ex", help="preset name to write")
-    c.add_argument("--no-save", action="store_true", help="do not write the preset")
+    c = command("calibrate", "fit the engine's hardware preset to the table", _cmd_calibrate)
+    c.add_argument("--maxfev", type=int_range(1, 10**6), default=120,
+                   help="objective evaluations")
+    c.add_argument("--ops", type=int_range(1, 10**7), default=1500,
+                   help="ops per task per evaluation")
+    c.add_argument("--seed", type=int_range(0, SEED_MAX - 1), default=2014,
+                   help="common-random-numbers seed")
+    c.add_argument("--save", type=preset_name, default=None, metavar="NAME",
+                   help="write the fitted preset to data/hardware/NAME.json "
+                        "(default: do not save)")
+    c.add_argument("--overwrite", action="store_true",
+                   help="allow --save to replace an existing preset")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.add_argument("--pv", action="store_true",
                    help="fit only the two PV code-path costs to the PV-on columns "
                         "(hardware preset fixed; use --maxfev 30 --seed 2015)")
-    c.set_defaults(func=_cmd_calibrate)
 
-    u = sub.add_parser("hunt", help="search randomized schedules for lost wake-ups")
-    u.add_argument("--lock", default="pv-qspinlock-v10",
-                   choices=["pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket"])
+    u = command("hunt", "search randomized schedules for lost wake-ups", _cmd_hunt)
+    u.add_argument("--lock", default="pv-qspinlock-v10", choices=PV_LOCK_NAMES)
     u.add_argument("--memory-model", choices=["sc", "tso"], default="sc")
     u.add_argument("--no-latch", action="store_true", help="without KVM's PV-unhalted latch")
-    u.add_argument("--budget", type=int, default=200, help="schedules to explore")
-    u.add_argument("--seed", type=int, default=0, help="root seed")
-    u.add_argument("--drain-ns", type=float, default=50.0,
+    u.add_argument("--budget", type=int_range(1, 10**7), default=200,
+                   help="schedules to explore")
+    u.add_argument("--seed", type=seed_t, default=0, help="root seed")
+    u.add_argument("--drain-ns", type=float_range(0.0, 1e7), default=50.0,
                    help="TSO: mean store-buffer drain delay (ns)")
-    u.add_argument("--quantum-ns", type=float, default=2000.0,
+    u.add_argument("--quantum-ns", type=float_range(1.0, 1e10), default=2000.0,
                    help="mean quantum (ns): the preemption rate")
     u.add_argument("--first", action="store_true", help="stop at the first failure")
+    u.add_argument("--replay", type=seed_t, default=None, metavar="SEED",
+                   help="re-run one schedule (a failing seed a hunt printed) with its trace "
+                        "instead of searching (default: search)")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
-    u.set_defaults(func=_cmd_hunt)
 
-    f = sub.add_parser("fit", help="fit the analytical models to the seed table")
+    f = command("fit", "fit the analytical models to the seed table", _cmd_fit)
     f.add_argument("--ci", choices=["jacobian", "bootstrap"], default="jacobian",
                    help="how the 95%% parameter intervals are computed")
-    f.add_argument("--n-boot", type=int, default=400, help="bootstrap refits")
-    f.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    f.add_argument("--n-boot", type=int_range(40, 10**6), default=400,
+                   help="bootstrap refits (at least 40, so the 2.5 %% and 97.5 %% "
+                        "percentiles are different refits)")
+    f.add_argument("--seed", type=seed_t, default=0, help="bootstrap seed")
     f.add_argument("--out", type=Path, default=None,
-                   help="also write the report's tables as CSV into this folder")
-    f.set_defaults(func=_cmd_fit)
+                   help="also write the report's tables as CSV into this folder "
+                        "(default: do not write)")
 
-    g = sub.add_parser("figures", help="rebuild every figure (PNG + PDF)")
-    g.add_argument("--out", type=Path, default=FIGURES, help=f"folder (default {FIGURES})")
-    g.add_argument("--only", nargs="*", help="build only these figure names")
+    g = command("figures", "rebuild every figure (PNG + PDF)", _cmd_figures)
+    g.add_argument("--out", type=Path, default=FIGURES, help="folder")
+    g.add_argument("--only", nargs="+", metavar="NAME",
+                   help="build only these figure names (default: all; see --list)")
     g.add_argument("--list", action="store_true", help="list figure names and exit")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
-    g.set_defaults(func=_cmd_figures)
 
-    h = sub.add_parser("handshake", help="exhaustively check the v10 PV wake-up handshake")
+    h = command("handshake", "exhaustively check the v10 PV wake-up handshake",
+                _cmd_handshake)
     h.add_argument("--memory-model", choices=["sc", "tso"], default="sc")
     h.add_argument("--no-latch", action="store_true", help="without KVM's PV-unhalted latch")
     h.add_argument("--spurious", action="store_true", help="allow spurious wake-ups")
-    h.add_argument("--threshold", type=int, default=4, help="scaled QSPIN_THRESHOLD")
-    h.add_argument("--gap", type=int, default=1,
-                   help="scaled QSPIN_THRESHOLD - MAYHALT_THRESHOLD (0x10 in the seed)")
-    h.set_defaults(func=_cmd_handshake)
+    h.add_argument("--threshold", type=int_range(2, 64), default=4,
+                   help="scaled QSPIN_THRESHOLD")
+    h.add_argument("--gap", type=int_range(1, 63), default=1,
+                   help="scaled QSPIN_THRESHOLD - MAYHALT_THRESHOLD (0x10 in the seed); "
+                        "less than --threshold")
 
-    r = sub.add_parser("reproduce", help="regenerate data/processed and figures/")
-    r.set_defaults(func=_cmd_reproduce)
+    r = command("reproduce", "regenerate data/processed and figures/, then write "
+                             "data/processed/MANIFEST.json", _cmd_reproduce)
+    r.add_argument("--processed", type=Path, default=PROCESSED,
+                   help="folder for the tables and the manifest")
+    r.add_argument("--figures", type=Path, default=FIGURES, help="folder for the figures")
+    r.add_argument("--ops", type=int_range(1, 10**8), default=20_000,
+                   help="engine table: ops per task (K)")
+    r.add_argument("--reps", type=int_range(1, 10_000), default=4,
+                   help="engine table: replications per cell")
+    r.add_argument("--figure", nargs="+", metavar="NAME", default=None,
+                   help="build only these figures (default: all)")
+
+    s = command("status", "compare data/processed and figures/ with the manifest of the "
+                          "last reproduce (exit status 1 if they differ)", _cmd_status)
+    s.add_argument("--manifest", type=Path, default=PROCESSED / "MANIFEST.json",
+                   help="manifest to check")
     return p
 
 
+# ------------------------------------------------------------------- error paths
+
+#: Library parameter names whose flag is not the name itself with - for _ (per command).
+_FLAG_NAMES = {
+    "*": {"ops_per_task": "--ops", "qspin_threshold": "--threshold",
+          "mayhalt_gap": "--gap", "latch": "--no-latch", "lock": "LOCK"},
+    "calibrate": {"save": "--save"},
+    "simulate": {"placement": "--placement", "pcpus": "--pcpus"},
+}
+
+
+def _flag_for(command: str, parser: argparse.ArgumentParser, message: str) -> str | None:
+    """The flag a library ``ValueError`` is about: the first identifier in the message
+    that is a parameter of this subcommand (``schedule.pcpus must be ...`` -> --pcpus)."""
+    sub = _subparser(parser, command)
+    actions = [a for a in (sub._actions if sub else []) if a.dest != "help"]
+    by_dest = {a.dest: a.option_strings[0] if a.option_strings else a.metavar or a.dest
+               for a in actions}
+    names = set(by_dest.values()) | {o for a in actions for o in a.option_strings}
+    extra = {**_FLAG_NAMES["*"], **_FLAG_NAMES.get(command, {})}
+    for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", message):
+        if extra.get(word) in names:
+            return extra[word]
+        if word in by_dest:
+            return by_dest[word]
+    return None
+
+
+def _subparser(parser, command):
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            return a.choices.get(command)
+    return None
+
+
+def _usage_error(parser, command: str, flag: str | None, message: str) -> int:
+    sub = _subparser(parser, command) or parser
+    sub.print_usage(sys.stderr)
+    where = f"{flag}: " if flag else ""
+    print(f"pvqmodel {command}: error: {where}{message}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad flags: usage + one line, exit 2 (argparse)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("pvqmodel: interrupted", file=sys.stderr)
+        return 130
+    except UsageError as e:
+        return _usage_error(parser, args.command, e.flag, str(e))
+    except ValueError as e:
+        if os.environ.get("PVQMODEL_TRACEBACK"):
+            raise
+        # the library's checks run before any kernel: bad input, reported by flag
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return _usage_error(parser, args.command, _flag_for(args.command, parser, msg), msg)
+    except RuntimeError as e:
+        sim = sys.modules.get("pvqmodel.sim")
+        if sim is None or not isinstance(e, sim.SimulationError):
+            raise
+        # a model failure found by the engine's checks: its report, not a traceback
+        print(f"pvqmodel {args.command}: simulation failed: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

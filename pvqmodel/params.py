@@ -296,9 +296,11 @@ def load_preset(name: str) -> dict:
 
 
 def save_preset(name: str, hardware: Hardware, workload: Workload, report: dict) -> str:
+    from .outputs import write_json
+
     path = preset_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"name": name, "hardware": hardware.to_dict(), "workload": workload.to_dict(),
            "fit_report": report}
-    path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    write_json(path, doc)  # atomic: an interrupted save keeps the old preset
     return str(path)

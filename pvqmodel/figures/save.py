@@ -2,7 +2,8 @@
 
 Owns the metadata stripping (PNG ``Software``; PDF ``Creator``, ``Producer``,
 ``CreationDate``) that makes a re-run produce identical files, so a diff of
-``figures/`` shows only real changes.
+``figures/`` shows only real changes. Each file is written atomically
+(:func:`pvqmodel.outputs.atomic_path`): an interrupted save leaves the old file.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+
+from ..outputs import atomic_path
 
 _METADATA = {
     "png": {"Software": None},
@@ -27,7 +30,8 @@ def save_figure(fig: Figure, out_dir: Path, name: str, formats=("png", "pdf")) -
         if fmt not in _METADATA:
             raise ValueError(f"formats must be among {sorted(_METADATA)}, got {fmt!r}")
         path = out_dir / f"{name}.{fmt}"
-        fig.savefig(path, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight")
         paths.append(path)
     plt.close(fig)
     return paths
