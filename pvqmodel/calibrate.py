@@ -26,8 +26,9 @@ from scipy import optimize
 from tqdm.auto import tqdm
 
 from .data import seed_table
-from .params import Hardware, Workload, save_preset
+from .params import Hardware, Workload, preset_path, save_preset
 from .sim import simulate
+from .validate import check_bool, check_choice, check_instance, check_int, check_seed
 
 #: Fitted parameters -> (lower, upper, source). Westmere-EX at 2.13-2.4 GHz, so 1 cycle
 #: ~ 0.42-0.47 ns. Sources: kernel-locks.md §7 (ccbench/SOSP'13 magnitudes: same-die
@@ -100,8 +101,7 @@ PV_BOUNDS = {
 
 def table_cells(pv: str = "off") -> pd.DataFrame:
     """The seed table's cells for ``pv`` = "off", "on" or "both"."""
-    if pv not in ("off", "on", "both"):
-        raise ValueError(f"pv must be 'off', 'on' or 'both', got {pv!r}")
+    pv = check_choice("pv", pv, ("off", "on", "both"))
     t = seed_table()
     if pv != "both":
         t = t[t["pv"] == pv]
@@ -167,9 +167,32 @@ def run_cells(hw: Hardware, wl: Workload, cells: pd.DataFrame, ops_per_task: int
     return pd.DataFrame(rows)
 
 
+def _check_save(save, overwrite) -> str | None:
+    """The save policy of :func:`calibrate`/:func:`calibrate_pv`, checked before any
+    work: ``save`` is ``None`` (the default: write nothing) or an explicit preset name;
+    an existing preset is replaced only with ``overwrite=True``."""
+    overwrite = check_bool("overwrite", overwrite)
+    if save is None:
+        return None
+    path = preset_path(save)  # a plain file stem, or ValueError
+    if path.exists() and not overwrite:
+        raise ValueError(f"save={save!r}: hardware preset {path} exists; pass "
+                         "overwrite=True to replace it (or save=None to write nothing)")
+    return save
+
+
+def _check_common(ops_per_task, reps, seed, maxfev, progress, workers):
+    return (check_int("ops_per_task", ops_per_task, 1, 10**8),
+            check_int("reps", reps, 1, 10_000),
+            check_seed("seed", seed),
+            check_int("maxfev", maxfev, 1, 10**6),
+            check_bool("progress", progress),
+            check_int("workers", workers, 1, 256))
+
+
 def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
               maxfev: int = 120, start: tuple[Hardware, Workload] | None = None,
-              placement: str = "compact", save: str | None = "westmere-ex",
+              placement: str = "compact", save: str | None = None, overwrite: bool = False,
               progress: bool = True, workers: int = 1) -> dict:
     """Fit the :data:`BOUNDS` parameters to the 16 PV-off cells (one set for all),
     with ``loop_ns`` tied to the N=1 cells (:func:`identified_loop_ns`).
@@ -177,15 +200,24 @@ def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
     Objective: mean squared log error of ns/op; common random numbers (same ``seed``
     for every evaluation). Starts from the current preset (or ``start``), runs
     Nelder-Mead for at most ``maxfev`` evaluations, re-evaluates the optimum with 4
-    fresh-seed replications at 4x ``ops_per_task`` for the report, and saves the preset
-    ``save`` (``None``: don't save). Returns the report dict (also stored in the JSON).
+    fresh-seed replications at 4x ``ops_per_task`` for the report. Writes nothing unless
+    ``save`` names a preset (``data/hardware/<save>.json``); an existing preset is
+    replaced only with ``overwrite=True`` (checked before the fit starts). Returns the
+    report dict (also stored in the JSON when saved).
     """
+    save = _check_save(save, overwrite)
+    ops_per_task, reps, seed, maxfev, progress, workers = _check_common(
+        ops_per_task, reps, seed, maxfev, progress, workers)
+    placement = check_choice("placement", placement, ("scatter", "compact"))
     cells = pv_off_cells()
     if start is None:
         from .sim import default_hardware, default_workload
         hw0, wl0 = default_hardware(), default_workload()
     else:
-        hw0, wl0 = start
+        if not (isinstance(start, tuple) and len(start) == 2):
+            raise ValueError(f"start must be a (Hardware, Workload) tuple, got {start!r}")
+        hw0 = check_instance("start[0]", start[0], Hardware)
+        wl0 = check_instance("start[1]", start[1], Workload)
     wl0 = wl0.replace(placement=placement)
     hw0 = hw0.replace(hit_ns=1.7)
     n1_ns = uncontended_ns(cells)
@@ -220,8 +252,8 @@ def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
     report = _report(table, hw, wl, dict(ops_per_task=ops_per_task, reps=reps, seed=seed,
                                          maxfev=maxfev, evaluations=best["nfev"],
                                          objective=best["f"], wall_s=time.time() - t0))
-    if save:
-        report["preset_path"] = save_preset(save, hw, wl, report)
+    if save is not None:
+        report["preset_path"] = save_preset(save, hw, wl, report, overwrite=overwrite)
     return report
 
 
@@ -265,8 +297,12 @@ def engine_table(*, hardware: Hardware | None = None, workload: Workload | None 
     task finished), transfers_per_op.
     """
     from .sim import default_hardware, default_workload
-    hw = default_hardware() if hardware is None else hardware
-    wl = default_workload() if workload is None else workload
+    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
+                                                                   Hardware)
+    wl = default_workload() if workload is None else check_instance("workload", workload,
+                                                                   Workload)
+    ops_per_task, reps, seed, _, progress, workers = _check_common(
+        ops_per_task, reps, seed, 1, progress, workers)
     cells = table_cells(pv)
     out = run_cells(hw, wl, cells, ops_per_task, reps, seed, progress=progress,
                     workers=workers)
@@ -283,16 +319,25 @@ def engine_table(*, hardware: Hardware | None = None, workload: Workload | None 
 
 def calibrate_pv(*, hardware: Hardware | None = None, workload: Workload | None = None,
                  ops_per_task: int = 1500, reps: int = 1, seed: int = 2015, maxfev: int = 40,
-                 save: str | None = "westmere-ex", progress: bool = True,
+                 save: str | None = None, overwrite: bool = False, progress: bool = True,
                  workers: int = 1) -> dict:
     """Fit the two PV code-path costs (:data:`PV_BOUNDS`) to the 16 PV-on cells with the
     PV-off hardware preset held fixed; report the fit, the *pure prediction* (both
     costs 0: the PV-off calibration plus only the code-path differences of the PV
-    locks, no refit) and the halts of every cell. Saves the costs into the preset."""
+    locks, no refit) and the halts of every cell. Writes nothing unless ``save`` names
+    a preset; then the fitted costs and this report go into that existing preset, which
+    needs ``overwrite=True`` (it always exists: the PV fit extends a PV-off preset)."""
     from .params import load_preset
     from .sim import default_hardware, default_workload
-    hw0 = default_hardware() if hardware is None else hardware
-    wl = default_workload() if workload is None else workload
+    save = _check_save(save, overwrite)
+    if save is not None:
+        load_preset(save)  # it must exist and be valid before the fit starts
+    ops_per_task, reps, seed, maxfev, progress, workers = _check_common(
+        ops_per_task, reps, seed, maxfev, progress, workers)
+    hw0 = default_hardware() if hardware is None else check_instance("hardware", hardware,
+                                                                    Hardware)
+    wl = default_workload() if workload is None else check_instance("workload", workload,
+                                                                   Workload)
     cells = table_cells("on")
     meas = np.log(cells["ns_per_op"].to_numpy())
     names = list(PV_BOUNDS)
@@ -337,9 +382,9 @@ def calibrate_pv(*, hardware: Hardware | None = None, workload: Workload | None 
               "optimizer": dict(evaluations=nfev[0], objective=float(res.fun),
                                 ops_per_task=ops_per_task, reps=reps, seed=seed,
                                 wall_s=time.time() - t0)}
-    if save:
+    if save is not None:
         doc = load_preset(save)
         doc["fit_report"]["pv_fit"] = report
         report["preset_path"] = save_preset(save, hw, Workload.from_dict(doc["workload"]),
-                                            doc["fit_report"])
+                                            doc["fit_report"], overwrite=overwrite)
     return report

@@ -299,15 +299,8 @@ def _check_save(args) -> None:
                                    "to replace it")
 
 
-def _save_kwargs(fn, args) -> dict:
-    kw = {"save": args.save}
-    # TODO(merge): pass overwrite=args.overwrite unconditionally once the inputs
-    # helper's calibrate(..., overwrite=) is merged (the CLI already refuses up front).
-    import inspect
-
-    if args.save is not None and "overwrite" in inspect.signature(fn).parameters:
-        kw["overwrite"] = args.overwrite
-    return kw
+def _save_kwargs(args) -> dict:
+    return {"save": args.save, "overwrite": args.overwrite}
 
 
 def _cmd_calibrate(args) -> int:
@@ -319,14 +312,14 @@ def _cmd_calibrate(args) -> int:
     _warm_engine()
     if args.pv:
         rep = calibrate_pv(maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
-                           progress=not args.quiet, **_save_kwargs(calibrate_pv, args))
+                           progress=not args.quiet, **_save_kwargs(args))
         print(json.dumps({k: rep[k] for k in ("fitted", "optimizer")}, indent=1))
         for k in ("fit", "pure_prediction"):
             print(f"{k}: median |rel err| {rep[k]['median_abs_rel_err']:.1%}, max "
                   f"{rep[k]['max_abs_rel_err']:.1%}, halts {rep[k]['halts']:.0f}")
     else:
         rep = calibrate(maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
-                        progress=not args.quiet, **_save_kwargs(calibrate, args))
+                        progress=not args.quiet, **_save_kwargs(args))
         keys = ("median_abs_rel_err", "max_abs_rel_err", "by_lock", "min_task_share", "fit")
         print(json.dumps({k: rep[k] for k in keys}, indent=1))
     print("wrote", rep["preset_path"] if "preset_path" in rep else

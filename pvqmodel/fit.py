@@ -27,6 +27,7 @@ from scipy import optimize, stats
 
 from . import queueing
 from .data import SEED_OPS_PER_TASK, seed_table
+from .validate import check_choice, check_instance, check_int, check_seed
 
 __all__ = ["AnalyticFit", "ModelSpec", "MODEL_SPECS", "fit_analytic", "fit_model"]
 
@@ -237,6 +238,11 @@ def fit_analytic(
     unit, ci) and whose ``points`` has (model, lock, pv, tasks, measured_ms, model_ms,
     rel_err, in_fit, note) for every N of each fitted column.
     """
+    ci = check_choice("ci", ci, ("jacobian", "bootstrap"))
+    n_boot = check_int("n_boot", n_boot, 0 if ci == "jacobian" else 2, 10**6)
+    seed = check_seed("seed", seed)
+    if table is not None:
+        check_instance("table", table, pd.DataFrame)
     df = seed_table() if table is None else table.copy()
     for col in ("lock", "pv", "tasks", "ms"):
         if col not in df:

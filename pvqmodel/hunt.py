@@ -11,11 +11,14 @@ store-buffer drain delays under TSO, and thresholds scaled down so waiters halt 
 (``mayhalt_gap`` stays the seed's 0x10: the window under test). Spurious wake-ups are
 off by default: a loss that only an interrupt can rescue is still a loss. A liveness
 failure is the engine's own check (every unfinished vCPU halted with no kick or
-interrupt coming; or no acquisition for the watchdog time), reported with the trace of
-the last engine events. Every schedule is reproducible from its seed, so
-:meth:`HuntResult.replay` re-runs the failing one exactly. The per-acquisition loss
-probability is losses / acquisitions over all explored schedules with a
-Clopper-Pearson interval (``scipy.stats.binomtest``).
+interrupt coming; a deadlock; a broken invariant), reported with the trace of the last
+engine events. A schedule that hits the watchdog (no acquisition for far longer than
+the run's own time constants allow, :func:`pvqmodel.sim.default_watchdog_ns`) or the
+event budget is *inconclusive*: neither a loss nor a clean run, counted apart. Every
+schedule is reproducible from its seed, so :meth:`HuntResult.replay` re-runs the
+failing one exactly. The per-acquisition loss
+probability is losses / acquisitions over the conclusive schedules (clean or lost) with
+a Clopper-Pearson interval (``scipy.stats.binomtest``).
 """
 
 from __future__ import annotations
@@ -29,13 +32,24 @@ from tqdm.auto import tqdm
 
 from .engine import state as st
 from .params import Hardware, Schedule, Workload
-from .sim import LOCKS, PV_LOCKS, LockTunables, default_hardware, simulate
+from .sim import (
+    LOCKS,
+    PV_LOCKS,
+    LockTunables,
+    default_hardware,
+    default_watchdog_ns,
+    simulate,
+)
+from .validate import check_bool, check_choice, check_float, check_instance, check_int, check_seed
 
 __all__ = ["HuntResult", "hunt", "hunt_sweep", "hunt_defaults"]
 
-_FAIL = {st.ST_LOST_WAKEUP: "lost-wakeup", st.ST_WATCHDOG: "no-progress",
-         st.ST_NO_EVENT: "deadlock", st.ST_MUTEX: "mutual-exclusion", st.ST_FIFO: "fifo",
-         st.ST_BAD_STATE: "bad-state"}
+#: Engine statuses that are a loss: a liveness or safety failure the engine proved.
+_LOSS = {st.ST_LOST_WAKEUP: "lost-wakeup", st.ST_NO_EVENT: "deadlock",
+         st.ST_MUTEX: "mutual-exclusion", st.ST_FIFO: "fifo", st.ST_BAD_STATE: "bad-state"}
+#: Statuses that decide nothing: the run was cut short, not shown to fail.
+_INCONCLUSIVE = {st.ST_WATCHDOG: "no-progress", st.ST_MAX_EVENTS: "event-budget"}
+_FAIL = {**_LOSS, **_INCONCLUSIVE}
 _MODES = {v: k[2:].lower() for k, v in vars(st).items()
           if k.startswith("M_") and isinstance(v, int)}
 
@@ -63,30 +77,42 @@ class HuntResult:
     lock: str
     memory_model: str
     latch: bool
-    found: bool  #: a liveness failure was found
-    kind: str  #: "lost-wakeup", "no-progress", ... or "" if none
-    schedules_explored: int
-    losses: int  #: schedules that ended in a failure
-    acquisitions: int  #: lock acquisitions over all explored schedules
-    p_per_acquisition: float  #: losses / acquisitions
+    found: bool  #: a loss (liveness or safety failure) was found
+    kind: str  #: "lost-wakeup", "deadlock", ... or "" if none
+    schedules_explored: int  #: clean + losses + inconclusive
+    losses: int  #: schedules that ended in a failure the engine proved
+    acquisitions: int  #: lock acquisitions over the conclusive (clean or lost) schedules
+    p_per_acquisition: float  #: losses / acquisitions (conclusive schedules only)
     p_ci: tuple  #: 95 % Clopper-Pearson interval of p_per_acquisition
     trace: pd.DataFrame  #: the vCPU steps leading to the first failure: t_ns, vcpu, step, detail
     config: dict = field(repr=False)  #: everything needed to replay
     failing_seed: int | None = None  #: seed of the first failing schedule
     full_trace: pd.DataFrame | None = field(default=None, repr=False)  #: engine trace ring
+    clean: int = 0  #: schedules that completed every operation
+    inconclusive: int = 0  #: schedules cut short by the watchdog or the event budget
+    #: kind ("no-progress", "event-budget") -> count of the inconclusive schedules
+    inconclusive_kinds: dict = field(default_factory=dict)
+    inconclusive_seeds: list = field(default_factory=list, repr=False)  #: to re-run them
 
     def __str__(self):
         lo, hi = self.p_ci
         head = (f"{self.lock}, {self.memory_model.upper()}, latch "
                 f"{'on' if self.latch else 'off'}: ")
+        tail = ""
+        if self.inconclusive:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.inconclusive_kinds.items()))
+            tail = (f"; {self.inconclusive} inconclusive ({kinds}; not counted, re-run with "
+                    f"a larger watchdog_ns/max_events)")
         if self.found:
             return (head + f"{self.kind} found in {self.losses} of "
-                    f"{self.schedules_explored} schedules; per acquisition "
-                    f"{self.p_per_acquisition:.2e} (95 % CI {lo:.1e}..{hi:.1e}); "
-                    f"replay seed {self.failing_seed}")
-        return (head + f"none in {self.schedules_explored} schedules "
+                    f"{self.schedules_explored} schedules ({self.clean} clean); per "
+                    f"acquisition {self.p_per_acquisition:.2e} (95 % CI {lo:.1e}..{hi:.1e}); "
+                    f"replay seed {self.failing_seed}" + tail)
+        if self.clean == 0:
+            return head + f"no conclusive schedule of {self.schedules_explored}" + tail
+        return (head + f"none in {self.clean} clean of {self.schedules_explored} schedules "
                 f"({self.acquisitions} acquisitions; per-acquisition rate < {hi:.1e} "
-                f"at 95 %)")
+                f"at 95 %)" + tail)
 
     def replay(self) -> tuple[str, pd.DataFrame]:
         """Re-run the first failing schedule; returns (kind, trace)."""
@@ -184,31 +210,45 @@ def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
     i-th seed of ``SeedSequence(seed)``. ``stop_at_first`` ends the search at the first
     failure (the probability estimate then covers the schedules explored so far).
     """
-    if lock not in PV_LOCKS:
-        raise ValueError(f"lock must be one of {PV_LOCKS}, got {lock!r}")
-    if memory_model not in ("sc", "tso"):
-        raise ValueError(f"memory_model must be 'sc' or 'tso', got {memory_model!r}")
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or not (
-            1 <= budget <= 10**7):
-        raise ValueError(f"budget must be an integer in [1, 10^7], got {budget!r}")
-    if latch is not None and not isinstance(latch, bool):
-        raise ValueError(f"latch must be None, True or False, got {latch!r}")
-    if not (isinstance(drain_ns, (int, float)) and 0.0 <= drain_ns <= 1e7):
-        raise ValueError(f"drain_ns must be in [0, 1e7], got {drain_ns!r}")
+    lock = check_choice("lock", lock, PV_LOCKS)
+    memory_model = check_choice("memory_model", memory_model, ("sc", "tso"))
+    budget = check_int("budget", budget, 1, 10**7)
+    seed = check_seed("seed", seed)
+    if latch is not None:
+        latch = check_bool("latch", latch)
+    drain_ns = check_float("drain_ns", drain_ns, 0.0, 1e7)
+    quantum_ns = check_float("quantum_ns", quantum_ns, 1.0, 1e10)
+    check_instance("schedule", schedule, Schedule, none_ok=True)
+    check_instance("hardware", hardware, Hardware, none_ok=True)
+    check_instance("workload", workload, Workload, none_ok=True)
+    check_instance("tunables", tunables, LockTunables, none_ok=True)
+    if tasks is not None:
+        tasks = check_int("tasks", tasks, 1, 256)
+    if ops_per_task is not None:
+        ops_per_task = check_int("ops_per_task", ops_per_task, 1, 10**8)
+    stop_at_first = check_bool("stop_at_first", stop_at_first)
+    trace = check_int("trace", trace, 0, 10**6)
+    progress = check_bool("progress", progress)
     lat = (schedule.latch if schedule is not None else True) if latch is None else latch
     hw0, wl0, sch0, tun0, n0, k0 = hunt_defaults(memory_model, latch=lat,
                                                  drain_ns=drain_ns, quantum_ns=quantum_ns)
     sched = (schedule if schedule is not None else sch0).replace(latch=lat)
     hw = hw0 if hardware is None else hardware.replace(
         memory_model=memory_model, drain_ns=drain_ns if memory_model == "tso" else 0.0)
-    cfg = dict(lock=lock, tasks=n0 if tasks is None else tasks,
-               ops_per_task=k0 if ops_per_task is None else ops_per_task, hardware=hw,
-               workload=wl0 if workload is None else workload, schedule=sched,
+    n = n0 if tasks is None else tasks
+    wl = wl0 if workload is None else workload
+    # the hunt's own watchdog (short, so a genuine stall is reported quickly) but never
+    # below what the run's time constants allow (default_watchdog_ns without its floor)
+    watchdog = max(1e7, 200.0 * sched.quantum_ns * sched.overcommit + 50.0 * sched.wake_ns,
+                   default_watchdog_ns(hw, wl, sched, n, lock, floor=0.0))
+    cfg = dict(lock=lock, tasks=n, ops_per_task=k0 if ops_per_task is None else ops_per_task,
+               hardware=hw, workload=wl, schedule=sched,
                tunables=tun0 if tunables is None else tunables, trace=trace,
-               watchdog_ns=max(1e7, 200.0 * sched.quantum_ns * sched.overcommit
-                               + 50.0 * sched.wake_ns))
+               watchdog_ns=watchdog)
     seeds = np.random.SeedSequence(seed).generate_state(budget, dtype=np.uint64)
-    explored = losses = acqs = 0
+    explored = losses = clean = acqs = 0
+    inconclusive: dict = {}
+    inconclusive_seeds = []
     first = None
     kind = ""
     full = None
@@ -217,23 +257,32 @@ def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
         res = _run(cfg, s)
         row = res.summary.iloc[0]
         explored += 1
-        acqs += int(row["acquisitions"])
         code = int(row["status_code"])
-        if code != st.ST_OK:
-            losses += 1
-            if first is None:
-                first = (s, loss_trace(lock, res))
-                full = step_trace(lock, res.failures.get(0))
-                kind = _FAIL.get(code, str(code))
-            if stop_at_first:
-                break
+        if code in _INCONCLUSIVE or code not in _LOSS and code != st.ST_OK:
+            k = _FAIL.get(code, str(code))
+            inconclusive[k] = inconclusive.get(k, 0) + 1
+            inconclusive_seeds.append(s)
+            continue
+        acqs += int(row["acquisitions"])
+        if code == st.ST_OK:
+            clean += 1
+            continue
+        losses += 1
+        if first is None:
+            first = (s, loss_trace(lock, res))
+            full = step_trace(lock, res.failures.get(0))
+            kind = _LOSS[code]
+        if stop_at_first:
+            break
     ci = stats.binomtest(losses, max(acqs, 1)).proportion_ci(confidence_level=0.95)
     return HuntResult(
         lock=lock, memory_model=memory_model, latch=lat, found=losses > 0, kind=kind,
         schedules_explored=explored, losses=losses, acquisitions=acqs,
         p_per_acquisition=losses / max(acqs, 1), p_ci=(float(ci.low), float(ci.high)),
         trace=first[1] if first else step_trace(lock, None), config=cfg,
-        failing_seed=first[0] if first else None, full_trace=full)
+        failing_seed=first[0] if first else None, full_trace=full, clean=clean,
+        inconclusive=sum(inconclusive.values()), inconclusive_kinds=inconclusive,
+        inconclusive_seeds=inconclusive_seeds)
 
 
 def hunt_sweep(lock: str = "pv-qspinlock-v10", *, drain_ns=(0.0, 25.0, 50.0, 100.0, 200.0),
@@ -241,7 +290,17 @@ def hunt_sweep(lock: str = "pv-qspinlock-v10", *, drain_ns=(0.0, 25.0, 50.0, 100
                budget: int = 100, seed: int = 0, progress: bool = False) -> pd.DataFrame:
     """Loss probability per acquisition against the store-buffer drain delay and the
     preemption rate (mean quantum): one :func:`hunt` per grid point, child seeds of one
-    root. Columns: drain_ns, quantum_ns, schedules, acquisitions, losses, p, p_lo, p_hi."""
+    root. Columns: drain_ns, quantum_ns, schedules, clean, losses, inconclusive,
+    acquisitions (of the conclusive schedules), p, p_lo, p_hi (from the conclusive
+    schedules only)."""
+    lock = check_choice("lock", lock, PV_LOCKS)
+    drain_ns = tuple(check_float("drain_ns", d, 0.0, 1e7) for d in drain_ns)
+    quantum_ns = tuple(check_float("quantum_ns", q, 1.0, 1e10) for q in quantum_ns)
+    if not drain_ns or not quantum_ns:
+        raise ValueError("drain_ns and quantum_ns must each hold at least one value")
+    budget = check_int("budget", budget, 1, 10**7)
+    seed = check_seed("seed", seed)
+    latch = check_bool("latch", latch)
     rows = []
     grid = [(d, q) for q in quantum_ns for d in drain_ns]
     kids = np.random.SeedSequence(seed).generate_state(len(grid), dtype=np.uint32)
@@ -250,7 +309,8 @@ def hunt_sweep(lock: str = "pv-qspinlock-v10", *, drain_ns=(0.0, 25.0, 50.0, 100
         r = hunt(lock, memory_model=memory_model, budget=budget, seed=int(k), latch=latch,
                  drain_ns=float(d), quantum_ns=float(q))
         rows.append(dict(lock=lock, memory_model=memory_model, latch=latch, drain_ns=d,
-                         quantum_ns=q, schedules=r.schedules_explored,
-                         acquisitions=r.acquisitions, losses=r.losses,
+                         quantum_ns=q, schedules=r.schedules_explored, clean=r.clean,
+                         losses=r.losses, inconclusive=r.inconclusive,
+                         acquisitions=r.acquisitions,
                          p=r.p_per_acquisition, p_lo=r.p_ci[0], p_hi=r.p_ci[1]))
     return pd.DataFrame(rows)

@@ -16,10 +16,10 @@ yield, wake-up preemption).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, fields, replace
 
 from .paths import HARDWARE
+from .validate import check_bool, check_choice, check_float, check_instance, check_int
 
 #: Allowed ranges (inclusive) used for validation. They are *validity* ranges (what the
 #: engine can run), wider than the physically plausible calibration bounds in
@@ -40,13 +40,21 @@ _HW_RANGES = {
 _MEMORY_MODELS = ("tso", "sc")
 
 
-def _check_range(name: str, value, lo, hi):
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(
-        value
-    ):
-        raise ValueError(f"{name} must be a finite number in [{lo}, {hi}], got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value!r}")
+def _set(obj, name, value):
+    """Store a normalized value on a frozen dataclass."""
+    object.__setattr__(obj, name, value)
+
+
+def _check_range(obj, name: str, lo, hi):
+    _set(obj, name, check_float(name, getattr(obj, name), lo, hi))
+
+
+def _check_int_field(obj, name: str, lo, hi):
+    _set(obj, name, check_int(name, getattr(obj, name), lo, hi))
+
+
+def _check_choice_field(obj, name: str, choices):
+    _set(obj, name, check_choice(name, getattr(obj, name), choices))
 
 
 class _ParamsMixin:
@@ -59,10 +67,17 @@ class _ParamsMixin:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict):
-        unknown = set(d) - {f.name for f in fields(cls)}
+    def from_dict(cls, d: dict, *, complete: bool = False):
+        """Build from a dict; unknown keys are errors, and with ``complete=True`` (how
+        presets are loaded) so are missing ones: a preset states every value."""
+        check_instance(f"{cls.__name__} parameters", d, dict)
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown {cls.__name__} parameter(s): {sorted(unknown)}")
+        missing = names - set(d)
+        if complete and missing:
+            raise ValueError(f"missing {cls.__name__} parameter(s): {sorted(missing)}")
         return cls(**d)
 
 
@@ -100,16 +115,13 @@ class Hardware(_ParamsMixin):
 
     def __post_init__(self):
         for name, (lo, hi) in _HW_RANGES.items():
-            _check_range(name, getattr(self, name), lo, hi)
-        if self.memory_model not in _MEMORY_MODELS:
-            raise ValueError(f"memory_model must be one of {_MEMORY_MODELS}, "
-                             f"got {self.memory_model!r}")
+            _check_range(self, name, lo, hi)
+        _check_choice_field(self, "memory_model", _MEMORY_MODELS)
         if self.memory_model == "sc" and self.drain_ns != 0.0:
-            raise ValueError("drain_ns must be 0 with memory_model='sc' (no store buffer)")
+            raise ValueError("drain_ns must be 0 with memory_model='sc' (no store buffer), "
+                             f"got {self.drain_ns!r}")
         for name, hi in (("cores_per_socket", 4096), ("sockets", 64)):
-            val = getattr(self, name)
-            if not isinstance(val, int) or isinstance(val, bool) or not 1 <= val <= hi:
-                raise ValueError(f"{name} must be an integer in [1, {hi}], got {val!r}")
+            _check_int_field(self, name, 1, hi)
         if self.hit_ns + self.pause_ns <= 0.0:
             raise ValueError(
                 "hit_ns + pause_ns (one spin iteration) must be > 0, got "
@@ -123,7 +135,7 @@ class Hardware(_ParamsMixin):
     @classmethod
     def preset(cls, name: str = "westmere-ex") -> Hardware:
         """Load a named preset from ``data/hardware/<name>.json``."""
-        return cls.from_dict(load_preset(name)["hardware"])
+        return cls.from_dict(load_preset(name)["hardware"], complete=True)
 
     @classmethod
     def zero_cost(cls, **kw) -> Hardware:
@@ -156,18 +168,16 @@ class Workload(_ParamsMixin):
     placement: str = "scatter"
 
     def __post_init__(self):
-        _check_range("cs_ns", self.cs_ns, 0.0, 1e9)
-        _check_range("loop_ns", self.loop_ns, 0.0, 1e9)
+        _check_range(self, "cs_ns", 0.0, 1e9)
+        _check_range(self, "loop_ns", 0.0, 1e9)
         for name in ("cs_dist", "loop_dist"):
-            if getattr(self, name) not in _DISTS:
-                raise ValueError(f"{name} must be one of {_DISTS}, got {getattr(self, name)!r}")
-        if self.placement not in _PLACEMENTS:
-            raise ValueError(f"placement must be one of {_PLACEMENTS}, got {self.placement!r}")
+            _check_choice_field(self, name, _DISTS)
+        _check_choice_field(self, "placement", _PLACEMENTS)
 
     @classmethod
     def seed_benchmark(cls, preset: str = "westmere-ex") -> Workload:
         """The seed's micro-benchmark as calibrated with the named hardware preset."""
-        return cls.from_dict(load_preset(preset)["workload"])
+        return cls.from_dict(load_preset(preset)["workload"], complete=True)
 
 
 _PLACES = ("pinned", "free")
@@ -241,34 +251,26 @@ class Schedule(_ParamsMixin):
     wakeup_preempt: bool = False
 
     def __post_init__(self):
-        if self.pcpus is not None and (isinstance(self.pcpus, bool) or not isinstance(
-                self.pcpus, int) or not 1 <= self.pcpus <= 256):
-            raise ValueError(f"pcpus must be None or an integer in [1, 256], got {self.pcpus!r}")
-        _check_range("overcommit", self.overcommit, 1.0, 64.0)
-        _check_range("quantum_ns", self.quantum_ns, 1.0, 1e10)
-        _check_range("halt_ns", self.halt_ns, 0.0, 1e9)
-        _check_range("kick_ns", self.kick_ns, 0.0, 1e9)
-        _check_range("wake_ns", self.wake_ns, 0.0, 1e10)
-        _check_range("spurious_ns", self.spurious_ns, 0.0, 1e12)
+        if self.pcpus is not None:
+            _check_int_field(self, "pcpus", 1, 256)
+        _check_range(self, "overcommit", 1.0, 64.0)
+        _check_range(self, "quantum_ns", 1.0, 1e10)
+        _check_range(self, "halt_ns", 0.0, 1e9)
+        _check_range(self, "kick_ns", 0.0, 1e9)
+        _check_range(self, "wake_ns", 0.0, 1e10)
+        _check_range(self, "spurious_ns", 0.0, 1e12)
         for name in ("quantum_dist", "wake_dist"):
-            if getattr(self, name) not in _DISTS:
-                raise ValueError(f"{name} must be one of {_DISTS}, got {getattr(self, name)!r}")
-        if self.placement not in _PLACES:
-            raise ValueError(f"placement must be one of {_PLACES}, got {self.placement!r}")
-        if not isinstance(self.latch, bool):
-            raise ValueError(f"latch must be True or False, got {self.latch!r}")
+            _check_choice_field(self, name, _DISTS)
+        _check_choice_field(self, "placement", _PLACES)
+        _set(self, "latch", check_bool("latch", self.latch))
         if self.ple_window_ns is not None:
-            _check_range("ple_window_ns", self.ple_window_ns, 1.0, 1e9)
-        _check_range("ple_exit_ns", self.ple_exit_ns, 0.0, 1e8)
-        if (isinstance(self.ple_grow, bool) or not isinstance(self.ple_grow, int)
-                or not 1 <= self.ple_grow <= 64):
-            raise ValueError(f"ple_grow must be an integer in [1, 64], got {self.ple_grow!r}")
-        _check_range("ple_gap_ns", self.ple_gap_ns, 0.0, 1e4)
+            _check_range(self, "ple_window_ns", 1.0, 1e9)
+        _check_range(self, "ple_exit_ns", 0.0, 1e8)
+        _check_int_field(self, "ple_grow", 1, 64)
+        _check_range(self, "ple_gap_ns", 0.0, 1e4)
         lo = 1.0 if self.ple_window_ns is None else self.ple_window_ns
-        _check_range("ple_window_max_ns", self.ple_window_max_ns, lo, 1e10)
-        if not isinstance(self.wakeup_preempt, bool):
-            raise ValueError(f"wakeup_preempt must be True or False, "
-                             f"got {self.wakeup_preempt!r}")
+        _check_range(self, "ple_window_max_ns", lo, 1e10)
+        _set(self, "wakeup_preempt", check_bool("wakeup_preempt", self.wakeup_preempt))
 
     @property
     def dedicated(self) -> bool:
@@ -287,18 +289,62 @@ def preset_path(name: str):
     return HARDWARE / f"{name}.json"
 
 
+class PresetNotFoundError(ValueError):
+    """No preset file of that name (the only case where a default may fall back)."""
+
+
+#: The keys of a preset file, all required, no others.
+PRESET_KEYS = ("name", "hardware", "workload", "fit_report")
+
+
 def load_preset(name: str) -> dict:
+    """The preset document ``data/hardware/<name>.json``, validated strictly: valid JSON,
+    exactly the keys :data:`PRESET_KEYS`, its own name, and complete ``hardware`` and
+    ``workload`` sections whose every value passes :class:`Hardware` and
+    :class:`Workload` validation. A missing file raises :class:`PresetNotFoundError`;
+    anything else wrong raises ``ValueError`` naming the file and the field."""
     path = preset_path(name)
     if not path.exists():
         avail = sorted(p.stem for p in HARDWARE.glob("*.json")) if HARDWARE.exists() else []
-        raise ValueError(f"unknown hardware preset {name!r}; available: {avail}")
-    return json.loads(path.read_text())
+        raise PresetNotFoundError(f"unknown hardware preset {name!r}; available: {avail}")
+    where = f"hardware preset {name!r} ({path})"
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{where} is not valid JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{where} must hold a JSON object, got {type(doc).__name__}")
+    unknown = sorted(set(doc) - set(PRESET_KEYS))
+    missing = [k for k in PRESET_KEYS if k not in doc]
+    if unknown or missing:
+        raise ValueError(f"{where}: unknown key(s) {unknown}, missing key(s) {missing}; "
+                         f"a preset has exactly {list(PRESET_KEYS)}")
+    if doc["name"] != name:
+        raise ValueError(f"{where}: name must be {name!r} (the file stem), got {doc['name']!r}")
+    if not isinstance(doc["fit_report"], dict):
+        raise ValueError(f"{where}: fit_report must be a JSON object, "
+                         f"got {type(doc['fit_report']).__name__}")
+    for key, cls in (("hardware", Hardware), ("workload", Workload)):
+        try:
+            cls.from_dict(doc[key], complete=True)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}, section {key!r}: {e}") from None
+    return doc
 
 
-def save_preset(name: str, hardware: Hardware, workload: Workload, report: dict) -> str:
+def save_preset(name: str, hardware: Hardware, workload: Workload, report: dict, *,
+                overwrite: bool = False) -> str:
+    """Write ``data/hardware/<name>.json`` atomically; an existing preset is replaced only
+    with ``overwrite=True`` (committed presets are inputs, not scratch files)."""
     from .outputs import write_json
 
     path = preset_path(name)
+    check_instance("hardware", hardware, Hardware)
+    check_instance("workload", workload, Workload)
+    check_instance("report", report, dict)
+    if path.exists() and not check_bool("overwrite", overwrite):
+        raise ValueError(f"hardware preset {name!r} exists ({path}); pass overwrite=True to "
+                         "replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"name": name, "hardware": hardware.to_dict(), "workload": workload.to_dict(),
            "fit_report": report}

@@ -13,6 +13,8 @@ handoff time by number of waiters at release).
 
 from __future__ import annotations
 
+import math
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -32,7 +34,8 @@ from .locks import qspinlock as _qs
 from .locks import tas as _tas
 from .locks import ticket as _tk
 from .locks import unfair_qspinlock as _uq
-from .params import Hardware, Schedule, Workload
+from .params import Hardware, Schedule, Workload, preset_path
+from .validate import check_bool, check_choice, check_float, check_instance, check_int, check_seed
 
 #: Lock names accepted by :func:`simulate` -> (kernel lock id, lock module). The module
 #: gives its memory layout: ``N_WORDS_PER_CPU`` (per-CPU node words, one line per CPU)
@@ -91,31 +94,26 @@ class LockTunables:
     spin_threshold: int = 1 << 15  # PV ticket SPIN_THRESHOLD (1 << 15)
 
     def __post_init__(self):
-        if not isinstance(self.pending_retry, int) or not 0 <= self.pending_retry <= 1000:
-            raise ValueError(f"pending_retry must be an integer in [0, 1000], "
-                             f"got {self.pending_retry!r}")
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        put("pending_retry", check_int("pending_retry", self.pending_retry, 0, 1000))
         for name in ("lsteal_min_mask", "lsteal_max_mask"):
-            val = getattr(self, name)
-            if not isinstance(val, int) or val < 0 or (val & (val + 1)) != 0 or val > 2**20:
+            val = check_int(name, getattr(self, name), 0, 2**20 - 1)
+            if (val & (val + 1)) != 0:
                 raise ValueError(f"{name} must be 2^k - 1 in [0, 2^20), got {val!r}")
+            put(name, val)
         if self.lsteal_min_mask > self.lsteal_max_mask:
-            raise ValueError("lsteal_min_mask must be <= lsteal_max_mask")
+            raise ValueError(f"lsteal_min_mask must be <= lsteal_max_mask "
+                             f"({self.lsteal_max_mask}), got {self.lsteal_min_mask}")
         for name, lo, hi in (("qspin_threshold", 2, 2**30), ("head_mult", 1, 64),
                              ("pspin_threshold", 1, 2**30)):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not isinstance(val, int) or not lo <= val <= hi:
-                raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {val!r}")
-        gap = self.mayhalt_gap
-        if isinstance(gap, bool) or not isinstance(gap, int) or not (
-                1 <= gap < self.qspin_threshold):
-            raise ValueError(f"mayhalt_gap must be an integer in [1, qspin_threshold - 1 = "
-                             f"{self.qspin_threshold - 1}], got {gap!r}")
+            put(name, check_int(name, getattr(self, name), lo, hi))
+        put("mayhalt_gap", check_int("mayhalt_gap (< qspin_threshold)", self.mayhalt_gap, 1,
+                                     self.qspin_threshold - 1))
         # arch_spin_lock's "unsigned count = SPIN_THRESHOLD; do { ... } while (--count)":
         # at least one iteration; 2^31 keeps it an unsigned count with room to spare
-        if (isinstance(self.spin_threshold, bool) or not isinstance(self.spin_threshold, int)
-                or not 1 <= self.spin_threshold <= 2**31):
-            raise ValueError(f"spin_threshold must be an integer in [1, 2^31], "
-                             f"got {self.spin_threshold!r}")
+        put("spin_threshold", check_int("spin_threshold", self.spin_threshold, 1, 2**31))
 
     def array(self):
         a = np.zeros(st.NLP, dtype=np.int64)
@@ -144,18 +142,35 @@ class SimResult:
         return f"SimResult(summary=\n{self.summary!r})"
 
 
+#: The preset :func:`simulate` uses when no hardware/workload is given.
+DEFAULT_PRESET = "westmere-ex"
+_missing_preset_warned = False
+
+
+def _default_preset_missing() -> bool:
+    """True (and one warning per process) if the default preset file does not exist.
+    Only a *missing* file falls back to the priors; a corrupt one raises on load."""
+    global _missing_preset_warned
+    path = preset_path(DEFAULT_PRESET)
+    if path.exists():
+        return False
+    if not _missing_preset_warned:
+        _missing_preset_warned = True
+        warnings.warn(f"hardware preset {DEFAULT_PRESET!r} not found ({path}): using the "
+                      "uncalibrated priors Hardware() and Workload()", stacklevel=3)
+    return True
+
+
 def default_hardware() -> Hardware:
-    try:
-        return Hardware.preset("westmere-ex")
-    except ValueError:
-        return Hardware()
+    """The calibrated ``westmere-ex`` preset (the priors only if its file is missing)."""
+    return Hardware() if _default_preset_missing() else Hardware.preset(DEFAULT_PRESET)
 
 
 def default_workload() -> Workload:
-    try:
-        return Workload.seed_benchmark("westmere-ex")
-    except ValueError:
+    """The preset's seed benchmark (the priors only if its file is missing)."""
+    if _default_preset_missing():
         return Workload()
+    return Workload.seed_benchmark(DEFAULT_PRESET)
 
 
 def param_array(hw: Hardware, wl: Workload, watchdog_ns: float,
@@ -284,12 +299,52 @@ def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer):
     return S
 
 
-def _validate_int(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
-    if not lo <= int(value) <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value!r}")
-    return int(value)
+#: Multiple of the per-waiter time scale the default watchdog allows (see
+#: :func:`default_watchdog_ns`), and its floor (the historical 100 ms default).
+WATCHDOG_MULTIPLE = 50.0
+WATCHDOG_FLOOR_NS = 1e8
+#: Serialized line transactions a handoff may take (lock word, node, notify, re-read...).
+_HANDOFF_TRANSFERS = 8
+
+
+def default_watchdog_ns(hw: Hardware, wl: Workload, sched: Schedule, tasks: int,
+                        lock: str = "pv-qspinlock-v10", *,
+                        floor: float = WATCHDOG_FLOOR_NS) -> float:
+    """The default watchdog of :func:`simulate`: the longest time without an acquisition,
+    while a task waits, that a *valid* run may show, derived from the run's own time
+    constants.
+
+    The watchdog measures the time since the last acquisition by anyone while some
+    task waits. In a valid run that gap is at most the time the lock needs to pass once
+    through every task that can be ahead of a waiter (``tasks``), each pass bounded by
+    the time scale
+
+    ``u = cs_ns + loop_ns + drain_ns + 8 (hit + rmw + pause + service + xfer_cross +
+    shared + pv_call + pv_iter)`` (the holder's critical section; the loop the last
+    acquirer was in when nobody waited; a store-buffer drain before the unlock is seen;
+    a handoff's serialized line transactions), plus for a PV lock ``halt_ns + kick_ns +
+    wake_ns`` (a halted waiter kicked awake), plus under a hypervisor schedule
+    ``quantum_ns x ceil(vCPUs per pCPU)`` (a preempted holder or waiter waits a full
+    rotation of its run queue) and ``ple_exit_ns`` with pause-loop exiting.
+
+    Several of these are exponential draws, so the watchdog is ``WATCHDOG_MULTIPLE = 50``
+    times ``tasks x u``: one exponential draw exceeds 50 means with probability
+    e^-50 ~ 2e-22, so a valid run trips it with negligible probability even over 10^9
+    draws; a deterministic run never comes near it. Never below the 100 ms floor
+    (``floor``, default ``WATCHDOG_FLOOR_NS``). A genuine livelock or a lost wake-up that only a far
+    interrupt rescues still trips it: ``spurious_ns`` is deliberately not in ``u``.
+    """
+    coh = (hw.hit_ns + hw.rmw_ns + hw.pause_ns + hw.service_ns + hw.xfer_cross_ns
+           + hw.shared_ns + hw.pv_call_ns + hw.pv_iter_ns)
+    u = wl.cs_ns + wl.loop_ns + hw.drain_ns + _HANDOFF_TRANSFERS * coh
+    if lock in PV_LOCKS:
+        u += sched.halt_ns + sched.kick_ns + sched.wake_ns
+    if not sched.dedicated:
+        npc, nbg = sched.layout(tasks)
+        u += sched.quantum_ns * math.ceil((tasks + nbg) / npc)
+        if sched.ple_window_ns is not None:
+            u += sched.ple_exit_ns
+    return max(floor, WATCHDOG_MULTIPLE * tasks * u)
 
 
 def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | None = None,
@@ -312,7 +367,8 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
         default the calibrated ``westmere-ex`` preset and its seed benchmark.
     schedule : :class:`~pvqmodel.params.Schedule`; default dedicated pCPUs (bare metal).
     watchdog_ns : no acquisition for this long while tasks wait is a failure; default
-        100 ms, or 50 quanta x overcommit with a schedule if that is longer.
+        :func:`default_watchdog_ns` (50 x tasks x the run's per-handoff time scale, at
+        least 100 ms).
     reps : replications; seed : root seed (``SeedSequence(seed).spawn(reps)``).
     workers : threads running replications concurrently (results do not depend on it).
     check : raise :class:`SimulationError` (with a trace) if a replication fails a check.
@@ -323,40 +379,33 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     sim_ns, ns_per_op, ms_5m, events, status and counters), ``tasks`` and ``handoff``.
     """
     lock = TABLE_LOCK_NAMES.get(lock, lock) if isinstance(lock, str) else lock
-    if lock not in LOCKS:
-        raise ValueError(f"lock must be one of {sorted(LOCKS) + ['queue']}, got {lock!r}")
-    hw = default_hardware() if hardware is None else hardware
-    wl = default_workload() if workload is None else workload
-    if not isinstance(hw, Hardware):
-        raise ValueError(f"hardware must be a Hardware, got {type(hw).__name__}")
-    if not isinstance(wl, Workload):
-        raise ValueError(f"workload must be a Workload, got {type(wl).__name__}")
-    sched = Schedule() if schedule is None else schedule
-    if not isinstance(sched, Schedule):
-        raise ValueError(f"schedule must be a Schedule, got {type(sched).__name__}")
-    n = _validate_int("tasks", tasks, 1, MAX_VCPUS)
+    lock = check_choice("lock", lock, tuple(sorted(LOCKS)) + ("queue",))
+    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
+                                                                   Hardware)
+    wl = default_workload() if workload is None else check_instance("workload", workload,
+                                                                   Workload)
+    sched = check_instance("schedule", schedule, Schedule, none_ok=True) or Schedule()
+    tun = check_instance("tunables", tunables, LockTunables, none_ok=True) or LockTunables()
+    n = check_int("tasks", tasks, 1, MAX_VCPUS)
     if sched.dedicated and n > hw.cores:
         raise ValueError(f"tasks must be in [1, hardware.cores={hw.cores}] (no overcommit "
                          f"without a schedule), got {n}")
     if not sched.dedicated and sched.layout(n)[0] > hw.cores:
         raise ValueError(f"schedule.pcpus must be in [1, hardware.cores={hw.cores}], "
                          f"got {sched.layout(n)[0]}")
+    K = check_int("ops_per_task", ops_per_task, 1, 10**8)
+    reps = check_int("reps", reps, 1, 10_000)
+    seed = check_seed("seed", seed)
+    workers = check_int("workers", workers, 1, 256)
+    trace = check_int("trace", trace, 0, 10**6)
+    timer = check_choice("timer", timer, ("auto", "dense", "heap"))
+    check = check_bool("check", check)
     if watchdog_ns is None:
-        watchdog_ns = 1e8 if sched.dedicated else max(
-            1e8, 50.0 * sched.quantum_ns * sched.overcommit)
-    K = _validate_int("ops_per_task", ops_per_task, 1, 10**8)
-    reps = _validate_int("reps", reps, 1, 10_000)
-    seed = _validate_int("seed", seed, 0, 2**63 - 1)
-    workers = _validate_int("workers", workers, 1, 256)
-    trace = _validate_int("trace", trace, 0, 10**6)
-    if timer not in ("auto", "dense", "heap"):
-        raise ValueError(f"timer must be one of ('auto', 'dense', 'heap'), got {timer!r}")
-    if not (isinstance(watchdog_ns, (int, float)) and watchdog_ns > 0):
-        raise ValueError(f"watchdog_ns must be > 0, got {watchdog_ns!r}")
-    tun = tunables if tunables is not None else LockTunables()
+        watchdog_ns = default_watchdog_ns(hw, wl, sched, n, lock)
+    watchdog_ns = check_float("watchdog_ns", watchdog_ns, 1e-3, 1e18)
     if max_events is None:
         max_events = 2000 * n * K + 100_000
-    max_events = _validate_int("max_events", max_events, 1, 2**62)
+    max_events = check_int("max_events", max_events, 1, 2**62)
     lock_id, module = LOCKS[lock]
     P = param_array(hw, wl, float(watchdog_ns), sched, pv=lock in PV_LOCKS)
     LP = tun.array()

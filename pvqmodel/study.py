@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from .params import PLE_WINDOW_NS, Schedule, Workload
-from .sim import LockTunables, default_workload, simulate
+from .sim import LOCKS, LockTunables, default_workload, simulate
+from .validate import check_choice, check_instance, check_int
+
+
+def _check_locks(locks) -> tuple:
+    if isinstance(locks, str) or not locks:
+        raise ValueError(f"locks must be a non-empty sequence of lock names, got {locks!r}")
+    return tuple(check_choice("locks[]", lk, tuple(sorted(LOCKS))) for lk in locks)
 
 __all__ = ["PLE_STUDY_LOCKS", "PV_STUDY_LOCKS", "ple_study", "pv_lock_study"]
 
@@ -42,13 +49,15 @@ def pv_lock_study(*, spin_threshold: int = 1 << 15, qspin_threshold: int = 1 << 
     calibrated seed benchmark. Every lock gets the same root ``seed`` (common random
     numbers for the schedule draws).
     """
+    locks = _check_locks(locks)
     sched = Schedule(overcommit=overcommit, quantum_ns=quantum_ns, quantum_dist="exp",
                      kick_ns=kick_ns, wake_ns=wake_ns, ple_window_ns=ple_window_ns,
                      wakeup_preempt=wakeup_preempt)
-    tun = LockTunables(spin_threshold=int(spin_threshold),
-                       qspin_threshold=int(qspin_threshold), head_mult=int(head_mult),
-                       mayhalt_gap=min(0x10, int(qspin_threshold) - 1))
-    wl = default_workload() if workload is None else workload
+    qspin_threshold = check_int("qspin_threshold", qspin_threshold, 2, 2**30)
+    tun = LockTunables(spin_threshold=spin_threshold, qspin_threshold=qspin_threshold,
+                       head_mult=head_mult, mayhalt_gap=min(0x10, qspin_threshold - 1))
+    wl = default_workload() if workload is None else check_instance("workload", workload,
+                                                                   Workload)
     sums, waits = [], []
     for lock in locks:
         r = simulate(lock, tasks, ops_per_task, workload=wl, schedule=sched, tunables=tun,
@@ -79,7 +88,14 @@ def ple_study(*, locks=PLE_STUDY_LOCKS, tasks=(2, 4, 6, 8), overcommit: float = 
     other defaults) and wake-up preemption off and on: four schedules, the same root
     ``seed`` for all (common random numbers). Returns the summaries, one row per
     replication, with columns ``ple`` and ``wakeup_preempt`` added."""
-    wl = default_workload() if workload is None else workload
+    locks = _check_locks(locks)
+    if isinstance(tasks, (str, bytes)) or not hasattr(tasks, "__iter__") or not len(tasks):
+        raise ValueError(f"tasks must be a non-empty sequence of integers, got {tasks!r}")
+    tasks = tuple(check_int("tasks[]", n, 1, 256) for n in tasks)
+    # every schedule of the loop, validated before the first run
+    Schedule(overcommit=overcommit, quantum_ns=quantum_ns, ple_window_ns=ple_window_ns)
+    wl = default_workload() if workload is None else check_instance("workload", workload,
+                                                                   Workload)
     rows = []
     for lock in locks:
         for n in tasks:

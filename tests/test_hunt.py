@@ -49,6 +49,7 @@ def test_no_loss_where_none_was_found(lock, mm, latch):
              drain_ns=TSO_DRAIN_NS)
     assert not r.found, (str(r), r.trace.tail(20).to_string())
     assert r.schedules_explored == BUDGET and r.acquisitions > 10_000
+    assert r.clean == BUDGET and r.inconclusive == 0  # clean, not cut short by the watchdog
     assert r.p_ci[0] == 0.0 and r.p_ci[1] < 1e-3
     with pytest.raises(ValueError, match="nothing to replay"):
         r.replay()
