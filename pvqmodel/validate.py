@@ -14,19 +14,19 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
-
 __all__ = ["check_bool", "check_choice", "check_float", "check_instance", "check_int",
            "check_seed"]
 
 
 def _is_bool(v) -> bool:
-    return isinstance(v, (bool, np.bool_))
+    # numpy.bool_ by name: importing numpy here would cost ``pvqmodel --help`` 0.1 s
+    return isinstance(v, bool) or (type(v).__module__ == "numpy"
+                                   and type(v).__name__ in ("bool_", "bool"))
 
 
 def check_int(name: str, v, lo: int, hi: int) -> int:
     """``v`` as a Python int in ``[lo, hi]``; Python or numpy integers only."""
-    if _is_bool(v) or not isinstance(v, (numbers.Integral, np.integer)):
+    if _is_bool(v) or not isinstance(v, numbers.Integral):
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
     iv = int(v)
     if not lo <= iv <= hi:
@@ -38,7 +38,7 @@ def check_float(name: str, v, lo: float, hi: float, *, allow_inf: bool = False) 
     """``v`` as a Python float in ``[lo, hi]``; Python or numpy integers or floats, not
     bool, not NaN, not infinite unless ``allow_inf``."""
     kind = "a number" if allow_inf else "a finite number"
-    if _is_bool(v) or not isinstance(v, (numbers.Real, np.integer, np.floating)):
+    if _is_bool(v) or not isinstance(v, numbers.Real):
         raise ValueError(f"{name} must be {kind} in [{lo}, {hi}], got {v!r}")
     fv = float(v)
     if math.isnan(fv) or (math.isinf(fv) and not allow_inf) or not lo <= fv <= hi:

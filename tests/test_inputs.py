@@ -310,7 +310,7 @@ def test_missing_manifest_or_file_is_refused(raw_copy):
         pvqmodel.seed_table()
 
 
-@pytest.mark.parametrize("argv", [["table"], ["fit"], ["calibrate", "--no-save", "--quiet"],
+@pytest.mark.parametrize("argv", [["table"], ["fit"], ["calibrate", "--quiet"],
                                   ["table", "--engine", "--quiet", "--ops", "10"]])
 def test_commands_that_read_the_raw_table_refuse_a_modified_one(raw_copy, argv, capsys):
     """Every command reading data/raw (``reproduce`` starts with ``fit``) stops with the

@@ -103,7 +103,8 @@ def test_preset_save_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(outputs.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        params.save_preset("test-preset", hw.replace(rmw_ns=9.0), wl, {"v": 2})
+        params.save_preset("test-preset", hw.replace(rmw_ns=9.0), wl, {"v": 2},
+                           overwrite=True)
     assert open(path).read() == old
     assert _names(tmp_path) == ["test-preset.json"]
 
