@@ -2,11 +2,14 @@
 
 Executing every notebook is nbmake's job (``make test``). Here: saving a notebook the
 way JupyterLab does (through jupytext's contents manager, with the kernel's metadata)
-leaves the tracked ``.py`` byte-identical, and its header names the project's kernel.
+leaves the tracked ``.py`` byte-identical, and its header names the project's kernel;
+the project's JupyterLab settings (open a ``.py`` as a notebook) are what
+``make install`` installed.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -64,3 +67,17 @@ def test_notebook_header_names_the_project_kernel(path):
     jupytext = pytest.importorskip("jupytext")
     nb = jupytext.read(path)
     assert nb.metadata.get("kernelspec") == _project_kernelspec(), path.name
+
+
+def test_jupyterlab_opens_notebook_sources_as_notebooks():
+    """The shipped JupyterLab settings: ``.py`` files open with jupytext's notebook view,
+    and ``make install`` put them where this venv's JupyterLab reads them."""
+    src = ROOT / "notebooks" / "jupyterlab-overrides.json"
+    settings = json.loads(src.read_text())
+    viewers = settings["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers["python"] == "Jupytext Notebook"
+    installed = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    if Path(sys.prefix) != ROOT / ".venv":
+        pytest.skip("not running in the project's .venv")
+    assert installed.exists(), "run `make install`"
+    assert json.loads(installed.read_text()) == settings
