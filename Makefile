@@ -7,8 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOK_SOURCES := $(wildcard notebooks/*.py)
-# JupyterLab settings shipped with the project (open a notebook .py as a notebook, start
-# its kernel without asking), installed into the venv's JupyterLab.
+# JupyterLab settings shipped with the project (open a notebook .py as a notebook),
+# installed into the venv's JupyterLab.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 LAB_PORT ?= 8888
 

@@ -32,6 +32,7 @@ import os
 
 import pvqmodel
 from pvqmodel.figures import fig_fits, fig_per_op, fig_pv_ratio, fig_table
+from pvqmodel.widgets import show
 
 if os.environ.get("PVQ_FAST"):  # CI: small parameters
     N_BOOT = 50
@@ -44,7 +45,7 @@ table
 # lock. Everything that follows is easier to read per operation.
 
 # %%
-fig_table(table)
+show(fig_table(table))
 
 # %% [markdown]
 # ## Per-operation cost
@@ -65,7 +66,7 @@ fig_table(table)
 #   27 ns, fast path plus loop overhead.
 
 # %%
-fig_per_op(table)
+show(fig_per_op(table))
 
 # %% [markdown]
 # ## What the PV code costs on bare metal
@@ -82,7 +83,7 @@ fig_per_op(table)
 #   N = 5: the extra work is done by waiters while they wait, off the critical path.
 
 # %%
-fig_pv_ratio(table)
+show(fig_pv_ratio(table))
 
 # %%
 table[table["pv"] == "on"][["lock", "tasks", "pv_ratio", "pv_extra_ns"]].round(2)
@@ -107,7 +108,7 @@ report.params
 report.summary
 
 # %%
-fig_fits(report.points)
+show(fig_fits(report.points))
 
 # %% [markdown]
 # ## Reading the fits
