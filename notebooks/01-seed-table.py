@@ -2,13 +2,13 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -32,6 +32,7 @@ import os
 
 import pvqmodel
 from pvqmodel.figures import fig_fits, fig_per_op, fig_pv_ratio, fig_table
+from pvqmodel.widgets import show
 
 if os.environ.get("PVQ_FAST"):  # CI: small parameters
     N_BOOT = 50
@@ -44,7 +45,7 @@ table
 # lock. Everything that follows is easier to read per operation.
 
 # %%
-fig_table(table)
+show(fig_table(table))
 
 # %% [markdown]
 # ## Per-operation cost
@@ -65,7 +66,7 @@ fig_table(table)
 #   27 ns, fast path plus loop overhead.
 
 # %%
-fig_per_op(table)
+show(fig_per_op(table))
 
 # %% [markdown]
 # ## What the PV code costs on bare metal
@@ -82,7 +83,7 @@ fig_per_op(table)
 #   N = 5: the extra work is done by waiters while they wait, off the critical path.
 
 # %%
-fig_pv_ratio(table)
+show(fig_pv_ratio(table))
 
 # %%
 table[table["pv"] == "on"][["lock", "tasks", "pv_ratio", "pv_extra_ns"]].round(2)
@@ -107,7 +108,7 @@ report.params
 report.summary
 
 # %%
-fig_fits(report.points)
+show(fig_fits(report.points))
 
 # %% [markdown]
 # ## Reading the fits

@@ -2,13 +2,13 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
@@ -46,6 +46,7 @@ from pvqmodel.figures.engine import (
 )
 from pvqmodel.params import Hardware, Workload, load_preset
 from pvqmodel.sim import simulate
+from pvqmodel.widgets import show
 
 if os.environ.get("PVQ_FAST"):  # CI: small parameters
     OPS_PER_TASK, REPS, RECALIBRATE = 1500, 2, False
@@ -71,10 +72,10 @@ pd.DataFrame({"value": {**hw.to_dict(), "loop_ns": wl.loop_ns, "placement": wl.p
 table = engine_table(hardware=hw, workload=wl, ops_per_task=OPS_PER_TASK, reps=REPS,
                      seed=SEED, progress=False)
 analytic = pvqmodel.fit_analytic().points
-fig_engine_vs_table(table, analytic)
+show(fig_engine_vs_table(table, analytic))
 
 # %%
-fig_engine_residuals(table)
+show(fig_engine_residuals(table))
 
 # %%
 err = table["rel_err"].abs()
@@ -89,7 +90,7 @@ table.round(3)
 handoff = pd.concat([simulate(lock, n, OPS_PER_TASK // 4, hardware=hw, workload=wl, reps=1,
                               seed=SEED).handoff
                      for lock in ("ticket", "qspinlock") for n in range(2, 9)])
-fig_handoff(handoff)
+show(fig_handoff(handoff))
 
 # %%
-fig_transfers(table)
+show(fig_transfers(table))

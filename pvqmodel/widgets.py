@@ -1,0 +1,182 @@
+"""Notebook helpers: the interactive parts of the notebooks as plain, tested functions.
+
+Owns what the notebooks would otherwise write inline: showing a figure exactly once
+(``show``), notebook 03's slider view of the PV locks (``pv_study_view``: one run of
+:func:`pvqmodel.study.pv_lock_study` turned into a per-lock table and a figure), the
+sentences the notebook prints about that table, computed from it
+(``describe_pv_table``, ``describe_wakeup_preemption``), and the widgets that drive the
+view (``pv_study_sliders``, ``pv_study_widget``: sliders that re-run the simulation when
+released, no "Run" button). The notebook only sets parameters and wires these together,
+so the tests can call the same callback with other values. ipywidgets and IPython come
+with the ``notebooks`` extra and are imported only by the functions that need them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .study import pv_lock_study
+
+__all__ = ["PV_TABLE_COLUMNS", "PV_VIEW_DEFAULTS", "describe_pv_table",
+           "describe_wakeup_preemption", "pv_study_sliders", "pv_study_view", "pv_study_widget",
+           "show"]
+
+#: the per-lock means that notebook 03 shows (columns of ``pv_lock_study``'s summary)
+PV_TABLE_COLUMNS = ["ns_per_op", "halts_per_1k", "kicks_per_1k", "wakeup_preemptions",
+                    "stale_kicks_per_1k", "wake_latency_ns", "preemptions", "lhp",
+                    "ple_exits_per_1k", "directed_yields"]
+
+#: notebook 03's slider defaults: the kernel's thresholds, and a schedule under which the
+#: PV locks halt (the names are ``pv_study_view``'s arguments)
+PV_VIEW_DEFAULTS = dict(spin_threshold_log2=15, qspin_threshold_log2=14, head_mult=2,
+                        overcommit=2.0, quantum_us=100.0, kick_us=9.3, ple_window_us=0.0,
+                        wakeup_preempt=False)
+
+
+def show(fig) -> None:
+    """Display ``fig`` once and close it.
+
+    A figure made with pyplot and left as a cell's last expression is shown twice in
+    Jupyter (its ``image/png`` result, and again by the inline backend, which shows every
+    open pyplot figure at the end of the cell); closing it after one ``display`` leaves
+    only the one. Outside IPython it is only closed."""
+    import matplotlib.pyplot as plt
+
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        display = get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(fig)
+    plt.close(fig)
+
+
+def pv_study_view(*, spin_threshold_log2: int = 15, qspin_threshold_log2: int = 14,
+                  head_mult: int = 2, overcommit: float = 2.0, quantum_us: float = 100.0,
+                  kick_us: float = 9.3, ple_window_us: float = 0.0,
+                  wakeup_preempt: bool = False, tasks: int = 4, ops_per_task: int = 1000,
+                  reps: int = 2, seed: int = 0):
+    """One run of :func:`pvqmodel.study.pv_lock_study` in the slider's units; returns
+    ``(table, fig)``: the per-lock means of :data:`PV_TABLE_COLUMNS` (rounded to 2
+    decimals) and the :func:`pvqmodel.figures.pv.fig_pv_study` figure (open; pass it to
+    :func:`show`). Thresholds are powers of two (``2**spin_threshold_log2``), times in
+    microseconds, ``ple_window_us = 0`` means no pause-loop exiting."""
+    from .figures.pv import fig_pv_study
+
+    summary, waits = pv_lock_study(
+        spin_threshold=2 ** int(spin_threshold_log2),
+        qspin_threshold=2 ** int(qspin_threshold_log2), head_mult=int(head_mult),
+        overcommit=float(overcommit), quantum_ns=float(quantum_us) * 1e3,
+        kick_ns=float(kick_us) * 1e3,
+        ple_window_ns=float(ple_window_us) * 1e3 if ple_window_us > 0 else None,
+        wakeup_preempt=bool(wakeup_preempt), tasks=tasks, ops_per_task=ops_per_task,
+        reps=reps, seed=seed)
+    ple = f"PLE {ple_window_us:g} us" if ple_window_us > 0 else "no PLE"
+    fig = fig_pv_study(summary, waits, title=(
+        f"SPIN 2^{spin_threshold_log2}, QSPIN 2^{qspin_threshold_log2} x{head_mult} head, "
+        f"r = {overcommit:g}, q = {quantum_us:g} us, kick {kick_us:g} us, {ple}"
+        + (", wake-up preemption" if wakeup_preempt else "")))
+    table = summary.groupby("lock", sort=False)[PV_TABLE_COLUMNS].mean().round(2)
+    return table, fig
+
+
+def describe_pv_table(table: pd.DataFrame) -> str:
+    """What ``table`` (from :func:`pv_study_view`) says, one line per lock: the share of
+    acquisitions that halted and were kicked, ns per op, wake-up preemptions; then how
+    much faster the unfair v10 variant is than the fair one. Computed, not written."""
+    lines = []
+    for lock, r in table.iterrows():
+        lines.append(f"{lock}: {r['ns_per_op']:,.0f} ns/op; {r['halts_per_1k'] / 10:.1f} % of "
+                     f"acquisitions halted, {r['kicks_per_1k'] / 10:.1f} % were kicked; "
+                     f"{r['wakeup_preemptions']:g} wake-up preemptions")
+    if {"pv-qspinlock-v10", "pv-qspinlock-v10-unfair"} <= set(table.index):
+        fair = table.loc["pv-qspinlock-v10", "ns_per_op"]
+        unfair = table.loc["pv-qspinlock-v10-unfair", "ns_per_op"]
+        if unfair > 0 and fair > 0:
+            ratio = fair / unfair if fair >= unfair else unfair / fair
+            lines.append(f"the unfair v10 variant is {ratio:.3g} x "
+                         + ("faster" if fair >= unfair else "slower")
+                         + " per op than the fair v10 lock")
+    return "\n".join(lines)
+
+
+def describe_wakeup_preemption(summary: pd.DataFrame) -> str:
+    """Why the wake-up-preemption columns of a :func:`pvqmodel.study.ple_study` frame
+    differ or not, computed from its counters: wake-up preemption acts only when a halted
+    vCPU is woken (kick or interrupt), so a lock and PLE setting whose runs never halt
+    give identical rows with it off and on (same seed; the switch draws no random
+    numbers)."""
+    g = summary.groupby(["lock", "ple", "wakeup_preempt"], sort=False)[
+        ["halts", "wakeup_preemptions", "ns_per_op"]].sum()
+    lines = []
+    for (lock, ple), d in g.groupby(level=[0, 1], sort=False):
+        d = d.droplevel([0, 1])
+        halts = int(d["halts"].max())
+        wp = int(d.loc[True, "wakeup_preemptions"]) if True in d.index else 0
+        same = d["ns_per_op"].nunique() == 1
+        where = f"{lock}, PLE {'on' if ple else 'off'}"
+        if halts == 0:
+            lines.append(f"{where}: no halts, so no wake-ups to preempt with: identical")
+        else:
+            lines.append(f"{where}: {halts} halts, {wp} wake-up preemptions: "
+                         + ("identical" if same else "differs"))
+    return "\n".join(lines)
+
+
+def pv_study_sliders(**defaults) -> dict:
+    """The widgets of notebook 03's sliders, keyed by :func:`pv_study_view`'s argument
+    names, at ``defaults`` (else :data:`PV_VIEW_DEFAULTS`). Every slider has
+    ``continuous_update=False`` (the simulation re-runs when the slider is released, not
+    at every pixel), a label wide enough to read, and a step on which its default lies."""
+    import ipywidgets as w
+
+    d = {**PV_VIEW_DEFAULTS, **defaults}
+    unknown = set(d) - set(PV_VIEW_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown slider(s) {sorted(unknown)}; allowed: "
+                         f"{sorted(PV_VIEW_DEFAULTS)}")
+    kw = dict(continuous_update=False, style={"description_width": "initial"},
+              layout=w.Layout(width="520px"))
+    return dict(
+        spin_threshold_log2=w.IntSlider(value=d["spin_threshold_log2"], min=4, max=18,
+                                        description="PV ticket SPIN_THRESHOLD (log2)", **kw),
+        qspin_threshold_log2=w.IntSlider(value=d["qspin_threshold_log2"], min=4, max=18,
+                                         description="v10 QSPIN_THRESHOLD (log2)", **kw),
+        head_mult=w.IntSlider(value=d["head_mult"], min=1, max=8,
+                              description="v10 queue-head multiplier", **kw),
+        overcommit=w.FloatSlider(value=d["overcommit"], min=1.0, max=4.0, step=0.25,
+                                 description="overcommit (vCPUs per pCPU)", **kw),
+        quantum_us=w.FloatLogSlider(value=d["quantum_us"], base=10, min=1, max=4, step=0.1,
+                                    description="mean quantum (us)", **kw),
+        kick_us=w.FloatSlider(value=d["kick_us"], min=0.5, max=50.0, step=0.1,
+                              description="kick hypercall (us)", **kw),
+        ple_window_us=w.FloatSlider(value=d["ple_window_us"], min=0.0, max=20.0, step=0.1,
+                                    description="PLE window (us, 0 = off)", **kw),
+        wakeup_preempt=w.Checkbox(value=d["wakeup_preempt"], indent=False,
+                                  description="wake-up preemption", style=kw["style"]),
+    )
+
+
+def pv_study_widget(*, tasks: int = 4, ops_per_task: int = 1000, reps: int = 2,
+                    seed: int = 0, run: bool = True, **defaults):
+    """Notebook 03's sliders wired to :func:`pv_study_view`: an ``ipywidgets.interactive``
+    (no "Run" button) whose callback runs the view with the sliders' values and the fixed
+    ``tasks``, ``ops_per_task``, ``reps``, ``seed``, shows the figure once, prints
+    :func:`describe_pv_table` and returns the table (kept in ``.result`` and displayed).
+    ``run=True`` runs it once at the defaults so the output is there before any slider
+    moves."""
+    import ipywidgets as w
+
+    def callback(**values):
+        table, fig = pv_study_view(**values, tasks=tasks, ops_per_task=ops_per_task,
+                                   reps=reps, seed=seed)
+        show(fig)
+        print(describe_pv_table(table))
+        return table
+
+    widget = w.interactive(callback, {"manual": False, "auto_display": True},
+                           **pv_study_sliders(**defaults))
+    if run:
+        widget.update()
+    return widget
