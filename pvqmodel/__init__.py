@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 from . import queueing
 from .calibrate import calibrate, calibrate_pv, engine_table
 from .data import SEED_OPS_PER_TASK, seed_table, verify_raw_checksums
+from .engine import ensure_compiled
 from .fit import AnalyticFit, fit_analytic
 from .handshake import explore_v10_handshake, replay_v10_handshake
 from .hunt import HuntResult, hunt, hunt_sweep
@@ -33,6 +34,7 @@ __all__ = [
     "calibrate",
     "calibrate_pv",
     "engine_table",
+    "ensure_compiled",
     "SEED_OPS_PER_TASK",
     "explore_v10_handshake",
     "fit_analytic",
