@@ -331,7 +331,7 @@ def _trace_frame(S) -> pd.DataFrame:
     pos = int(S["G"][st.G_TRACE_POS])
     if cap == 0 or pos == 0:
         return pd.DataFrame(columns=_TRACE_COLUMNS)
-    idx = [(pos - k - 1) % cap for k in range(min(pos, cap))][::-1]
+    idx = np.arange(pos - min(pos, cap), pos) % cap  # oldest first
     tr = S["TR"][idx]
     kind = pd.Categorical.from_codes(tr[:, st.TR_KIND], categories=list(TRACE_KINDS.values()))
     return pd.DataFrame({"t_ns": S["TRT"][idx], "event": tr[:, st.TR_EVENT], "kind": kind,
