@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numba
 
-#: Cold compile of the kernel, measured on the project's 2-core machine (numba 0.6x,
-#: other jobs running): 60-100 s. Printed as the estimate by :func:`ensure_compiled`.
+#: Cold compile of the kernel, printed as the estimate by :func:`ensure_compiled`. Measured
+#: on the project's 2-core machine (2026-11): 65-70 s of CPU time, single-threaded, so
+#: about 70 s of wall time when the machine is otherwise idle; 160 s while four other
+#: jobs shared the two cores (and 280 s compiled with NUMBA_BOUNDSCHECK=1 then).
 COMPILE_SECONDS_ESTIMATE = 90
 
 
