@@ -26,6 +26,7 @@ from scipy import optimize
 from tqdm.auto import tqdm
 
 from .data import seed_table
+from .engine import ensure_compiled
 from .params import Hardware, Workload, preset_path, save_preset
 from .sim import simulate
 from .validate import check_bool, check_choice, check_instance, check_int, check_seed
@@ -151,6 +152,7 @@ def run_cells(hw: Hardware, wl: Workload, cells: pd.DataFrame, ops_per_task: int
     """Engine ns/op for each (lock, tasks) cell; common random numbers via ``seed``."""
     rows = []
     it = cells.itertuples()
+    ensure_compiled()  # says so before a cold compile; the bar starts after it
     if progress:
         it = tqdm(list(it), desc="engine cells", leave=False)
     for c in it:
@@ -222,6 +224,7 @@ def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
     hw0 = hw0.replace(hit_ns=1.7)
     n1_ns = uncontended_ns(cells)
     meas = np.log(cells["ns_per_op"].to_numpy())
+    ensure_compiled()
     bar = tqdm(total=maxfev, desc="calibrate", disable=not progress)
     best = {"f": np.inf, "x": None, "nfev": 0}
     t0 = time.time()
@@ -341,6 +344,7 @@ def calibrate_pv(*, hardware: Hardware | None = None, workload: Workload | None 
     cells = table_cells("on")
     meas = np.log(cells["ns_per_op"].to_numpy())
     names = list(PV_BOUNDS)
+    ensure_compiled()
     bar = tqdm(total=maxfev, desc="calibrate PV", disable=not progress)
     t0 = time.time()
 

@@ -143,13 +143,8 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 def _warm_engine() -> None:
     """Compile (or load from numba's cache) the engine before a subcommand runs it, so
     the one-time compile is announced and progress bars start after it."""
-    try:
-        from .engine import ensure_compiled
-    except ImportError:
-        # TODO(merge): delete this except branch once engine-safety's
-        # pvqmodel.engine.ensure_compiled is merged (the engine then compiles lazily
-        # on its first run, unannounced, as before).
-        return
+    from .engine import ensure_compiled
+
     ensure_compiled()
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from .engine import ensure_compiled
 from .engine import state as st
 from .params import Hardware, Schedule, Workload
 from .sim import (
@@ -141,8 +142,8 @@ def _pc_names(lock: str) -> dict:
 
 
 def step_trace(lock: str, raw: pd.DataFrame | None, n_lines: int | None = None) -> pd.DataFrame:
-    """Engine trace rows -> (t_ns, vcpu, step, detail). Line-service and pCPU events
-    become ``line k`` / ``hypervisor`` rows."""
+    """Engine trace rows -> (t_ns, vcpu, step, detail). Line-service, pCPU quantum-end
+    and store-buffer drain events become ``line k`` / ``quantum p`` / ``drain v`` rows."""
     cols = ["t_ns", "vcpu", "step", "detail"]
     if raw is None or len(raw) == 0:
         return pd.DataFrame(columns=cols)
@@ -153,7 +154,7 @@ def step_trace(lock: str, raw: pd.DataFrame | None, n_lines: int | None = None) 
             rows.append((r.t_ns, int(r.who), names.get(int(r.pc), str(int(r.pc))),
                          f"{_MODES.get(int(r.mode), r.mode)} res={int(r.res):#x}"))
         else:
-            rows.append((r.t_ns, -1, f"slot {-int(r.who) - 1}",
+            rows.append((r.t_ns, -1, f"{getattr(r, 'kind', 'slot')} {-int(r.who) - 1}",
                          f"served/timer; lock word={int(r.res):#x}"))
     return pd.DataFrame(rows, columns=cols)
 
@@ -252,6 +253,7 @@ def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
     first = None
     kind = ""
     full = None
+    ensure_compiled()
     for s in tqdm(seeds, desc=f"hunt {lock} {memory_model}", disable=not progress):
         s = int(s) & (2**63 - 1)
         res = _run(cfg, s)
@@ -304,6 +306,7 @@ def hunt_sweep(lock: str = "pv-qspinlock-v10", *, drain_ns=(0.0, 25.0, 50.0, 100
     rows = []
     grid = [(d, q) for q in quantum_ns for d in drain_ns]
     kids = np.random.SeedSequence(seed).generate_state(len(grid), dtype=np.uint32)
+    ensure_compiled()
     for (d, q), k in zip(tqdm(grid, desc="hunt sweep", disable=not progress), kids,
                          strict=True):
         r = hunt(lock, memory_model=memory_model, budget=budget, seed=int(k), latch=latch,

@@ -14,8 +14,10 @@ handoff time by number of waiters at release).
 from __future__ import annotations
 
 import math
+import threading
+import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,10 +25,10 @@ import pandas as pd
 
 from .data import SEED_OPS_PER_TASK
 from .engine import coherence as co
-from .engine import core
+from .engine import core, ensure_compiled
 from .engine import state as st
-from .engine.hypervisor import hv_alloc
-from .engine.kernel import run_replication
+from .engine.hypervisor import hv_alloc, hv_size
+from .engine.kernel import init_replication, run_replication
 from .locks import pv_qspinlock_v10 as _pq
 from .locks import pv_qspinlock_v10_unfair as _pu
 from .locks import pv_ticket as _pvtk
@@ -57,6 +59,17 @@ TABLE_LOCK_NAMES = {"queue": "qspinlock", "ticket": "ticket"}
 MAX_VCPUS = 256
 WAIT_BINS = 48  #: log2(ns) bins of the acquisition wait-time histogram (1 ns .. 3 days)
 DENSE_TIMER_MAX_SLOTS = 64
+#: Bytes of state and output arrays one :func:`simulate` call may hold at once (1 GiB):
+#: the state of the replications running at the same time (``min(workers, reps)``; each
+#: replication's rows are collected as it finishes and its state dropped), plus what is
+#: kept per replication (summary, tasks and handoff rows, wait histogram and, with
+#: ``check=False``, the trace of a failed replication). See :func:`memory_estimate`.
+MEMORY_BUDGET = 1 << 30
+#: Adaptive chunking: the kernel runs this long (s) per call, then returns to Python,
+#: where Ctrl-C (KeyboardInterrupt) and the cancel flag of other workers are seen.
+CHUNK_SECONDS = 0.15
+CHUNK_FIRST = 1 << 16  # events in the first call of a replication (then adapted)
+CHUNK_MAX = 1 << 26
 
 STATUS_TEXT = {
     st.ST_OK: "ok",
@@ -69,6 +82,9 @@ STATUS_TEXT = {
     st.ST_LOST_WAKEUP: "lost wake-up: every unfinished vCPU is halted with no kick or "
                        "interrupt coming",
 }
+#: Trace ``kind`` column: what fired (``st.TK_*``).
+TRACE_KINDS = {st.TK_VCPU: "vcpu", st.TK_LINE: "line", st.TK_QUANTUM: "quantum",
+               st.TK_DRAIN: "drain"}
 
 
 class SimulationError(RuntimeError):
@@ -248,54 +264,135 @@ def memory_layout(n: int, module) -> tuple[np.ndarray, int]:
     return mem, 1 + n + (1 if n_glob else 0)
 
 
+def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
+            pinned: bool = True, drain: bool = False) -> dict:
+    """Name -> (shape, dtype) of every array of one replication's state (``_alloc``)."""
+    wpc = module.N_WORDS_PER_CPU
+    n_glob = getattr(module, "N_GLOBAL_WORDS", 0)
+    n_lines = 1 + n + (1 if n_glob else 0)
+    # timer slots: vCPUs | lines | pCPU quanta (with a schedule) | store buffers (drain)
+    n_slots = n + n_lines + npcpu + (n if drain else 0)
+    cap = core.tm_capacity(n_slots)
+    nq = (npcpu if pinned else 1) if npcpu > 0 else 0
+    i8, f8 = np.int64, np.float64
+    return dict(
+        I=((n, st.NI), i8),
+        # rows 0..n-1: F_* of each vCPU; all 2n rows: RF_* of each request; row n: GF_*
+        F=((2 * n, st.NF + co.NRF), f8),
+        mem=((1 + wpc * n + n_glob, co.NMEM), i8),  # value, cache line
+        L=((n_lines, co.NL + 3 * n), i8),  # line state, sharers, queue
+        R=((2 * n, co.NR), i8),
+        H=((hv_size(n, npcpu, nbg, nq),), i8),
+        TF=((n_slots + cap,), f8), TI=((core.NTMM + n_slots + 2 * cap,), i8),
+        G=((st.NG,), i8),
+        TR=((trace, st.NTR), i8), TRT=((trace,), f8),
+        # rows 0..n: handoff by waiters at release; rows n+1..: wait histogram (log2 ns)
+        HO=((n + 1 + WAIT_BINS, 2), f8),
+        first=((n,), i8),
+    )
+
+
 def _alloc(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
            pinned: bool = True, drain: bool = False):
+    shapes = _shapes(n, module, trace, timer, npcpu, nbg, pinned, drain)
     mem, n_lines = memory_layout(n, module)
-    # timer slots: vCPUs | lines | pCPU quanta (with a schedule) | store buffers (drain)
     n_slots = n + n_lines + npcpu + (n if drain else 0)
     mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
                                                   n_slots <= DENSE_TIMER_MAX_SLOTS)) \
         else core.TM_HEAP
     TF, TI = core.tm_alloc(n_slots, mode)
-    return dict(
-        I=np.zeros((n, st.NI), dtype=np.int64),
-        # rows 0..n-1: F_* of each vCPU; all 2n rows: RF_* of each request; row n: GF_*
-        F=np.zeros((2 * n, st.NF + co.NRF), dtype=np.float64),
-        mem=mem,
-        L=np.zeros((n_lines, co.NL + 3 * n), dtype=np.int64),  # line state, sharers, queue
-        R=np.zeros((2 * n, co.NR), dtype=np.int64),
-        H=hv_alloc(n, npcpu, nbg, pinned, n_lines),
-        TF=TF, TI=TI,
-        G=np.zeros(st.NG, dtype=np.int64),
-        TR=np.zeros((trace, st.NTR), dtype=np.int64),
-        TRT=np.zeros(trace, dtype=np.float64),
-        # rows 0..n: handoff by waiters at release; rows n+1..: wait histogram (log2 ns)
-        HO=np.zeros((n + 1 + WAIT_BINS, 2), dtype=np.float64),
-        first=np.zeros(n, dtype=np.int64),
-    )
+    S = {k: np.zeros(shape, dtype=dt) for k, (shape, dt) in shapes.items()
+         if k not in ("mem", "H", "TF", "TI")}
+    S.update(mem=mem, H=hv_alloc(n, npcpu, nbg, pinned, n_lines), TF=TF, TI=TI)
+    return S
+
+
+def _state_bytes(shapes: dict) -> int:
+    return int(sum(np.dtype(dt).itemsize * int(np.prod(shape)) for shape, dt in
+                   shapes.values()))
+
+
+#: Bytes kept per replication besides its state, and per trace row of a failure kept
+#: with ``check=False`` (one summary row, as a dict, is about 4 KiB; a task row ~100 B;
+#: a handoff row ~60 B; a trace row as a DataFrame, 8 columns, ~64 B).
+_ROW_BYTES = 4096
+_TASK_ROW_BYTES = 128
+_TRACE_ROW_BYTES = 64
+
+
+def memory_estimate(n: int, module, trace: int, timer: str, reps: int, workers: int,
+                    check: bool, npcpu: int = 0, nbg: int = 0, pinned: bool = True,
+                    drain: bool = False) -> int:
+    """Bytes of state and output arrays a :func:`simulate` call holds at most: the state
+    of ``min(workers, reps)`` replications at once, plus per replication its rows and
+    wait histogram and, with ``check=False``, a failure's trace (every replication may
+    fail). Compared with :data:`MEMORY_BUDGET` before any kernel runs."""
+    state = _state_bytes(_shapes(n, module, trace, timer, npcpu, nbg, pinned, drain))
+    kept = (_ROW_BYTES + (n + 1) * 2 * _TASK_ROW_BYTES + WAIT_BINS * 8
+            + (trace * _TRACE_ROW_BYTES if not check else 0))
+    return min(workers, reps) * state + reps * kept + (trace * _TRACE_ROW_BYTES if check else 0)
+
+
+_TRACE_COLUMNS = ["t_ns", "event", "kind", "index", "who", "pc", "mode", "res"]
 
 
 def _trace_frame(S) -> pd.DataFrame:
+    """The trace ring, oldest event first: ``kind`` is what fired (``vcpu`` step,
+    ``line`` service, pCPU ``quantum`` end, store-buffer ``drain``), ``index`` its index
+    within the kind (vCPU, line, pCPU, or the vCPU whose store drains); ``who`` is the
+    vCPU of a ``vcpu`` row, else ``-(index + 1)``; ``pc``/``mode``/``res``: see
+    ``engine.state.TR_*``."""
     cap = S["TR"].shape[0]
     pos = int(S["G"][st.G_TRACE_POS])
     if cap == 0 or pos == 0:
-        return pd.DataFrame(columns=["t_ns", "event", "who", "pc", "mode", "res"])
-    idx = [(pos - k - 1) % cap for k in range(min(pos, cap))][::-1]
+        return pd.DataFrame(columns=_TRACE_COLUMNS)
+    idx = np.arange(pos - min(pos, cap), pos) % cap  # oldest first
     tr = S["TR"][idx]
-    return pd.DataFrame({"t_ns": S["TRT"][idx], "event": tr[:, st.TR_EVENT],
-                         "who": tr[:, st.TR_WHO], "pc": tr[:, st.TR_PC],
-                         "mode": tr[:, st.TR_MODE], "res": tr[:, st.TR_RES]})
+    kind = pd.Categorical.from_codes(tr[:, st.TR_KIND], categories=list(TRACE_KINDS.values()))
+    return pd.DataFrame({"t_ns": S["TRT"][idx], "event": tr[:, st.TR_EVENT], "kind": kind,
+                         "index": tr[:, st.TR_SLOT], "who": tr[:, st.TR_WHO],
+                         "pc": tr[:, st.TR_PC], "mode": tr[:, st.TR_MODE],
+                         "res": tr[:, st.TR_RES]})
 
 
-def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer):
-    """Run one replication; return the state dict (outputs included)."""
+class _Cancelled(Exception):
+    """Raised in a worker thread that saw the cancel flag between two chunks."""
+
+
+def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
+            chunk_events=None, cancel=None):
+    """Run one replication; return the state dict (outputs included).
+
+    The kernel runs in chunks of at most ``chunk_events`` events (``None``: adapted so a
+    chunk takes about :data:`CHUNK_SECONDS`); between chunks Python runs, so Ctrl-C is
+    raised promptly and a set ``cancel`` event (``threading.Event``) stops the run. The
+    chunking never changes the results: all state lives in the arrays and ``rng``.
+    """
     S = _alloc(n, module, trace, timer, npcpu=int(LP[st.LP_NPCPU]), nbg=int(LP[st.LP_NBG]),
                pinned=bool(LP[st.LP_PINNED]), drain=bool(P[st.P_DRAIN_NS] > 0))
-    status = run_replication(
-        lock_id, K, P, LP, sock, S["I"], S["F"], S["mem"], S["L"],
-        S["R"], S["H"], S["TF"], S["TI"],
-        S["G"], S["TR"], S["TRT"], S["HO"], S["first"], max_events, rng)
+    I, F, G = S["I"], S["F"], S["G"]
+    init_replication(K, P, LP, sock, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"],
+                     S["TI"], G, S["HO"], S["first"], rng)
+    budget = CHUNK_FIRST if chunk_events is None else int(chunk_events)
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise _Cancelled
+        t0 = time.perf_counter()
+        status = run_replication(
+            lock_id, K, P, LP, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"],
+            G, S["TR"], S["TRT"], S["HO"], S["first"], max_events, budget, rng)
+        if status != st.ST_PAUSED:
+            break
+        if chunk_events is None:
+            dt = max(time.perf_counter() - t0, 1e-6)
+            budget = int(min(CHUNK_MAX, max(CHUNK_FIRST, budget * min(
+                4.0, CHUNK_SECONDS / dt))))
     S["status"] = int(status)
+    # A run that stopped inside PV unlock slowpaths: each subtracted its start time from
+    # the slowpath-time sum; count them as lasting until the stop (never negative).
+    now = F[n, st.GF_NOW]
+    for _ in range(int(G[st.G_SLOW_OPEN])):
+        F[n, st.GF_SLOW_UNLOCK_NS] += now
     return S
 
 
@@ -352,7 +449,8 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
              reps: int = 4, seed: int = 0,
              tunables: LockTunables | None = None, max_events: int | None = None,
              watchdog_ns: float | None = None, trace: int = 256, timer: str = "auto",
-             workers: int = 1, check: bool = True) -> SimResult:
+             workers: int = 1, check: bool = True,
+             chunk_events: int | None = None) -> SimResult:
     """Run ``reps`` replications of the seed micro-benchmark on the engine.
 
     Parameters
@@ -371,7 +469,20 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
         least 100 ms).
     reps : replications; seed : root seed (``SeedSequence(seed).spawn(reps)``).
     workers : threads running replications concurrently (results do not depend on it).
-    check : raise :class:`SimulationError` (with a trace) if a replication fails a check.
+    check : raise :class:`SimulationError` (with a trace) if a replication fails a check;
+        with ``check=False`` the trace of each failed replication is in ``failures``.
+    trace : events kept in each replication's trace ring (0..10^6).
+    chunk_events : events per kernel call (``None``: adapted to ~0.15 s a call). The
+        kernel returns to Python between chunks, so Ctrl-C / Jupyter's interrupt stops
+        the call within about a second (``KeyboardInterrupt``; with ``workers > 1`` the
+        other threads stop at their next chunk and have ended when it propagates).
+        Results do not depend on it.
+
+    Memory: a call holds at most :data:`MEMORY_BUDGET` (1 GiB) of state and output
+    arrays, computed from the array shapes before any kernel runs
+    (:func:`memory_estimate`: the states of ``min(workers, reps)`` replications at
+    once, each replication's rows, and with ``check=False`` a trace of ``trace`` rows
+    per replication); a larger configuration raises ``ValueError``.
 
     Returns
     -------
@@ -406,46 +517,97 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     if max_events is None:
         max_events = 2000 * n * K + 100_000
     max_events = check_int("max_events", max_events, 1, 2**62)
+    if chunk_events is not None:
+        chunk_events = check_int("chunk_events", chunk_events, 1, 2**62)
     lock_id, module = LOCKS[lock]
+    npc, nbg = schedule_lp(np.zeros(st.NLP, dtype=np.int64), sched, n)
+    need = memory_estimate(n, module, trace, timer, reps, workers, check, npcpu=npc, nbg=nbg,
+                           pinned=sched.placement == "pinned",
+                           drain=hw.drain_ns > 0)
+    if need > MEMORY_BUDGET:
+        raise ValueError(
+            f"trace={trace} x reps={reps} (workers={workers}, check={check}, tasks={n}) "
+            f"would hold {need / 2**30:.2f} GiB of state and output arrays, more than the "
+            f"{MEMORY_BUDGET / 2**30:.0f} GiB budget (sim.MEMORY_BUDGET); lower trace "
+            f"(0..{10**6}), reps or workers, or use check=True")
+    ensure_compiled()
     P = param_array(hw, wl, float(watchdog_ns), sched, pv=lock in PV_LOCKS)
     LP = tun.array()
     schedule_lp(LP, sched, n)
     sock = placement(n, hw, wl.placement)
     children = np.random.SeedSequence(seed).spawn(reps)
+    cancel = threading.Event()
 
     def one(r):
         rng = np.random.Generator(np.random.PCG64(children[r]))
-        return run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer)
+        return run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
+                       chunk_events, cancel)
 
+    out = _Collector(lock, n, K, reps, check)
     if workers > 1 and reps > 1:
-        with ThreadPoolExecutor(max_workers=workers) as ex:
-            states = list(ex.map(one, range(reps)))
+        _run_threads(one, reps, workers, cancel, out)
     else:
-        states = [one(r) for r in range(reps)]
-    return _collect(lock, n, K, states, check)
+        for r in range(reps):
+            out.add(r, one(r))  # the state is dropped once its rows are taken
+    return out.result()
 
 
-def _collect(lock, n, K, states, check) -> SimResult:
-    rows, trows, hrows = [], [], []
-    failures = {}
-    waits = []
-    for r, S in enumerate(states):
+def _run_threads(one, reps, workers, cancel, out):
+    """Run ``one(r)`` for every replication on ``workers`` threads (the kernel releases
+    the GIL), collecting each as it finishes. Any exception in the calling thread
+    (Ctrl-C's KeyboardInterrupt, a failed check) sets ``cancel``: running replications
+    stop at their next chunk boundary, queued ones never start, and every thread has
+    ended before the exception propagates."""
+    ex = ThreadPoolExecutor(max_workers=workers)
+    futures = {}
+    try:
+        futures = {ex.submit(one, r): r for r in range(reps)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            for f in done:
+                out.add(futures[f], f.result())
+    except BaseException:
+        cancel.set()
+        for f in futures:
+            f.cancel()
+        raise
+    finally:
+        ex.shutdown(wait=True)
+
+
+class _Collector:
+    """Turns each finished replication's state into its rows at once (so only the
+    running replications' states are held), then assembles the DataFrames in
+    replication order. With ``check``, the lowest failing replication raises
+    :class:`SimulationError` as soon as every replication before it is in."""
+
+    def __init__(self, lock, n, K, reps, check):
+        self.lock, self.n, self.K, self.reps, self.check = lock, n, K, reps, check
+        self.rows, self.tasks, self.handoff, self.waits = {}, {}, {}, {}
+        self.failures = {}
+        self.errors = {}
+
+    def add(self, r, S):
+        lock, n, K = self.lock, self.n, self.K
         G, I, F = S["G"], S["I"], S["F"][:n]
         status = S["status"]
         if status != st.ST_OK:
-            failures[r] = _trace_frame(S)
-        if status != st.ST_OK and check:
             tr = _trace_frame(S)
-            raise SimulationError(
-                f"{lock}, {n} tasks, rep {r}: {STATUS_TEXT.get(status, status)} "
-                f"after {int(G[st.G_EVENTS])} events; last events:\n"
-                f"{tr.tail(40).to_string()}", status, tr)
+            if self.check:
+                self.errors[r] = SimulationError(
+                    f"{lock}, {n} tasks, rep {r}: {STATUS_TEXT.get(status, status)} "
+                    f"after {int(G[st.G_EVENTS])} events; last events:\n"
+                    f"{tr.tail(40).to_string()}", status, tr)
+                self._maybe_raise()
+                return
+            self.failures[r] = tr
         done_t = F[:, st.F_DONE_T]
         sim_ns = float(done_t.max()) if status == st.ST_OK else float(S["F"][n, st.GF_NOW])
         ops = int(G[st.G_OPS])
         first = S["first"].astype(float)
         share = first / first.mean() if first.sum() > 0 else np.zeros(n)
-        rows.append({
+        row = {
             "lock": lock, "tasks": n, "rep": r, "ops_per_task": K, "ops": ops,
             "sim_ns": sim_ns, "ns_per_op": sim_ns / max(ops, 1),
             "ms_5m": sim_ns / max(ops, 1) * n * SEED_OPS_PER_TASK / 1e6,
@@ -481,25 +643,44 @@ def _collect(lock, n, K, states, check) -> SimResult:
             "path_spin": int(G[st.G_PATH0 + st.PATH_SPIN]),
             "min_share": float(share.min()), "completion_spread": float(
                 (done_t.max() - done_t.min()) / done_t.max()) if done_t.max() > 0 else 0.0,
-        })
-        rows[-1]["transfers_per_op"] = (rows[-1]["xfer_same"] + rows[-1]["xfer_cross"]) / max(
-            ops, 1)
-        for t in range(n):
-            trows.append({"lock": lock, "tasks": n, "rep": r, "task": t,
-                          "socket": int(I[t, st.SOCKET]), "ops": int(I[t, st.OPS_DONE]),
-                          "done_ns": float(done_t[t]), "share_at_first_done": float(share[t]),
-                          "halted": bool(I[t, st.VSTATE] == st.VS_HALTED),
-                          "ple_exits": int(I[t, st.PLE_N]), "boosted": int(I[t, st.BOOSTED]),
-                          "pc": int(I[t, st.PC])})
+        }
+        row["transfers_per_op"] = (row["xfer_same"] + row["xfer_cross"]) / max(ops, 1)
+        # overflow flag of the timer heap: times it filled with stale entries and was rebuilt
+        row["timer_rebuilds"] = int(S["TI"][core.TMM_OVERFLOW])
+        self.rows[r] = row
+        t = np.arange(n)
+        self.tasks[r] = {"lock": [lock] * n, "tasks": np.full(n, n), "rep": np.full(n, r),
+                         "task": t, "socket": I[:, st.SOCKET].copy(),
+                         "ops": I[:, st.OPS_DONE].copy(), "done_ns": done_t.copy(),
+                         "share_at_first_done": share.astype(float),
+                         "halted": I[:, st.VSTATE] == st.VS_HALTED,
+                         "ple_exits": I[:, st.PLE_N].copy(), "boosted": I[:, st.BOOSTED].copy(),
+                         "pc": I[:, st.PC].copy()}
         HO = S["HO"]
-        waits.append(HO[n + 1:, 0].copy())
-        for k in range(n + 1):
-            if HO[k, 1] > 0:
-                hrows.append({"lock": lock, "tasks": n, "rep": r, "waiters": k,
-                              "handoff_ns": HO[k, 0] / HO[k, 1], "count": int(HO[k, 1])})
-    return SimResult(pd.DataFrame(rows), pd.DataFrame(trows), pd.DataFrame(
-        hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]), failures,
-        _wait_frame(lock, n, waits))
+        self.waits[r] = HO[n + 1:, 0].copy()
+        self.handoff[r] = [{"lock": lock, "tasks": n, "rep": r, "waiters": k,
+                            "handoff_ns": HO[k, 0] / HO[k, 1], "count": int(HO[k, 1])}
+                           for k in range(n + 1) if HO[k, 1] > 0]
+        self._maybe_raise()
+
+    def _maybe_raise(self):
+        if self.errors:
+            first = min(self.errors)
+            if all(q in self.rows for q in range(first)):
+                raise self.errors[first]
+
+    def result(self) -> SimResult:
+        self._maybe_raise()
+        reps = sorted(self.rows)
+        lock, n = self.lock, self.n
+        tasks = pd.concat([pd.DataFrame(self.tasks[r]) for r in reps], ignore_index=True) \
+            if reps else pd.DataFrame()
+        hrows = [h for r in reps for h in self.handoff[r]]
+        return SimResult(
+            pd.DataFrame([self.rows[r] for r in reps]), tasks, pd.DataFrame(
+                hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]),
+            dict(sorted(self.failures.items())),
+            _wait_frame(lock, n, [self.waits[r] for r in reps]))
 
 
 def _wait_frame(lock, n, waits) -> pd.DataFrame:

@@ -1,18 +1,21 @@
 """Event core: the pending-event set with deterministic (time, seq) ordering.
 
-Owns time. There is one timer slot per vCPU and one per cache line (the line's
-service completion); a slot holds at most one pending event, so rescheduling,
-cancelling or postponing (the PV layer postpones the timers of a preempted vCPU)
-is an O(1) overwrite of the slot. Two interchangeable implementations sit behind
-the same four functions (:func:`tm_set`, :func:`tm_clear`, :func:`tm_get`,
-:func:`tm_pop`): a dense array scanned for its minimum, fastest for the small
-slot counts of one VM (up to ~64 slots), and an array binary heap with lazy
-deletion (a popped entry counts only if it still matches its slot's (time, seq))
-for hundreds of vCPUs. Ties in time are broken by the sequence number given when
-the event was set, so the order of events never depends on the implementation.
-All timer state lives in two arrays, ``TF`` (floats: slot times, then heap times)
-and ``TI`` (integers: the ``TMM_*`` header, slot sequence numbers, heap sequence
-numbers, heap slot ids), because every array a jitted function takes costs a
+Owns time. There is one timer slot per vCPU, one per cache line (the line's service
+completion), one per pCPU (its quantum end, with a schedule) and one per vCPU's store
+buffer (the drain, under x86-TSO with a drain delay); a slot holds at most one pending
+event, so rescheduling, cancelling or postponing (the PV layer postpones the timers of
+a preempted vCPU) is an O(1) overwrite of the slot. Two interchangeable
+implementations sit behind the same four functions (:func:`tm_set`, :func:`tm_clear`,
+:func:`tm_get`, :func:`tm_pop`): a dense array scanned for its minimum, fastest for
+the small slot counts of one VM (up to ~64 slots), and an array binary heap with lazy
+deletion (a popped entry counts only if it still matches its slot's (time, seq)) for
+hundreds of vCPUs (its capacity, :func:`tm_capacity`, is fixed; when stale entries
+fill it, it is rebuilt from the live slots and ``TMM_OVERFLOW`` counts it: the
+``timer_rebuilds`` summary column). Ties in time are broken by the sequence number
+given when the event was set, so the order of events never depends on the
+implementation. All timer state lives in two arrays, ``TF`` (floats: slot times, then
+heap times) and ``TI`` (integers: the ``TMM_*`` header, slot sequence numbers, heap
+sequence numbers, heap slot ids), because every array a jitted function takes costs a
 reference-count increment and decrement per call.
 """
 
@@ -37,9 +40,14 @@ NTMM = 6
 INF = np.inf
 
 
+def tm_capacity(n_slots: int) -> int:
+    """Heap capacity for ``n_slots`` slots: stale entries beyond it trigger a rebuild."""
+    return max(64, 4 * n_slots)
+
+
 def tm_alloc(n_slots: int, mode: int):
     """Allocate the timer arrays ``(TF, TI)`` for ``n_slots`` slots (Python side)."""
-    cap = max(64, 4 * n_slots)
+    cap = tm_capacity(n_slots)
     TF = np.full(n_slots + cap, np.inf)
     TI = np.full(NTMM + n_slots + 2 * cap, -1, dtype=np.int64)
     TI[:NTMM] = 0

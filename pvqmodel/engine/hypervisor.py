@@ -166,12 +166,16 @@ WAKE_IRQ = 1
 WAKE_KICK = 2
 
 
+def hv_size(n: int, npcpu: int, nbg: int, nq: int) -> int:
+    """Length of ``H`` for ``nq`` run queues (Python side)."""
+    return HV_CUR + npcpu + 2 * nq + nq * (n + nbg + 1)
+
+
 def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int) -> np.ndarray:
     """Allocate ``H`` for ``n`` VM vCPUs, ``npcpu`` pCPUs (0: no schedule) and ``nbg``
     background vCPUs (Python side)."""
     nq = (npcpu if pinned else 1) if npcpu > 0 else 0
-    cap = n + nbg + 1
-    H = np.full(HV_CUR + npcpu + 2 * nq + nq * cap, -1, dtype=np.int64)
+    H = np.full(hv_size(n, npcpu, nbg, nq), -1, dtype=np.int64)
     H[HV_PSLOT] = n + n_lines
     H[HV_SBSLOT] = n + n_lines + npcpu
     H[HV_CUR + npcpu: HV_CUR + npcpu + 2 * nq] = 0  # queue heads and lengths

@@ -1,12 +1,17 @@
 """The replication kernel: the event loop, the benchmark workload and lock dispatch.
 
-Owns one replication from start to finish: initial state, the event loop (pop the
-earliest (time, seq) event: a vCPU step or a line-service completion), the seed's
+Owns one replication from start to finish: initial state (``init_replication``), the
+event loop (``run_replication``: pop the earliest (time, seq) event: a vCPU step, a
+line-service completion, a pCPU quantum end or a store-buffer drain), run in chunks of
+at most ``budget`` events so the Python front-end regains control between chunks
+(Ctrl-C, cancellation) without changing any result (status ``ST_PAUSED``), the seed's
 micro-benchmark program around the lock (lock; critical section; unlock; loop
 overhead; K times), dispatch to the lock algorithm by integer id, the checks
 (mutual exclusion, FIFO order, watchdog, event budget) returned as a status code,
-the trace ring, and the fixed-size outputs (counters, handoff time by number of
-waiters, per-task completion times and operation shares). A vCPU carries a
+the trace ring (each event recorded with its slot kind ``TK_*`` and index, and a
+snapshot read only from that kind's own arrays), and the fixed-size outputs
+(counters, handoff time by number of waiters, per-task completion times and operation
+shares). A vCPU carries a
 ``VSTATE`` register owned by the PV layer (hypervisor.py): a descheduled vCPU's
 timer is postponed by its off-CPU time and its spin iterations stop advancing;
 nothing in the lock files has to change for that. The same layer owns pause-loop
@@ -49,6 +54,7 @@ from .coherence import (
 )
 from .core import INF, TMM_NSLOTS, tm_pop, tm_reset, tm_set
 from .hypervisor import (
+    HV_CUR,
     HV_SBSLOT,
     draw_time,
     hv_halt,
@@ -142,11 +148,18 @@ from .state import (
     ST_MAX_EVENTS,
     ST_MUTEX,
     ST_NO_EVENT,
+    ST_PAUSED,
     ST_WATCHDOG,
+    TK_DRAIN,
+    TK_LINE,
+    TK_QUANTUM,
+    TK_VCPU,
     TR_EVENT,
+    TR_KIND,
     TR_MODE,
     TR_PC,
     TR_RES,
+    TR_SLOT,
     TR_WHO,
     VS_HALTED,
     VS_RUNNING,
@@ -382,9 +395,9 @@ def run_steps(lock_id, v, now, K, I, F, mem, R, P, LP, H, rng, TF, TI,
 
 
 @njit(cache=True, nogil=True)
-def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, H, TF, TI,
-                    G, TR, TRT, HO, first_ops, max_events, rng):
-    """Run one replication to completion (or to a failed check). Returns the status."""
+def init_replication(K, P, LP, sock, I, F, mem, L, R, H, TF, TI, G, HO, first_ops, rng):
+    """Set up one replication: initial state, the tasks' start times, the schedule.
+    ``run_replication`` then runs its events (in as many chunks as the caller likes)."""
     n = I.shape[0]
     tm_reset(TF, TI)
     I[:, :] = 0
@@ -414,11 +427,64 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, H, TF, TI,
         # tasks start within one loop overhead of each other
         tm_set(TF, TI, v, rng.random() * P[P_LOOP])
     hv_init(I, F, G, P, LP, H, TF, TI, rng)
+
+
+@njit(cache=True, inline='always')
+def trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot):
+    """Record the event of timer slot ``i`` in the trace ring: its kind (``TK_*``), its
+    index within the kind, and a snapshot read only from arrays of that kind's size."""
+    cap = TR.shape[0]
+    k = G[G_TRACE_POS] % cap
+    TRT[k] = t
+    TR[k, TR_EVENT] = G[G_EVENTS]
+    if i < n:
+        TR[k, TR_KIND] = TK_VCPU
+        TR[k, TR_SLOT] = i
+        TR[k, TR_WHO] = i
+        TR[k, TR_PC] = I[i, PC]
+        TR[k, TR_MODE] = I[i, MODE]
+        TR[k, TR_RES] = I[i, RES]
+    else:
+        if i >= sbslot:
+            j = i - sbslot
+            TR[k, TR_KIND] = TK_DRAIN
+            TR[k, TR_PC] = I[j, PC]
+            TR[k, TR_MODE] = I[j, MODE]
+        elif i >= pslot:
+            j = i - pslot
+            TR[k, TR_KIND] = TK_QUANTUM
+            TR[k, TR_PC] = H[HV_CUR + j]
+            TR[k, TR_MODE] = 0
+        else:
+            j = i - n
+            TR[k, TR_KIND] = TK_LINE
+            TR[k, TR_PC] = L[j, L_CUR]
+            TR[k, TR_MODE] = L[j, L_QLEN]
+        TR[k, TR_SLOT] = j
+        TR[k, TR_WHO] = -(j + 1)
+        TR[k, TR_RES] = mem[0, MEM_VAL]
+    G[G_TRACE_POS] += 1
+
+
+@njit(cache=True, nogil=True)
+def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
+                    G, TR, TRT, HO, first_ops, max_events, budget, rng):
+    """Run at most ``budget`` events of a replication set up by ``init_replication``.
+
+    Returns the status: ``ST_PAUSED`` if the budget ran out first (all state is in the
+    arrays and ``rng``: calling again continues exactly where this call stopped, so the
+    results do not depend on the chunking), else ``ST_OK`` or the failed check.
+    """
+    n = I.shape[0]
     n_lines = L.shape[0]
     pslot = n + n_lines
     sbslot = H[HV_SBSLOT]
     cap = TR.shape[0]
+    done_here = 0
     while G[G_DONE] < n:
+        if done_here >= budget:
+            return ST_PAUSED
+        done_here += 1
         i, t = tm_pop(TF, TI)
         if i < 0:
             G[G_STATUS] = ST_NO_EVENT
@@ -426,20 +492,7 @@ def run_replication(lock_id, K, P, LP, sock, I, F, mem, L, R, H, TF, TI,
         F[n, GF_NOW] = t
         G[G_EVENTS] += 1
         if cap > 0:
-            k = G[G_TRACE_POS] % cap
-            TRT[k] = t
-            TR[k, TR_EVENT] = G[G_EVENTS]
-            if i < n:
-                TR[k, TR_WHO] = i
-                TR[k, TR_PC] = I[i, PC]
-                TR[k, TR_MODE] = I[i, MODE]
-                TR[k, TR_RES] = I[i, RES]
-            else:
-                TR[k, TR_WHO] = -(i - n + 1)
-                TR[k, TR_PC] = L[i - n, L_CUR]
-                TR[k, TR_MODE] = L[i - n, L_QLEN]
-                TR[k, TR_RES] = mem[0, MEM_VAL]
-            G[G_TRACE_POS] += 1
+            trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot)
         v = i
         kind = IS_NONE
         if i >= sbslot:

@@ -154,6 +154,7 @@ ST_NO_EVENT = 5  # nothing left to run but tasks unfinished (deadlock)
 ST_BAD_STATE = 6  # a lock step reached an impossible state
 ST_HEAP_FULL = 7
 ST_LOST_WAKEUP = 8  # every unfinished vCPU halted with no kick or interrupt coming
+ST_PAUSED = 9  # not a failure: the event loop spent its chunk budget; call it again
 
 
 @njit(cache=True, inline='always')
@@ -343,7 +344,10 @@ G_DY_KICKED = G_KICKS + 14  # ... of them to a halted vCPU with its kick on its 
 G_WAKE_PREEMPTS = G_KICKS + 15  # wake-ups that preempted the entity on a pCPU (wake-up
 #                                 preemption, or a directed yield's next buddy)
 G_LAST_BOOSTED = G_KICKS + 16  # kvm->last_boosted_vcpu (a register, starts at 0 as in KVM)
-NG = G_KICKS + 17
+G_SLOW_OPEN = G_KICKS + 17  # PV unlock slowpaths entered and not yet left: each has
+#                             subtracted its start time from GF_SLOW_UNLOCK_NS; a run that
+#                             stops adds GF_NOW once per open slowpath (sim.py)
+NG = G_KICKS + 18
 
 # global floats live in the extra last row of F: F[n, GF_*] (one array fewer to pass)
 GF_LAST_REL = 0
@@ -354,10 +358,20 @@ GF_SLOW_UNLOCK_NS = 4  # time spent in PV unlock slowpaths, ns
 GF_BLOCKED_NS = 5  # time halted vCPUs spent halted, ns
 NGF = 6
 
-# trace ring columns
+# trace ring columns: what fired (TR_KIND, its own index TR_SLOT) and a snapshot of it
 TR_EVENT = 0
-TR_WHO = 1  # vCPU id, or -(line + 1) for a line-service event
-TR_PC = 2
-TR_MODE = 3
-TR_RES = 4
-NTR = 5
+TR_WHO = 1  # vCPU id for a vCPU step, else -(TR_SLOT + 1)
+TR_PC = 2  # vCPU step / drain: the vCPU's PC; line: the request in service (L_CUR: v, or
+#            n + v for v's buffered store; -1 none); quantum: the entity on the pCPU
+#            whose quantum ends (-1 idle)
+TR_MODE = 3  # vCPU step / drain: the vCPU's MODE; line: its queue length; quantum: 0
+TR_RES = 4  # vCPU step: its RES; the others: the lock word (word 0)
+TR_KIND = 5  # TK_* below
+TR_SLOT = 6  # index within the kind: vCPU, line, pCPU, or the vCPU whose store drains
+NTR = 7
+
+# kinds of timer slot (trace column TR_KIND); slots are laid out in this order
+TK_VCPU = 0  # a vCPU step (timer slots 0..n-1)
+TK_LINE = 1  # a cache line's service completion (next n_lines slots)
+TK_QUANTUM = 2  # a pCPU's quantum end (next npcpu slots, with a schedule)
+TK_DRAIN = 3  # x86-TSO: a buffered store's drain delay is over (last n slots, drain_ns > 0)

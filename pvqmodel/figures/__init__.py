@@ -13,6 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from ..engine import ensure_compiled
 from ..paths import FIGURES
 from .paper import fig_fits, fig_per_op, fig_pv_ratio, fig_table
 from .save import save_figure
@@ -68,6 +69,8 @@ def build_all(out_dir: Path | str = FIGURES, names=None, formats=("png", "pdf"),
     if unknown:
         raise ValueError(f"unknown figure names {unknown}; known: {sorted(REGISTRY)}")
     paths = []
+    if progress:  # a cold engine compile is announced before the bar, not hidden in it
+        ensure_compiled()
     for name in tqdm(names, desc="figures", disable=not progress):
         paths += save_figure(REGISTRY[name](), Path(out_dir), name, formats)
     return paths

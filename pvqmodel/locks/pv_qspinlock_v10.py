@@ -91,6 +91,7 @@ from ..engine.state import (
     CMP_NE,
     G_PV_KICK_NOHALT,
     G_QLAST,
+    G_SLOW_OPEN,
     G_SLOW_UNLOCKS,
     G_STATUS,
     GF_SLOW_UNLOCK_NS,
@@ -491,6 +492,7 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
         # else queue_spin_unlock_slowpath(lock);
         G[G_SLOW_UNLOCKS] += 1
         F[n, GF_SLOW_UNLOCK_NS] -= now
+        G[G_SLOW_OPEN] += 1  # closed at the end, or by sim.py if the run stops first
         pv_call(v, I, F, P, PQ_US_TAIL)
     elif pc == PQ_US_TAIL:
         # node = decode_tail(atomic_read(&lock->val));
@@ -533,6 +535,7 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
         act_kick(I, v, I[v, RES], PQ_US_DONE)
     elif pc == PQ_US_DONE:
         F[n, GF_SLOW_UNLOCK_NS] += now
+        G[G_SLOW_OPEN] -= 1
         I[v, PC] = W_UNLOCKED
     else:
         G[G_STATUS] = ST_BAD_STATE

@@ -49,6 +49,7 @@ from numba import njit
 
 from ..engine.state import (
     CMP_EQ,
+    G_SLOW_OPEN,
     G_SLOW_UNLOCKS,
     G_STATUS,
     G_TICKET_NEXT,
@@ -263,6 +264,7 @@ def pv_ticket_step(v, now, I, F, G, LP, P, n):
         # __ticket_unlock_slowpath(lock, prev)
         G[G_SLOW_UNLOCKS] += 1
         F[n, GF_SLOW_UNLOCK_NS] -= now
+        G[G_SLOW_OPEN] += 1  # closed at the end, or by sim.py if the run stops first
         old = I[v, R1] + TICKET_LOCK_INC  # old.tickets.head += TICKET_LOCK_INC;
         I[v, R2] = old
         new = old & ~(TICKET_SLOWPATH_FLAG << TICKET_SHIFT)  # clear the slowpath flag
@@ -310,6 +312,7 @@ def pv_ticket_step(v, now, I, F, G, LP, P, n):
             I[v, PC] = PVT_UL_SCAN
     elif pc == PVT_UL_SLOW_END:
         F[n, GF_SLOW_UNLOCK_NS] += now
+        G[G_SLOW_OPEN] -= 1
         I[v, PC] = W_UNLOCKED
     else:
         G[G_STATUS] = ST_BAD_STATE
