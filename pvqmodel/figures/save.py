@@ -12,6 +12,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from .style import PNG_DPI
+
 _METADATA = {
     "png": {"Software": None},
     "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
@@ -27,7 +29,8 @@ def save_figure(fig: Figure, out_dir: Path, name: str, formats=("png", "pdf")) -
         if fmt not in _METADATA:
             raise ValueError(f"formats must be among {sorted(_METADATA)}, got {fmt!r}")
         path = out_dir / f"{name}.{fmt}"
-        fig.savefig(path, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight")
+        fig.savefig(path, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight",
+                    dpi=PNG_DPI)
         paths.append(path)
     plt.close(fig)
     return paths
