@@ -32,9 +32,10 @@ PV_STUDY_REPS, PV_STUDY_OPS = 10, 1000
 PLE_STUDY_REPS, PLE_STUDY_OPS = 8, 10_000
 #: Schedules per grid point of the registered ``hunt-sweep`` figure.
 HUNT_SWEEP_BUDGET = 60
-PV_STUDY_TITLE = "PV locks, 4 vCPUs + 4 background vCPUs, 100 us quanta (exp.)"
+PV_STUDY_TITLE = ("PV locks, 4 vCPUs + 4 background vCPUs, 100 us quanta (exp.), "
+                  f"{PV_STUDY_OPS:_} lock/unlock per task".replace("_", " "))
 PLE_STUDY_TITLE = ("pinned overcommit 2 (1 background vCPU per pCPU), 1 ms quanta, "
-                   f"seed benchmark, {PLE_STUDY_OPS:,} lock/unlock per task".replace(",", " "))
+                   f"seed benchmark, {PLE_STUDY_OPS:_} lock/unlock per task".replace("_", " "))
 _CI = f"{CONFIDENCE:.0%}"
 
 
