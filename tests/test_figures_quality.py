@@ -233,3 +233,31 @@ def test_saved_png_is_at_least_200_dpi(figures, name, tmp_path):
     # bbox_inches="tight" trims or extends the canvas, but not by half its size
     assert w_px >= 0.5 * w_in * 200 and h_px >= 0.5 * h_in * 200, (im.size, w_in, h_in)
     assert pdf.read_bytes().startswith(b"%PDF")
+
+
+_BUILD_SMALL = """
+import sys
+from pvqmodel.figures import save_figure
+from pvqmodel.figures.pv import PLE_STUDY_TITLE, fig_ple_study
+from pvqmodel.study import ple_study
+s = ple_study(locks=("ticket", "pv-ticket"), tasks=(2, 3), ops_per_task=60, reps=3,
+              quantum_ns=2e4)
+save_figure(fig_ple_study(s, title=PLE_STUDY_TITLE), sys.argv[1], "ple-study")
+"""
+
+
+def test_an_error_bar_figure_is_byte_identical_across_two_processes(tmp_path):
+    """The interval figures (asymmetric bars, dodged series, two legends) are as
+    byte-stable as the seed figures (``test_figures_cli`` checks those)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    digests = []
+    for i in range(2):
+        out = tmp_path / f"run{i}"
+        subprocess.run([sys.executable, "-c", _BUILD_SMALL, str(out)], check=True)
+        digests.append({p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted(out.iterdir())})
+    assert digests[0] == digests[1]
+    assert set(digests[0]) == {"ple-study.png", "ple-study.pdf"}
