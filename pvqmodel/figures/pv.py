@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .intervals import interval_table
 from .style import CONFIDENCE, LOCK_PALETTE, WIDE, no_legend, paper_style
@@ -71,6 +72,10 @@ def fig_pv_study(summary: pd.DataFrame, waits: pd.DataFrame, title: str = "") ->
         a1.set_xticks(list(x), [_short(k) for k in locks], rotation=20)
         a1.set_xlim(-0.5, len(locks) - 0.5)
         a1.set_yscale("log")  # the locks differ by orders of magnitude under overcommit
+        # ticks at 1, 2, 5 x 10^k in plain numbers: the range is often under two decades
+        a1.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        a1.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        a1.yaxis.set_minor_formatter(NullFormatter())
         a1.set_ylabel("lock ops per ms (all tasks, log)")
         a1.set_title(f"geometric mean, {_CI} CI\n({_n_text(tput['n'])} runs)")
         w = 0.38
