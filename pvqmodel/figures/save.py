@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..outputs import atomic_path
+from .style import PNG_DPI
 
 _METADATA = {
     "png": {"Software": None},
@@ -31,7 +32,8 @@ def save_figure(fig: Figure, out_dir: Path, name: str, formats=("png", "pdf")) -
             raise ValueError(f"formats must be among {sorted(_METADATA)}, got {fmt!r}")
         path = out_dir / f"{name}.{fmt}"
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight")
+            fig.savefig(tmp, format=fmt, metadata=_METADATA[fmt], bbox_inches="tight",
+                        dpi=PNG_DPI)
         paths.append(path)
     plt.close(fig)
     return paths

@@ -1,7 +1,12 @@
 """One place for the look of every pvqmodel figure (seaborn theme, palette, sizes).
 
 Owns the matplotlib/seaborn settings so that figures built by the CLI, by tests and by
-notebooks look the same; it switches nothing global at import time.
+notebooks look the same; it switches nothing global at import time. Also owns the
+legend contract every figure keeps (checked by ``tests/test_figures_quality.py``): a
+drawn series either carries a label that appears in a legend, or is marked with
+:func:`keyed` (drawn in the style of a legend entry that explains it, e.g. one
+"dotted: analytic fit" entry for all dotted lines) or :func:`no_legend` (a reference
+line or a panel whose axis label says what it is), with the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ LOCK_PALETTE = {
 PV_DASHES = {"off": "", "on": (4, 2)}
 SINGLE = (4.8, 3.4)
 WIDE = (9.6, 3.6)
+#: Resolution of the PNGs (slides and print); the PDFs are vector.
+PNG_DPI = 300
+#: Smallest font size any text of a figure may have (points).
+MIN_FONT_PT = 8.0
+#: Coverage of every error bar and band the figures draw.
+CONFIDENCE = 0.95
 
 
 @contextlib.contextmanager
@@ -32,6 +43,27 @@ def paper_style():
     """Context in which figures get the project's seaborn theme, restored afterwards."""
     with mpl.rc_context():
         sns.set_theme(context="paper", style="whitegrid", font="DejaVu Sans",
-                      rc={"figure.dpi": 100, "savefig.dpi": 200, "axes.titlesize": 10,
-                          "legend.fontsize": 8, "svg.hashsalt": "pvqmodel"})
+                      rc={"figure.dpi": 100, "savefig.dpi": PNG_DPI, "axes.titlesize": 10,
+                          "legend.fontsize": 8, "legend.title_fontsize": 8,
+                          "xtick.labelsize": 8, "ytick.labelsize": 8,
+                          "svg.hashsalt": "pvqmodel"})
         yield
+
+
+def _mark(artist, gid: str):
+    # containers (errorbar, bar) are tuples of artists: mark every part
+    parts = artist.get_children() if not hasattr(artist, "set_gid") else [artist]
+    for a in parts:
+        if a is not None:
+            a.set_gid(gid)
+    return artist
+
+
+def keyed(artist, key: str):
+    """Mark ``artist`` as explained by the legend entry whose text is ``key``."""
+    return _mark(artist, f"legend:{key}")
+
+
+def no_legend(artist, why: str):
+    """Mark ``artist`` as needing no legend entry, saying ``why`` (e.g. "reference y=0")."""
+    return _mark(artist, f"nolegend:{why}")
