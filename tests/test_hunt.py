@@ -26,7 +26,8 @@ NONE = [("pv-qspinlock-v10", "sc", True), ("pv-ticket", "sc", True),
 #: mean store-buffer drain delay of the TSO hunts here. The TSO loss needs the ``qhead``
 #: store to stay buffered for MAYHALT_GAP = 16 spin iterations of the next node, ~16 x
 #: (hit + pause + pv_iter) ~ 180 ns with the preset: at the hunt's default mean of 50 ns
-#: that is a 3.5-mean tail, not met in 400 schedules; at 100 ns it is found in ~10.
+#: that is a 3.5-mean tail, met in ~0.5 % of schedules (95 % interval 0.16-1.2 % over
+#: 1000, README); at 100 ns in ~7 % (5.9-9.2 %), so the hunts here use 100 ns.
 TSO_DRAIN_NS = 100.0
 
 
