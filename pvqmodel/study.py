@@ -14,6 +14,8 @@ off and on, each with and without wake-up preemption.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -39,7 +41,8 @@ def pv_lock_study(*, spin_threshold: int = 1 << 15, qspin_threshold: int = 1 << 
                   ple_window_ns: float | None = None, wakeup_preempt: bool = False,
                   tasks: int = 4,
                   ops_per_task: int = 2000, reps: int = 2, seed: int = 0,
-                  workload: Workload | None = None, locks=PV_STUDY_LOCKS):
+                  workload: Workload | None = None, locks=PV_STUDY_LOCKS,
+                  workers: int | None = None):
     """Run each lock in ``locks`` with the same schedule; returns (summary, waits).
 
     The schedule is ``Schedule(overcommit=overcommit, quantum_ns=quantum_ns,
@@ -47,9 +50,12 @@ def pv_lock_study(*, spin_threshold: int = 1 << 15, qspin_threshold: int = 1 << 
     wakeup_preempt=wakeup_preempt)`` (one pCPU per VM vCPU plus background vCPUs;
     ``ple_window_ns=None``: no pause-loop exiting); ``workload`` defaults to the
     calibrated seed benchmark. Every lock gets the same root ``seed`` (common random
-    numbers for the schedule draws).
+    numbers for the schedule draws). ``workers`` threads run the replications (default
+    one per core up to ``reps``; results do not depend on it).
     """
     locks = _check_locks(locks)
+    if workers is None:
+        workers = max(1, min(check_int("reps", reps, 1, 10_000), os.cpu_count() or 1))
     sched = Schedule(overcommit=overcommit, quantum_ns=quantum_ns, quantum_dist="exp",
                      kick_ns=kick_ns, wake_ns=wake_ns, ple_window_ns=ple_window_ns,
                      wakeup_preempt=wakeup_preempt)
@@ -61,7 +67,7 @@ def pv_lock_study(*, spin_threshold: int = 1 << 15, qspin_threshold: int = 1 << 
     sums, waits = [], []
     for lock in locks:
         r = simulate(lock, tasks, ops_per_task, workload=wl, schedule=sched, tunables=tun,
-                     reps=reps, seed=seed)
+                     reps=reps, seed=seed, workers=workers)
         s = r.summary.copy()
         acq = s["acquisitions"].clip(lower=1)
         s["ops_per_ms"] = 1e6 / s["ns_per_op"]
