@@ -72,10 +72,10 @@ pd.DataFrame({"value": {**hw.to_dict(), "loop_ns": wl.loop_ns, "placement": wl.p
 table = engine_table(hardware=hw, workload=wl, ops_per_task=OPS_PER_TASK, reps=REPS,
                      seed=SEED, progress=False)
 analytic = pvqmodel.fit_analytic().points
-show(fig_engine_vs_table(table, analytic))
+show(fig_engine_vs_table(table, analytic, reps=REPS))
 
 # %%
-show(fig_engine_residuals(table))
+show(fig_engine_residuals(table, reps=REPS))
 
 # %%
 err = table["rel_err"].abs()
