@@ -198,13 +198,23 @@ def _scaling(size, seed, meas, info):
 
 
 # ---- table ----------------------------------------------------------------------------
+def _load() -> float:
+    """The 1-minute load average (how idle the cores were), or -1 where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return -1.0
+
+
 def _table(size, meas, info):
     from .calibrate import engine_table
     kw = dict(ops_per_task=size["table_ops"], reps=size["table_reps"], seed=1,
               progress=False)
+    load1 = _load()
     c0, t0 = time.process_time(), time.perf_counter()
     engine_table(workers=1, **kw)
     cpu1, wall1 = time.process_time() - c0, time.perf_counter() - t0
+    load2 = _load()
     c0, t0 = time.process_time(), time.perf_counter()
     engine_table(workers=2, **kw)
     cpu2, wall2 = time.process_time() - c0, time.perf_counter() - t0
@@ -213,7 +223,8 @@ def _table(size, meas, info):
     info["table"] = {"ops_per_task": size["table_ops"], "reps": size["table_reps"],
                      "workers1_wall_s": wall1, "workers1_cpu_s": cpu1,
                      "workers2_wall_s": wall2, "workers2_cpu_s": cpu2,
-                     "cpus": os.cpu_count()}
+                     "cpus": os.cpu_count(), "load_before_workers1": load1,
+                     "load_before_workers2": load2, "load_after": _load()}
 
 
 # ---- subprocesses: compile, warm start, memory ----------------------------------------
@@ -316,6 +327,7 @@ def bench(*, groups=GROUPS, quick: bool = False, sizes: dict | None = None,
             raise ValueError(f"sizes: unknown key {k!r}; allowed: {sorted(size)}")
         size[k] = v
     ensure_compiled()  # warm the cache: every group measures compiled code
+    load0 = _load()
     meas, info = {}, {}
     if "ratio" in groups or "events" in groups:
         _ratio_events(groups, size, seed, meas, info)
@@ -328,7 +340,8 @@ def bench(*, groups=GROUPS, quick: bool = False, sizes: dict | None = None,
     if "memory" in groups:
         _memory(size, meas, info)
     d = {"config": "preset hardware (westmere-ex) and seed workload unless stated",
-         "groups": list(groups), "quick": bool(quick), "sizes": size,
+         "load_start": load0, "load_end": _load(), "groups": list(groups),
+         "quick": bool(quick), "sizes": size,
          "spec": all(size[k] == SPEC[k] for k in _SPEC_KEYS),
          "cpus": os.cpu_count(), "measurements": meas, "info": info}
     d["verdicts"] = verdicts(meas)
@@ -369,7 +382,8 @@ def _num(x: float, unit: str) -> str:
 def format_human(d: dict) -> str:
     info = d["info"]
     lines = [f"pvqmodel bench ({d['config']}; {d['cpus']} CPUs; groups "
-             f"{','.join(d['groups'])}{'; quick' if d['quick'] else ''})"]
+             f"{','.join(d['groups'])}{'; quick' if d['quick'] else ''}; 1-min load "
+             f"average {d['load_start']} at the start, {d['load_end']} at the end)"]
     if not d["spec"]:
         spec = ", ".join(f"{k}={d['sizes'][k]}" for k in _SPEC_KEYS)
         lines.append(f"NOTE: sizes differ from the specification ({spec}): the verdicts "
@@ -397,7 +411,11 @@ def format_human(d: dict) -> str:
         lines.append(f"  table (K={t['ops_per_task']}, {t['reps']} reps): workers=1 "
                      f"{t['workers1_wall_s']:.1f} s wall, {t['workers1_cpu_s']:.1f} CPU-s; "
                      f"workers=2 {t['workers2_wall_s']:.1f} s wall, "
-                     f"{t['workers2_cpu_s']:.1f} CPU-s")
+                     f"{t['workers2_cpu_s']:.1f} CPU-s "
+                     f"({t['workers2_cpu_s'] / t['workers2_wall_s']:.2f} cores busy on average; "
+                     "1-min load average before each run "
+                     f"{t['load_before_workers1']}, {t['load_before_workers2']}, after "
+                     f"{t['load_after']}: the speed-up target assumes 2 idle cores)")
     if "compile" in info:
         c = info["compile"]
         lines.append(f"  compile subprocess ({c['cache']} cache, cold={c['cold']}): "
