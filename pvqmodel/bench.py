@@ -1,115 +1,438 @@
-"""Speed of the engine against the SimPy reference, and wall time of the PV-off table.
+"""``pvqmodel bench``: the engine's speed targets (issue 12), each measured and printed
+with a verdict.
 
-Owns ``pvqmodel bench``: both models run the same configuration (ticket lock, 8 tasks,
-the calibrated hardware and seed workload) and are counted the same way: simulated
-lock/unlock operations per wall-clock second, and events per second (the engine's
-kernel events: vCPU steps and line-service completions; SimPy's processed events).
-Compilation is excluded (a warm-up run first). The SimPy model simulates every spin
-iteration; the engine parks spinners, which is part of why it is faster. It also
-times the whole PV-off table (16 cells, 4 replications, K = 20 000 per task).
-Each figure with a target (:data:`TARGETS`) gets a verdict: met or NOT met.
+Owns the measuring stick of the engine's speed. Groups (``--only``):
+
+- ``ratio``: lock operations per wall-clock second, ticket lock, N = 8, preset hardware
+  and seed workload: the engine over the SimPy model at the engine's granularity
+  (:mod:`pvqmodel.reference`, ``spin="park"``: parked spinners, one event per line
+  transaction, the same cost model; it agrees with the engine in distribution on ns/op
+  and events/op, tests/test_engine_reference.py). The per-iteration SimPy oracle
+  (``spin="iterate"``) is timed too, as information without a verdict.
+- ``events``: engine events per second (the kernel's events: vCPU steps, line service
+  completions, quantum ends, store-buffer drains) on one thread, N = 8, ticket and
+  pv-qspinlock-v10, dedicated pCPUs; ``simulate`` with its defaults (trace ring of 256).
+- ``scaling``: wall time per event at N = 256 over N = 8 for ticket, qspinlock and
+  pv-qspinlock-v10, dedicated and under an overcommit-2 schedule with KVM's default PLE,
+  on the preset hardware widened to 4 sockets x 64 cores. Each run is cut at an event
+  budget (``max_events``, results unchecked): only its cost per event is used.
+- ``table``: the 32-cell engine table as ``make reproduce`` runs it
+  (``engine_table(ops_per_task=20_000, reps=4, seed=1)``) in process CPU seconds
+  (``time.process_time``), one worker; then again with ``workers=2``: the wall speed-up.
+- ``compile``: a cold compile of the engine (``ensure_compiled`` plus a small engine
+  table and a scheduled PV run, so every kernel ``make reproduce`` uses) in a subprocess
+  with a fresh empty ``NUMBA_CACHE_DIR``: its wall time and peak RSS (``ru_maxrss`` of
+  that child, from ``os.wait4``); and, warm cache, the time of ``import pvqmodel`` plus
+  a first ``simulate`` measured inside a fresh subprocess.
+- ``memory``: peak RSS (imports included) of a subprocess that runs 256-vCPU
+  simulations: ticket dedicated and pv-qspinlock-v10 under the overcommit-2 PLE
+  schedule (each cut at an event budget).
+
+Rounds are interleaved (every measurement of a group once per round, in turn, so a slow
+spell of the machine hits all alike); a figure is the median over rounds with the
+min-max range. The table and the cold compile are run once (about a minute or two
+each). Speeds are never checked by a test: tests check the output's structure only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
-from .calibrate import engine_table
-from .sim import default_hardware, default_workload, simulate
+GROUPS = ("ratio", "events", "scaling", "table", "compile", "memory")
 
-#: The speed targets: (key in the bench dict, what, comparison, threshold, unit).
+#: (key, group, what, comparison, limit, unit, aim or None)
 TARGETS = (
-    ("ratio", "engine/SimPy lock ops per second", ">=", 50.0, "x"),
-    ("table_wall_s", "PV-off table wall time", "<=", 20.0, " s"),
+    ("ratio", "ratio", "engine/SimPy (engine granularity) lock ops/s, ticket N=8", ">=",
+     50.0, "x", 100.0),
+    ("events_per_s_ticket", "events", "engine events/s, one thread, ticket N=8", ">=",
+     15e6, "/s", 25e6),
+    ("events_per_s_pv-qspinlock-v10", "events",
+     "engine events/s, one thread, pv-qspinlock-v10 N=8", ">=", 15e6, "/s", 25e6),
+    *((f"scaling_{lock}_{sched}", "scaling",
+       f"wall per event N=256 / N=8, {lock}, {label}", "<=", 1.3, "x", None)
+      for sched, label in (("dedicated", "dedicated"), ("oc2-ple", "overcommit 2 + PLE"))
+      for lock in ("ticket", "qspinlock", "pv-qspinlock-v10")),
+    ("table_cpu_s", "table", "32-cell engine table (K=20000, 4 reps), process CPU time",
+     "<=", 20.0, " CPU-s", None),
+    ("table_speedup", "table", "32-cell engine table wall speed-up, workers=2 over 1", ">=",
+     1.7, "x", None),
+    ("compile_cold_s", "compile", "cold compile (fresh NUMBA_CACHE_DIR), wall", "<=", 30.0,
+     " s", None),
+    ("compile_rss_mb", "compile", "peak RSS of the cold-compile process", "<=", 600.0,
+     " MB", None),
+    ("warm_start_s", "compile", "import pvqmodel + first simulate, warm cache", "<=", 2.0,
+     " s", None),
+    ("memory_rss_mb", "memory", "peak RSS of 256-vCPU runs, imports included", "<=", 400.0,
+     " MB", None),
 )
 
-
-def verdicts(d: dict) -> list[dict]:
-    """One verdict per target measured in ``d`` (targets not measured are skipped)."""
-    out = []
-    for key, what, op, limit, unit in TARGETS:
-        if key in d:
-            met = d[key] >= limit if op == ">=" else d[key] <= limit
-            out.append({"target": key, "what": what, "op": op, "limit": limit, "unit": unit,
-                        "measured": d[key], "met": bool(met)})
-    return out
-
-
-def _simpy_run(n, K, hw, wl, seed):
-    import simpy
-
-    from . import reference
-
-    counter = {"events": 0}
-    orig = simpy.Environment.step
-
-    def step(self):
-        counter["events"] += 1
-        return orig(self)
-
-    simpy.Environment.step = step
-    try:
-        t0 = time.perf_counter()
-        df = reference.reference_simulate("ticket", n, K, hardware=hw, workload=wl, reps=1,
-                                          seed=seed)
-        dt = time.perf_counter() - t0
-    finally:
-        simpy.Environment.step = orig
-    return int(df["ops"].sum()), counter["events"], dt
+#: Sizes of a full run (``SPEC``) and of ``--quick`` (fewer rounds, shorter rate runs;
+#: the table and the compile keep their specified sizes: their targets are absolute).
+SPEC = {"rounds": 5, "engine_ops": 20_000, "simpy_park_ops": 1000, "simpy_iter_ops": 150,
+        "scaling_events": 2_000_000, "table_ops": 20_000, "table_reps": 4,
+        "warm_rounds": 3, "memory_events": 300_000, "cold_cache": "fresh"}
+QUICK = dict(SPEC, rounds=3, engine_ops=8000, simpy_park_ops=400, simpy_iter_ops=60,
+             scaling_events=1_000_000, warm_rounds=1)
+#: the sizes a verdict is only meaningful at (the rates are independent of the run
+#: length once it is long enough; the table, compile and memory runs are the targets)
+_SPEC_KEYS = ("table_ops", "table_reps", "memory_events", "cold_cache")
 
 
-def bench(*, tasks: int = 8, engine_ops: int = 20_000, simpy_ops: int = 400,
-          table: bool = True, workers: int | None = None, seed: int = 0) -> dict:
-    """Measure and return the figures (see module docstring)."""
-    hw, wl = default_hardware(), default_workload()
-    simulate("ticket", tasks, 50, hardware=hw, workload=wl, reps=1)  # compile / load
+def _hardware_256():
+    """The preset hardware with room for 256 dedicated vCPUs."""
+    from .sim import default_hardware
+    return dataclasses.replace(default_hardware(), cores_per_socket=64, sockets=4)
+
+
+def _ple_schedule():
+    from .params import PLE_WINDOW_NS, Schedule
+    return Schedule(overcommit=2, ple_window_ns=PLE_WINDOW_NS)  # KVM's default window
+
+
+def _summary(samples: list[float]) -> dict:
+    return {"value": statistics.median(samples), "lo": min(samples), "hi": max(samples),
+            "rounds": len(samples), "samples": samples}
+
+
+# ---- ratio and events -----------------------------------------------------------------
+def _engine_run(lock, n, K, hw, wl, seed):
+    from .sim import simulate
     t0 = time.perf_counter()
-    s = simulate("ticket", tasks, engine_ops, hardware=hw, workload=wl, reps=1,
-                 seed=seed).summary
+    s = simulate(lock, n, K, hardware=hw, workload=wl, reps=1, seed=seed).summary
     dt = time.perf_counter() - t0
-    e_ops, e_events = int(s["ops"].sum()), int(s["events"].sum())
-    r_ops, r_events, r_dt = _simpy_run(tasks, simpy_ops, hw, wl, seed)
-    out = {
-        "config": f"ticket lock, {tasks} tasks, preset hardware and seed workload",
-        "engine_ops": e_ops, "engine_wall_s": dt, "engine_ops_per_s": e_ops / dt,
-        "engine_events_per_s": e_events / dt,
-        "simpy_ops": r_ops, "simpy_wall_s": r_dt, "simpy_ops_per_s": r_ops / r_dt,
-        "simpy_events_per_s": r_events / r_dt,
-    }
-    out["ratio"] = out["engine_ops_per_s"] / out["simpy_ops_per_s"]
-    if table:
-        w = workers or min(2, os.cpu_count() or 1)
-        engine_table(hardware=hw, workload=wl, ops_per_task=200, reps=1, progress=False,
-                     pv="off")
+    return int(s["ops"].sum()), int(s["events"].sum()), dt
+
+
+def _simpy_run(spin, n, K, hw, wl, seed):
+    from .reference import reference_simulate
+    t0 = time.perf_counter()
+    df = reference_simulate("ticket", n, K, hardware=hw, workload=wl, reps=1, seed=seed,
+                            spin=spin)
+    dt = time.perf_counter() - t0
+    return int(df["ops"].sum()), int(df["events"].sum()), dt
+
+
+def _ratio_events(groups, size, seed, meas, info):
+    from .sim import default_hardware, default_workload
+    hw, wl, n = default_hardware(), default_workload(), 8
+    want_ratio, want_events = "ratio" in groups, "events" in groups
+    s = {k: [] for k in ("ratio", "iter_ratio", "ev_ticket", "ev_pv", "e_ops", "p_ops",
+                         "i_ops", "e_epo", "p_epo", "i_epo", "p_evs")}
+    for r in range(size["rounds"]):
+        e_ops, e_ev, e_dt = _engine_run("ticket", n, size["engine_ops"], hw, wl, seed + r)
+        s["ev_ticket"].append(e_ev / e_dt)
+        s["e_ops"].append(e_ops / e_dt)
+        s["e_epo"].append(e_ev / e_ops)
+        if want_ratio:
+            p_ops, p_ev, p_dt = _simpy_run("park", n, size["simpy_park_ops"], hw, wl, seed + r)
+            i_ops, i_ev, i_dt = _simpy_run("iterate", n, size["simpy_iter_ops"], hw, wl,
+                                           seed + r)
+            s["ratio"].append((e_ops / e_dt) / (p_ops / p_dt))
+            s["iter_ratio"].append((e_ops / e_dt) / (i_ops / i_dt))
+            s["p_ops"].append(p_ops / p_dt)
+            s["i_ops"].append(i_ops / i_dt)
+            s["p_epo"].append(p_ev / p_ops)
+            s["i_epo"].append(i_ev / i_ops)
+            s["p_evs"].append(p_ev / p_dt)
+        if want_events:
+            _, v_ev, v_dt = _engine_run("pv-qspinlock-v10", n, size["engine_ops"], hw, wl,
+                                        seed + r)
+            s["ev_pv"].append(v_ev / v_dt)
+    med = statistics.median
+    info["engine_ticket_n8"] = {
+        "ops_per_task": size["engine_ops"], "ops_per_s": med(s["e_ops"]),
+        "events_per_op": med(s["e_epo"]), "events_per_s": med(s["ev_ticket"])}
+    if want_ratio:
+        meas["ratio"] = _summary(s["ratio"])
+        info["simpy_park_ticket_n8"] = {
+            "ops_per_task": size["simpy_park_ops"], "ops_per_s": med(s["p_ops"]),
+            "events_per_op": med(s["p_epo"]), "events_per_s": med(s["p_evs"])}
+        info["simpy_iterate_ticket_n8"] = {
+            "ops_per_task": size["simpy_iter_ops"], "ops_per_s": med(s["i_ops"]),
+            "events_per_op": med(s["i_epo"])}
+        info["ratio_iterate"] = _summary(s["iter_ratio"])
+    if want_events:
+        meas["events_per_s_ticket"] = _summary(s["ev_ticket"])
+        meas["events_per_s_pv-qspinlock-v10"] = _summary(s["ev_pv"])
+
+
+# ---- scaling --------------------------------------------------------------------------
+def _per_event(lock, n, sched, hw, wl, events, seed):
+    """Wall seconds per event of one run cut at ``events`` events."""
+    from .sim import simulate
+    t0 = time.perf_counter()
+    s = simulate(lock, n, 10**7, hardware=hw, workload=wl, schedule=sched, reps=1,
+                 seed=seed, max_events=events, check=False).summary
+    dt = time.perf_counter() - t0
+    return dt / max(int(s["events"].sum()), 1)
+
+
+def _scaling(size, seed, meas, info):
+    from .sim import default_workload
+    hw, wl = _hardware_256(), default_workload()
+    scheds = {"dedicated": None, "oc2-ple": _ple_schedule()}
+    keys = [(lock, name) for name in scheds for lock in ("ticket", "qspinlock",
+                                                         "pv-qspinlock-v10")]
+    ratios = {k: [] for k in keys}
+    per = {k: ([], []) for k in keys}
+    for r in range(size["rounds"]):
+        for lock, name in keys:
+            a = _per_event(lock, 8, scheds[name], hw, wl, size["scaling_events"], seed + r)
+            b = _per_event(lock, 256, scheds[name], hw, wl, size["scaling_events"], seed + r)
+            ratios[(lock, name)].append(b / a)
+            per[(lock, name)][0].append(a)
+            per[(lock, name)][1].append(b)
+    for lock, name in keys:
+        meas[f"scaling_{lock}_{name}"] = _summary(ratios[(lock, name)])
+        info[f"ns_per_event_{lock}_{name}"] = {
+            "n8": 1e9 * statistics.median(per[(lock, name)][0]),
+            "n256": 1e9 * statistics.median(per[(lock, name)][1])}
+    info["scaling_events_per_run"] = size["scaling_events"]
+
+
+# ---- table ----------------------------------------------------------------------------
+def _load() -> float:
+    """The 1-minute load average (how idle the cores were), or -1 where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return -1.0
+
+
+def _table(size, meas, info):
+    from .calibrate import engine_table
+    kw = dict(ops_per_task=size["table_ops"], reps=size["table_reps"], seed=1,
+              progress=False)
+    load1 = _load()
+    c0, t0 = time.process_time(), time.perf_counter()
+    engine_table(workers=1, **kw)
+    cpu1, wall1 = time.process_time() - c0, time.perf_counter() - t0
+    load2 = _load()
+    c0, t0 = time.process_time(), time.perf_counter()
+    engine_table(workers=2, **kw)
+    cpu2, wall2 = time.process_time() - c0, time.perf_counter() - t0
+    meas["table_cpu_s"] = _summary([cpu1])
+    meas["table_speedup"] = _summary([wall1 / wall2])
+    info["table"] = {"ops_per_task": size["table_ops"], "reps": size["table_reps"],
+                     "workers1_wall_s": wall1, "workers1_cpu_s": cpu1,
+                     "workers2_wall_s": wall2, "workers2_cpu_s": cpu2,
+                     "cpus": os.cpu_count(), "load_before_workers1": load1,
+                     "load_before_workers2": load2, "load_after": _load()}
+
+
+# ---- subprocesses: compile, warm start, memory ----------------------------------------
+_COLD = """
+import json, time
+t0 = time.perf_counter()
+from pvqmodel.engine import ensure_compiled
+cold = ensure_compiled(stream=False)
+t1 = time.perf_counter()
+from pvqmodel.calibrate import engine_table
+from pvqmodel.params import PLE_WINDOW_NS, Schedule
+from pvqmodel.sim import simulate
+engine_table(ops_per_task=20, reps=1, progress=False)
+simulate("pv-qspinlock-v10", 4, 20, reps=1,
+         schedule=Schedule(overcommit=2, quantum_ns=1e5, ple_window_ns=PLE_WINDOW_NS))
+print(json.dumps({"cold": cold, "compile_s": t1 - t0,
+                  "total_s": time.perf_counter() - t0}))
+"""
+
+_WARM = """
+import json, time
+t0 = time.perf_counter()
+import pvqmodel
+pvqmodel.simulate("ticket", 8, 200, reps=1)
+print(json.dumps({"warm_s": time.perf_counter() - t0}))
+"""
+
+_MEMORY = """
+import dataclasses, json
+import pvqmodel
+from pvqmodel.params import PLE_WINDOW_NS, Schedule
+from pvqmodel.sim import default_hardware
+hw = dataclasses.replace(default_hardware(), cores_per_socket=64, sockets=4)
+ev = {events}
+pvqmodel.simulate("ticket", 256, 10**7, hardware=hw, reps=1, max_events=ev, check=False)
+pvqmodel.simulate("pv-qspinlock-v10", 256, 10**7, hardware=hw, reps=1, max_events=ev,
+                  check=False, schedule=Schedule(overcommit=2, ple_window_ns=PLE_WINDOW_NS))
+print(json.dumps({{"ok": True}}))
+"""
+
+
+def _child(code: str, env: dict | None = None) -> tuple[dict, float, float]:
+    """Run ``code`` in a fresh interpreter: (its last JSON line, wall s, peak RSS MB of
+    that process from ``os.wait4``, ru_maxrss being KiB on Linux)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        engine_table(hardware=hw, workload=wl, ops_per_task=20_000, reps=4, progress=False,
-                     workers=w, pv="off")
-        out["table_wall_s"] = time.perf_counter() - t0
-        out["table_config"] = f"16 PV-off cells x 4 reps x K=20000, {w} worker threads"
+        p = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err, env=e)
+        _, status, ru = os.wait4(p.pid, 0)  # this child's own rusage
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text, etext = out.read(), err.read()
+    if p.returncode != 0:
+        raise RuntimeError(f"bench subprocess failed ({p.returncode}):\n{etext[-2000:]}")
+    rss = ru.ru_maxrss / 1024 if sys.platform != "darwin" else ru.ru_maxrss / 2**20
+    return json.loads(text.strip().splitlines()[-1]), wall, rss
+
+
+def _compile(size, meas, info):
+    import numba
+    if size["cold_cache"] == "fresh":
+        with tempfile.TemporaryDirectory(prefix="pvq-bench-numba-") as d:
+            res, wall, rss = _child(_COLD, {"NUMBA_CACHE_DIR": d})
+    else:  # tests only: the current (warm) cache, so the figure is not a cold compile
+        res, wall, rss = _child(_COLD, {"NUMBA_CACHE_DIR": str(numba.config.CACHE_DIR)})
+    meas["compile_cold_s"] = _summary([wall])
+    meas["compile_rss_mb"] = _summary([rss])
+    info["compile"] = dict(res, subprocess_wall_s=wall, cache=size["cold_cache"])
+    warm, walls = [], []
+    for _ in range(size["warm_rounds"]):
+        res, wall, _ = _child(_WARM)
+        warm.append(res["warm_s"])
+        walls.append(wall)
+    meas["warm_start_s"] = _summary(warm)
+    info["warm_start_subprocess_wall_s"] = statistics.median(walls)
+
+
+def _memory(size, meas, info):
+    res, wall, rss = _child(_MEMORY.format(events=size["memory_events"]))
+    meas["memory_rss_mb"] = _summary([rss])
+    info["memory"] = {"events_per_run": size["memory_events"], "subprocess_wall_s": wall}
+
+
+# ---- driver ---------------------------------------------------------------------------
+def bench(*, groups=GROUPS, quick: bool = False, sizes: dict | None = None,
+          seed: int = 0) -> dict:
+    """Measure the targets of ``groups``; ``sizes`` overrides entries of :data:`SPEC`
+    (or :data:`QUICK`). Returns a dict: config, groups, sizes, spec (False if a size
+    that a target depends on differs from the specification), measurements (per target
+    key: value = median, lo, hi, rounds, samples), info, verdicts."""
+    from .engine import ensure_compiled
+
+    groups = check_groups(groups)
+    size = dict(QUICK if quick else SPEC)
+    for k, v in (sizes or {}).items():
+        if k not in size:
+            raise ValueError(f"sizes: unknown key {k!r}; allowed: {sorted(size)}")
+        size[k] = v
+    ensure_compiled()  # warm the cache: every group measures compiled code
+    load0 = _load()
+    meas, info = {}, {}
+    if "ratio" in groups or "events" in groups:
+        _ratio_events(groups, size, seed, meas, info)
+    if "scaling" in groups:
+        _scaling(size, seed, meas, info)
+    if "table" in groups:
+        _table(size, meas, info)
+    if "compile" in groups:
+        _compile(size, meas, info)
+    if "memory" in groups:
+        _memory(size, meas, info)
+    d = {"config": "preset hardware (westmere-ex) and seed workload unless stated",
+         "load_start": load0, "load_end": _load(), "groups": list(groups),
+         "quick": bool(quick), "sizes": size,
+         "spec": all(size[k] == SPEC[k] for k in _SPEC_KEYS),
+         "cpus": os.cpu_count(), "measurements": meas, "info": info}
+    d["verdicts"] = verdicts(meas)
+    return d
+
+
+def check_groups(groups) -> tuple[str, ...]:
+    """The groups as a tuple in :data:`GROUPS` order; ValueError naming the allowed set."""
+    if isinstance(groups, str):
+        groups = [g.strip() for g in groups.split(",") if g.strip()]
+    bad = [g for g in groups if g not in GROUPS]
+    if bad or not groups:
+        raise ValueError(f"groups must be a non-empty subset of {{{', '.join(GROUPS)}}}, "
+                         f"got {', '.join(map(repr, bad)) or 'none'}")
+    return tuple(g for g in GROUPS if g in groups)
+
+
+def verdicts(meas: dict) -> list[dict]:
+    """One verdict per target measured in ``meas`` (targets not measured are skipped)."""
+    out = []
+    for key, group, what, op, limit, unit, aim in TARGETS:
+        if key in meas:
+            m = meas[key]
+            met = m["value"] >= limit if op == ">=" else m["value"] <= limit
+            out.append({"target": key, "group": group, "what": what, "op": op,
+                        "limit": limit, "aim": aim, "unit": unit, "measured": m["value"],
+                        "lo": m["lo"], "hi": m["hi"], "rounds": m["rounds"],
+                        "met": bool(met)})
     return out
+
+
+def _num(x: float, unit: str) -> str:
+    if unit == "/s":
+        return f"{x / 1e6:.3g} M{unit}"
+    return f"{x:.3g}{unit}"
 
 
 def format_human(d: dict) -> str:
-    lines = [f"engine vs SimPy reference ({d['config']})",
-             f"  engine: {d['engine_ops_per_s']:,.0f} lock ops/s, "
-             f"{d['engine_events_per_s']:,.0f} events/s ({d['engine_ops']} ops in "
-             f"{d['engine_wall_s']:.2f} s)",
-             f"  SimPy:  {d['simpy_ops_per_s']:,.0f} lock ops/s, "
-             f"{d['simpy_events_per_s']:,.0f} events/s ({d['simpy_ops']} ops in "
-             f"{d['simpy_wall_s']:.2f} s)",
-             f"  ratio (lock ops/s): {d['ratio']:.0f}x"]
-    if "table_wall_s" in d:
-        lines.append(f"PV-off table ({d['table_config']}): {d['table_wall_s']:.1f} s")
-    for v in verdicts(d):
-        lines.append(f"target {v['what']} {v['op']} {v['limit']:g}{v['unit']}: measured "
-                     f"{v['measured']:.3g}{v['unit']} -> {'met' if v['met'] else 'NOT met'}")
+    info = d["info"]
+    lines = [f"pvqmodel bench ({d['config']}; {d['cpus']} CPUs; groups "
+             f"{','.join(d['groups'])}{'; quick' if d['quick'] else ''}; 1-min load "
+             f"average {d['load_start']} at the start, {d['load_end']} at the end)"]
+    if not d["spec"]:
+        spec = ", ".join(f"{k}={d['sizes'][k]}" for k in _SPEC_KEYS)
+        lines.append(f"NOTE: sizes differ from the specification ({spec}): the verdicts "
+                     "below do not judge the targets")
+    if "engine_ticket_n8" in info:
+        e = info["engine_ticket_n8"]
+        lines.append(f"  engine ticket N=8: {e['ops_per_s']:,.0f} lock ops/s, "
+                     f"{e['events_per_op']:.1f} events/op, {e['events_per_s'] / 1e6:.2f} M "
+                     f"events/s (K={e['ops_per_task']})")
+    if "simpy_park_ticket_n8" in info:
+        p, i = info["simpy_park_ticket_n8"], info["simpy_iterate_ticket_n8"]
+        lines.append(f"  SimPy parked-spinner model: {p['ops_per_s']:,.0f} lock ops/s, "
+                     f"{p['events_per_op']:.1f} events/op (K={p['ops_per_task']})")
+        ri = info["ratio_iterate"]
+        lines.append(f"  SimPy per-iteration oracle: {i['ops_per_s']:,.0f} lock ops/s, "
+                     f"{i['events_per_op']:.1f} events/op (K={i['ops_per_task']}); engine "
+                     f"over it {ri['value']:.0f}x ({ri['lo']:.0f}-{ri['hi']:.0f}), "
+                     "information only (not equal granularity)")
+    for k, v in info.items():
+        if k.startswith("ns_per_event_"):
+            lines.append(f"  {k[len('ns_per_event_'):]}: {v['n8']:.0f} ns/event at N=8, "
+                         f"{v['n256']:.0f} at N=256")
+    if "table" in info:
+        t = info["table"]
+        lines.append(f"  table (K={t['ops_per_task']}, {t['reps']} reps): workers=1 "
+                     f"{t['workers1_wall_s']:.1f} s wall, {t['workers1_cpu_s']:.1f} CPU-s; "
+                     f"workers=2 {t['workers2_wall_s']:.1f} s wall, "
+                     f"{t['workers2_cpu_s']:.1f} CPU-s "
+                     f"({t['workers2_cpu_s'] / t['workers2_wall_s']:.2f} cores busy on average; "
+                     "1-min load average before each run "
+                     f"{t['load_before_workers1']}, {t['load_before_workers2']}, after "
+                     f"{t['load_after']}: the speed-up target assumes 2 idle cores)")
+    if "compile" in info:
+        c = info["compile"]
+        lines.append(f"  compile subprocess ({c['cache']} cache, cold={c['cold']}): "
+                     f"ensure_compiled {c['compile_s']:.1f} s, all runs {c['total_s']:.1f} s, "
+                     f"process wall {c['subprocess_wall_s']:.1f} s; warm start subprocess "
+                     f"wall {info['warm_start_subprocess_wall_s']:.2f} s")
+    for v in d["verdicts"]:
+        rng = (f" (median of {v['rounds']}, range {_num(v['lo'], v['unit'])}-"
+               f"{_num(v['hi'], v['unit'])})" if v["rounds"] > 1 else " (1 run)")
+        aim = f", aim {_num(v['aim'], v['unit'])}" if v["aim"] is not None else ""
+        lines.append(f"target {v['what']} {v['op']} {_num(v['limit'], v['unit'])}{aim}: "
+                     f"measured {_num(v['measured'], v['unit'])}{rng} -> "
+                     f"{'met' if v['met'] else 'NOT met'}")
     return "\n".join(lines)
 
 
 def main(json_out: bool = False, **kw) -> int:
     d = bench(**kw)
-    d["verdicts"] = verdicts(d)
     print(json.dumps(d) if json_out else format_human(d))
     return 0

@@ -2,15 +2,30 @@
 
 Written independently of :mod:`pvqmodel.engine` (no shared code, only the documented
 cost model): each vCPU is a SimPy process running the benchmark loop, each cache line
-has a home process serving its request queue in random order, and **spin loops are
-simulated one iteration at a time** (load, compare, PAUSE), so this model also checks
-the engine's spin-parking shortcut. The cost model is the one documented in
-``pvqmodel/engine/coherence.py``: hits need a valid copy and no snoop in flight; a miss
-is served by the line's home for a uniform [0, 2 service] time plus the non-overlapped
-part of the transfer (and the locked-RMW time), takes effect then, and the requester
-continues after the full transfer latency; a snoop reaches the holder after the home's
-lookup but not before the holder has had one hit time to use the line; plain stores go through a
-one-entry store buffer drained before locked operations and same-line accesses.
+has a home process serving its request queue in random order. Two spin models:
+
+- ``spin="iterate"`` (the default, :class:`RefMachine`): **spin loops are simulated one
+  iteration at a time** (load, compare, PAUSE), so this model also checks the engine's
+  spin-parking shortcut.
+- ``spin="park"`` (:class:`ParkedMachine`): the engine's granularity, for a fair speed
+  comparison (``pvqmodel bench``). A spinner whose load fails its condition is parked on
+  its line's watcher list (unless the line was written after its load was served: then
+  it re-reads one iteration later); a write wakes the watchers when its snoop reaches
+  them (service start) and those parked since at its effect; each re-reads at a uniform
+  phase within one iteration (``hit_ns + pause_ns``), one line transaction through the
+  same home queue and transfer costs.
+
+Both count their events as the engine does (``events``: one per vCPU wake-up, i.e. a
+delay, a hit, a miss's resume, a re-read, a store-buffer drain, plus one per line service
+completion); SimPy's own scheduled events are ``simpy_events``.
+
+The cost model is the one documented in ``pvqmodel/engine/coherence.py``: hits need a
+valid copy and no snoop in flight; a miss is served by the line's home for a uniform
+[0, 2 service] time plus the non-overlapped part of the transfer (and the locked-RMW
+time), takes effect then, and the requester continues after the full transfer latency; a
+snoop reaches the holder after the home's lookup but not before the holder has had one
+hit time to use the line; plain stores go through a one-entry store buffer drained before
+locked operations and same-line accesses.
 Slow by design; use small N and K.
 """
 
@@ -31,6 +46,8 @@ class _Line:
         self.queue = []
         self.cur = None
         self.arrive = 0.0
+        self.wseq = 0  # writes so far (a parked spinner checks it did not miss one)
+        self.watchers = []  # (vCPU, event) parked on this line (ParkedMachine)
 
 
 class _Req:
@@ -40,6 +57,7 @@ class _Req:
         self.snoop = np.inf
         self.old = 0
         self.ok = 1
+        self.wseq = 0
 
 
 class RefMachine:
@@ -57,6 +75,25 @@ class RefMachine:
         self.holder = -1
         self.violations = 0
         self.ops = 0
+        self.events = 0  # counted like the engine's (see the module docstring)
+        self.wseq = [0] * n  # line write count seen by each vCPU's last access
+
+    def timeout(self, t):
+        """A delay of the calling vCPU: one event."""
+        self.events += 1
+        return self.env.timeout(t)
+
+    def _pick(self, k):
+        """The waiting request the home serves next: uniform among ``k``."""
+        return int(self.rng.integers(0, k))
+
+    # hooks of the parked-spinner model (no-ops here: the oracle's behaviour and random
+    # stream are unchanged)
+    def _on_service_start(self, ln, r):
+        pass
+
+    def _on_write(self, ln, r):
+        pass
 
     # ---- coherence -------------------------------------------------------------------
     def _hit(self, ln, v, op):
@@ -91,6 +128,9 @@ class RefMachine:
         else:
             ln.sharers = set()
             ln.owner = r.v
+            ln.wseq += 1
+            self._on_write(ln, r)
+        r.wseq = ln.wseq
         if getattr(r, "release", False):
             if self.holder != r.v:
                 self.violations += 1
@@ -99,7 +139,7 @@ class RefMachine:
     def _serve(self, ln):
         hw, env = self.hw, self.env
         while ln.queue:
-            r = ln.queue.pop(int(self.rng.integers(0, len(ln.queue))))
+            r = ln.queue.pop(self._pick(len(ln.queue)))
             moving = False
             if ln.owner >= 0 and ln.owner != r.v:
                 moving = True
@@ -128,7 +168,10 @@ class RefMachine:
             resume = env.now + svc + lat + extra
             if moving:
                 ln.arrive = resume
+            if r.op != LOAD:
+                self._on_service_start(ln, r)
             yield env.timeout(occ)
+            self.events += 1
             self._apply(r)
             ln.cur = None
             r.ev.succeed(max(resume - env.now, 0.0))
@@ -140,13 +183,15 @@ class RefMachine:
         sb = self.sb[v]
         if sb is not None and (buffered or op != LOAD or self.wline[sb[1]] == ln_i):
             yield sb[0]
+            self.events += 1
         ln = self.lines[ln_i]
         r = _Req(v, op, word, mask, val, exp, env.event())
         r.release = release
         if self._hit(ln, v, op):
             self._apply(r)
             cost = hw.hit_ns + (hw.rmw_ns if op in (XADD, CMPXCHG, XCHG) else 0.0)
-            yield env.timeout(cost)
+            yield self.timeout(cost)
+            self.wseq[v] = r.wseq
             return r.old, r.ok
         ln.queue.append(r)
         if ln.cur is None and len(ln.queue) == 1:
@@ -159,10 +204,11 @@ class RefMachine:
                 self.sb[v] = None
                 done.succeed()
             r.ev.callbacks.append(_drained)
-            yield env.timeout(hw.hit_ns)
+            yield self.timeout(hw.hit_ns)
             return 0, 1
         delay = yield r.ev
-        yield env.timeout(delay)
+        yield self.timeout(delay)
+        self.wseq[v] = r.wseq
         return r.old, r.ok
 
     def spin(self, v, word, mask, eq, val):
@@ -171,7 +217,53 @@ class RefMachine:
             old, _ = yield from self.access(v, LOAD, word)
             if ((old & mask) == val) == eq:
                 return old
-            yield self.env.timeout(self.hw.pause_ns)
+            yield self.timeout(self.hw.pause_ns)
+
+
+class ParkedMachine(RefMachine):
+    """The same machine with spinners parked at the engine's granularity (see the module
+    docstring): one event per line transaction, none per spin iteration."""
+
+    def _pick(self, k):
+        # the same uniform choice from the float stream: a third of the cost of
+        # Generator.integers (this model is the bench's speed peer; its stream is its own)
+        return int(self.rng.random() * k)
+
+    def _wake(self, ln, writer, at):
+        it = self.hw.hit_ns + self.hw.pause_ns
+        keep = []
+        for u, ev in ln.watchers:
+            if u == writer:
+                keep.append((u, ev))
+            else:
+                ev.succeed(at + self.rng.random() * it)
+        ln.watchers = keep
+
+    def _on_service_start(self, ln, r):
+        # the invalidation reaches the parked spinners with the snoop, before the write
+        # takes effect: their re-reads queue behind it
+        if ln.watchers:
+            self._wake(ln, r.v, max(r.snoop, self.env.now))
+
+    def _on_write(self, ln, r):
+        if ln.watchers:  # parked after the write's service started
+            self._wake(ln, r.v, self.env.now)
+
+    def spin(self, v, word, mask, eq, val):
+        """Load; if the condition fails, park on the line until a write wakes us."""
+        ln = self.lines[self.wline[word]]
+        it = self.hw.hit_ns + self.hw.pause_ns
+        while True:
+            old, _ = yield from self.access(v, LOAD, word)
+            if ((old & mask) == val) == eq:
+                return old
+            if ln.wseq != self.wseq[v]:  # written after our load was served: re-read
+                yield self.timeout(it)
+                continue
+            ev = self.env.event()
+            ln.watchers.append((v, ev))
+            t = yield ev
+            yield self.timeout(max(t - self.env.now, 0.0))
 
 
 # ---- locks, written from the kernel source independently of pvqmodel/locks -----------
@@ -200,11 +292,11 @@ def _qs_lock(m, v):
             if not retry:
                 break
             retry -= 1
-            yield m.env.timeout(2 * m.hw.pause_ns)
+            yield m.timeout(2 * m.hw.pause_ns)
             val, _ = yield from m.access(v, LOAD, 0)
             continue
         if (val & LP) == P:
-            yield m.env.timeout(m.hw.pause_ns)
+            yield m.timeout(m.hw.pause_ns)
             val, _ = yield from m.access(v, LOAD, 0)
             continue
         new = L | P if val == L else L
@@ -255,30 +347,42 @@ def _qs_unlock(m, v, _):
 
 def _task(env, m, v, K, lk, ul, workload, rng, done):
     """One benchmark task: lock; critical section; unlock; loop overhead; K times."""
-    yield env.timeout(rng.random() * workload.loop_ns)
+    yield m.timeout(rng.random() * workload.loop_ns)
     for k in range(K):
         tok = yield from lk(m, v)
         if m.holder != -1:
             m.violations += 1
         m.holder = v
         cs = rng.exponential(workload.cs_ns) if workload.cs_dist == "exp" else workload.cs_ns
-        yield env.timeout(cs)
+        yield m.timeout(cs)
         yield from ul(m, v, tok)
         m.ops += 1
         if k < K - 1:
             lo = rng.exponential(workload.loop_ns) if workload.loop_dist == "exp" \
                 else workload.loop_ns
-            yield env.timeout(lo)
+            yield m.timeout(lo)
     done[v] = env.now
 
 
+def _scheduled(env) -> int:
+    """Events SimPy scheduled (its private event-id counter; -1 if it has none)."""
+    eid = getattr(env, "_eid", None)
+    return next(eid) if eid is not None else -1
+
+
 def reference_simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware,
-                       workload: Workload, reps: int = 4, seed: int = 0) -> pd.DataFrame:
-    """Run the SimPy model; one row per replication (lock, tasks, rep, ns_per_op, ...)."""
+                       workload: Workload, reps: int = 4, seed: int = 0,
+                       spin: str = "iterate") -> pd.DataFrame:
+    """Run the SimPy model; one row per replication (lock, tasks, rep, ops, sim_ns,
+    ns_per_op, violations, events, simpy_events). ``spin``: ``"iterate"`` (every spin
+    iteration, the oracle) or ``"park"`` (spinners parked: the engine's granularity)."""
     import simpy
 
     if lock not in ("ticket", "qspinlock", "queue"):
         raise ValueError(f"lock must be 'ticket' or 'qspinlock', got {lock!r}")
+    if spin not in ("iterate", "park"):
+        raise ValueError(f"spin must be 'iterate' or 'park', got {spin!r}")
+    machine = ParkedMachine if spin == "park" else RefMachine
     lock = "qspinlock" if lock == "queue" else lock
     n, K = int(tasks), int(ops_per_task)
     if not 1 <= n <= 64:
@@ -289,7 +393,7 @@ def reference_simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Ha
         env = simpy.Environment()
         sock = (np.arange(n) % hardware.sockets if workload.placement == "scatter"
                 else np.arange(n) // hardware.cores_per_socket)
-        m = RefMachine(env, n, hardware, workload, sock, rng, 0 if lock == "ticket" else 2)
+        m = machine(env, n, hardware, workload, sock, rng, 0 if lock == "ticket" else 2)
         done = np.zeros(n)
         lk, ul = (_ticket_lock, _ticket_unlock) if lock == "ticket" else (_qs_lock, _qs_unlock)
 
@@ -298,5 +402,6 @@ def reference_simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Ha
         env.run()
         rows.append({"lock": lock, "tasks": n, "rep": r, "ops": m.ops,
                      "sim_ns": done.max(), "ns_per_op": done.max() / m.ops,
-                     "violations": m.violations})
+                     "violations": m.violations, "events": m.events,
+                     "simpy_events": _scheduled(env)})
     return pd.DataFrame(rows)

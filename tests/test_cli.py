@@ -1,7 +1,7 @@
 """The command line: bad values give one line naming the flag (exit 2, no traceback);
 Ctrl-C exits 130 with one line; --help is light and shows defaults; simulate builds the
 same objects as the library; hunt's printed replay command reproduces the loss;
-reproduce's manifest and status; bench's verdicts."""
+reproduce's manifest and status (bench: tests/test_bench.py)."""
 
 import importlib
 import json
@@ -315,23 +315,6 @@ def test_calibrate_refuses_before_running(capsys, monkeypatch):
     monkeypatch.setattr(cal, "calibrate", lambda **kw: called.append(kw))
     rc, _, err = _run_main(["calibrate", "--save", "westmere-ex"], capsys)
     assert rc == 2 and "--overwrite" in err and called == []
-
-
-def test_bench_verdicts():
-    from pvqmodel.bench import format_human, verdicts
-
-    d = {"config": "c", "engine_ops_per_s": 1e6, "engine_events_per_s": 2e6,
-         "engine_ops": 100, "engine_wall_s": 1.0, "simpy_ops_per_s": 1e4,
-         "simpy_events_per_s": 1e5, "simpy_ops": 10, "simpy_wall_s": 1.0, "ratio": 100.0}
-    v = verdicts(d)
-    assert [(x["target"], x["met"]) for x in v] == [("ratio", True)]  # no table timed
-    d.update(ratio=49.9, table_wall_s=20.5, table_config="t")
-    assert [(x["target"], x["met"]) for x in verdicts(d)] == [("ratio", False),
-                                                             ("table_wall_s", False)]
-    d.update(table_wall_s=19.0)
-    text = format_human(d)
-    assert "measured 49.9x -> NOT met" in text
-    assert "PV-off table wall time <= 20 s: measured 19 s -> met" in text
 
 
 def test_no_engine_figures_are_registered_and_need_no_engine():
