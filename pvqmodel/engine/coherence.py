@@ -40,6 +40,7 @@ from __future__ import annotations
 from numba import njit
 
 from .core import tm_set
+from .rand import bounded_int, uniform
 from .state import (
     F_PARK_T0,
     G_HITS,
@@ -160,7 +161,7 @@ def wake_watchers(I, F, line, writer, now, at, P, rng, TF, TI, G):
     for u in range(n):
         if I[u, WATCH] == line and u != writer and I[u, MODE] == M_PARKED:
             I[u, WATCH] = -1
-            t = at + rng.random() * it
+            t = at + uniform(rng) * it
             I[u, ITERS] += int((t - F[u, F_PARK_T0]) / it)
             F[u, F_PARK_T0] = t
             I[u, MODE] = M_REREAD
@@ -268,7 +269,7 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     # the home's service time is random around its mean (ring/queue arbitration):
     # uniform on [0, 2 P_SERVICE]. Fixed timings let a failing cmpxchg retry loop
     # resonate with the holder's lock/unlock period (lock-step: one task never wins).
-    svc = 2.0 * P[P_SERVICE] * rng.random()
+    svc = 2.0 * P[P_SERVICE] * uniform(rng)
     occ = svc
     extra = 0.0
     if is_locked_op(op):
@@ -345,7 +346,7 @@ def line_done(line, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
         tm_set(TF, TI, v, F[r, RF_RESUME])
     q = L[line, L_QLEN]
     if q > 0:
-        j = rng.integers(0, q)
+        j = bounded_int(rng, 0, q)
         r2 = L[line, L_SH0 + n + j]
         L[line, L_SH0 + n + j] = L[line, L_SH0 + n + q - 1]
         L[line, L_QLEN] = q - 1

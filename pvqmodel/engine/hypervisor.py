@@ -83,6 +83,7 @@ from numba import njit
 
 from .coherence import iter_ns
 from .core import INF, tm_clear, tm_set
+from .rand import bounded_int, exponential, uniform
 from .state import (
     A_NEXT,
     A_VAL,
@@ -156,7 +157,7 @@ from .state import (
 )
 
 # H layout: [pCPU slot base, store-buffer slot base | cur (npcpu) | per queue: head, len |
-#            ring (nq x cap)]
+#            ring (nq x cap) | scratch (n + nbg, with a schedule: hv_init's shuffle)]
 HV_PSLOT = 0
 HV_SBSLOT = 1
 HV_CUR = 2
@@ -168,7 +169,8 @@ WAKE_KICK = 2
 
 def hv_size(n: int, npcpu: int, nbg: int, nq: int) -> int:
     """Length of ``H`` for ``nq`` run queues (Python side)."""
-    return HV_CUR + npcpu + 2 * nq + nq * (n + nbg + 1)
+    scratch = n + nbg if npcpu > 0 else 0
+    return HV_CUR + npcpu + 2 * nq + nq * (n + nbg + 1) + scratch
 
 
 def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int) -> np.ndarray:
@@ -269,7 +271,7 @@ def _remove(H, q, e, n, LP):
 def draw_time(mean, expo, rng):
     """A duration: exponential with this mean if ``expo`` else the mean itself."""
     if expo != 0.0 and mean > 0.0:
-        return rng.exponential(mean)
+        return exponential(rng, mean)
     return mean
 
 
@@ -393,12 +395,14 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
         return
     npc = LP[LP_NPCPU]
     tot = n + LP[LP_NBG]
-    order = np.arange(tot)
-    for k in range(tot - 1, 0, -1):  # Fisher-Yates
-        j = rng.integers(0, k + 1)
-        order[k], order[j] = order[j], order[k]
+    order = H.shape[0] - tot  # the scratch at the end of H (no allocation in a kernel)
     for k in range(tot):
-        e = order[k]
+        H[order + k] = k
+    for k in range(tot - 1, 0, -1):  # Fisher-Yates
+        j = bounded_int(rng, 0, k + 1)
+        H[order + k], H[order + j] = H[order + j], H[order + k]
+    for k in range(tot):
+        e = H[order + k]
         if e < n:
             # not on a pCPU yet: its start timer waits until it gets one
             I[e, VSTATE] = VS_READY
@@ -409,7 +413,7 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
     for p in range(npc):  # random phase: the first quantum is a uniform part of one
         if H[HV_CUR + p] >= 0:
             tm_set(TF, TI, H[HV_PSLOT] + p,
-                   rng.random() * draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+                   uniform(rng) * draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
 
 
 @njit(cache=True)
@@ -433,7 +437,7 @@ def hv_halt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     F[v, F_STASH] = P[P_HALT_NS]  # the VM exit/entry, paid when it runs again
     if P[P_SPURIOUS_NS] > 0.0:
         I[v, WAKE_PENDING] = WAKE_IRQ
-        tm_set(TF, TI, v, t + rng.exponential(P[P_SPURIOUS_NS]))
+        tm_set(TF, TI, v, t + exponential(rng, P[P_SPURIOUS_NS]))
     else:
         I[v, WAKE_PENDING] = WAKE_NONE
         G[G_BLOCKED] += 1

@@ -66,6 +66,7 @@ from .hypervisor import (
     hv_release,
     hv_wake,
 )
+from .rand import exponential, uniform
 from .spin import spin_load, spin_result, spin_timeout
 from .state import (
     A_DELAY,
@@ -353,7 +354,7 @@ def dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n):
             # the store sits in the buffer for a random drain delay before its RFO is
             # issued (store-buffer slots are the last n timer slots)
             I[v, SB_REQ] = r
-            tm_set(TF, TI, TI[TMM_NSLOTS] - n + v, now + rng.exponential(P[P_DRAIN_NS]))
+            tm_set(TF, TI, TI[TMM_NSLOTS] - n + v, now + exponential(rng, P[P_DRAIN_NS]))
             tm_set(TF, TI, v, now + P[P_HIT])
             return IS_NONE
         return IS_BUFFERED
@@ -425,7 +426,7 @@ def init_replication(K, P, LP, sock, I, F, mem, L, R, H, TF, TI, G, HO, first_op
         R[n + v, R_V] = v
         R[n + v, R_BUFFERED] = 1
         # tasks start within one loop overhead of each other
-        tm_set(TF, TI, v, rng.random() * P[P_LOOP])
+        tm_set(TF, TI, v, uniform(rng) * P[P_LOOP])
     hv_init(I, F, G, P, LP, H, TF, TI, rng)
 
 
