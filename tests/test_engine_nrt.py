@@ -7,6 +7,7 @@ allocation or a jitted function compiled with NRT."""
 
 import importlib
 import pkgutil
+import sys
 from pathlib import Path
 
 import numba
@@ -15,7 +16,7 @@ from numba.core.registry import CPUDispatcher
 
 import pvqmodel.engine
 import pvqmodel.locks
-from pvqmodel import simulate
+from pvqmodel import Schedule, simulate
 from pvqmodel.engine import kernel
 
 NRT_SYMBOLS = (b"NRT_incref", b"NRT_decref", b"NRT_MemInfo", b"NRT_")
@@ -80,3 +81,27 @@ def test_the_check_sees_nrt_when_it_is_there():
     with_nrt(np.arange(4.0))
     code = _ir(with_nrt, with_nrt.signatures[0])
     assert b"NRT_decref" in code or b"NRT_incref" in code
+
+
+def test_kernel_calls_leak_no_reference(monkeypatch):
+    """Without NRT nothing releases what a wrapper's argument unboxing retains: the
+    kernels take the bit generator (a ``Generator`` argument would keep one reference per
+    call). Many chunks, then the generator and its bit generator hold only the
+    references they held before."""
+    from pvqmodel import sim as simmod
+
+    seen = []
+    run_one = simmod.run_one
+
+    def counted(lock_id, module, n, K, P, LP, sock, rng, *args):
+        before = sys.getrefcount(rng), sys.getrefcount(rng.bit_generator)
+        S = run_one(lock_id, module, n, K, P, LP, sock, rng, *args)
+        seen.append((before, (sys.getrefcount(rng), sys.getrefcount(rng.bit_generator))))
+        return S
+
+    monkeypatch.setattr(simmod, "run_one", counted)
+    simulate("pv-qspinlock-v10", 4, 300, reps=2, chunk_events=200,
+             schedule=Schedule(overcommit=2, quantum_ns=1e4))
+    assert len(seen) == 2
+    for before, after in seen:
+        assert after == before
