@@ -371,8 +371,10 @@ def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
     S = _alloc(n, module, trace, timer, npcpu=int(LP[st.LP_NPCPU]), nbg=int(LP[st.LP_NBG]),
                pinned=bool(LP[st.LP_PINNED]), drain=bool(P[st.P_DRAIN_NS] > 0))
     I, F, G = S["I"], S["F"], S["G"]
+    # the kernels draw from the bit generator (engine/rand.py: same streams, no NRT)
+    bg = rng.bit_generator
     init_replication(K, P, LP, sock, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"],
-                     S["TI"], G, S["HO"], S["first"], rng)
+                     S["TI"], G, S["HO"], S["first"], bg)
     budget = CHUNK_FIRST if chunk_events is None else int(chunk_events)
     while True:
         if cancel is not None and cancel.is_set():
@@ -380,7 +382,7 @@ def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
         t0 = time.perf_counter()
         status = run_replication(
             lock_id, K, P, LP, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"],
-            G, S["TR"], S["TRT"], S["HO"], S["first"], max_events, budget, rng)
+            G, S["TR"], S["TRT"], S["HO"], S["first"], max_events, budget, bg)
         if status != st.ST_PAUSED:
             break
         if chunk_events is None:

@@ -1,6 +1,7 @@
 """The numba Monte Carlo engine: event core (core.py), state layout (state.py),
 cache-coherence cost model (coherence.py), spin-parking (spin.py), hypervisor
-(hypervisor.py) and the replication kernel (kernel.py). The Python front-end is
+(hypervisor.py), allocation-free random draws (rand.py) and the replication kernel
+(kernel.py), all compiled without numba's NRT (see kernel.py). The Python front-end is
 :mod:`pvqmodel.sim`. This file owns the engine's compiled code: numba's on-disk cache,
 keyed by a hash of the engine and lock sources, and :func:`ensure_compiled`, which
 says so before the first (cold) compile and then compiles, so that progress bars

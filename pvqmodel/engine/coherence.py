@@ -40,6 +40,7 @@ from __future__ import annotations
 from numba import njit
 
 from .core import tm_set
+from .rand import bounded_int, uniform
 from .state import (
     F_PARK_T0,
     G_HITS,
@@ -119,19 +120,19 @@ RF_SNOOP = NF + 1  # time the request's snoop/invalidation reaches the current h
 NRF = 2
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def is_locked_op(op):
     return op >= OP_XADD  # XADD, CMPXCHG, XCHG, OR, AND
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def iter_ns(P):
     """Cost of one spin-loop iteration: a cached load plus PAUSE (cpu_relax), plus the
     PV checks a PV lock's loop runs (``P_PV_ITER``, 0 for native locks)."""
     return P[P_HIT] + P[P_PAUSE] + P[P_PV_ITER]
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def is_hit(L, R, F, line, v, op, now):
     """Does v's copy permit ``op`` now? Not while another core's request for the line
     is being served and takes that copy away: an invalidation (a write request) removes
@@ -150,7 +151,7 @@ def is_hit(L, R, F, line, v, op, now):
     return L[line, L_OWNER] == v
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def wake_watchers(I, F, line, writer, now, at, P, rng, TF, TI, G):
     """An invalidation reaches every spinner parked on ``line`` at time ``at`` (>= now):
     each re-reads at its next loop iteration (a uniform phase within one iteration);
@@ -160,7 +161,7 @@ def wake_watchers(I, F, line, writer, now, at, P, rng, TF, TI, G):
     for u in range(n):
         if I[u, WATCH] == line and u != writer and I[u, MODE] == M_PARKED:
             I[u, WATCH] = -1
-            t = at + rng.random() * it
+            t = at + uniform(rng) * it
             I[u, ITERS] += int((t - F[u, F_PARK_T0]) / it)
             F[u, F_PARK_T0] = t
             I[u, MODE] = M_REREAD
@@ -168,7 +169,7 @@ def wake_watchers(I, F, line, writer, now, at, P, rng, TF, TI, G):
             tm_set(TF, TI, u, t)
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
     """Serialization point of request ``r``: update memory, line state, watchers."""
     w = R[r, R_WORD]
@@ -219,7 +220,7 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
     R[r, R_WSEQ] = L[line, L_WSEQ]
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
     w = R[r, R_WORD]
@@ -268,7 +269,7 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     # the home's service time is random around its mean (ring/queue arbitration):
     # uniform on [0, 2 P_SERVICE]. Fixed timings let a failing cmpxchg retry loop
     # resonate with the holder's lock/unlock period (lock-step: one task never wins).
-    svc = 2.0 * P[P_SERVICE] * rng.random()
+    svc = 2.0 * P[P_SERVICE] * uniform(rng)
     occ = svc
     extra = 0.0
     if is_locked_op(op):
@@ -295,7 +296,7 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     tm_set(TF, TI, n + line, now + occ)
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def issue(r, now, I, F, mem, L, R, P, rng, TF, TI,
           G, n):
     """Issue request ``r`` (already filled in R). Returns True if it was a hit (the
@@ -327,7 +328,7 @@ def issue(r, now, I, F, mem, L, R, P, rng, TF, TI,
     return False
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def line_done(line, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """The home finished serving the current request of ``line``: apply it, hand the
     requester its continuation, and start a random one of the waiting requests.
@@ -345,7 +346,7 @@ def line_done(line, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
         tm_set(TF, TI, v, F[r, RF_RESUME])
     q = L[line, L_QLEN]
     if q > 0:
-        j = rng.integers(0, q)
+        j = bounded_int(rng, 0, q)
         r2 = L[line, L_SH0 + n + j]
         L[line, L_SH0 + n + j] = L[line, L_SH0 + n + q - 1]
         L[line, L_QLEN] = q - 1

@@ -15,8 +15,9 @@ fill it, it is rebuilt from the live slots and ``TMM_OVERFLOW`` counts it: the
 given when the event was set, so the order of events never depends on the
 implementation. All timer state lives in two arrays, ``TF`` (floats: slot times, then
 heap times) and ``TI`` (integers: the ``TMM_*`` header, slot sequence numbers, heap
-sequence numbers, heap slot ids), because every array a jitted function takes costs a
-reference-count increment and decrement per call.
+sequence numbers, heap slot ids), because every array argument costs: under numba's
+NRT a reference-count increment and decrement per call (the engine now compiles without
+NRT, see kernel.py), and typing and compile time in any case.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def tm_alloc(n_slots: int, mode: int):
     return TF, TI
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tm_reset(TF, TI):
     ns = TI[TMM_NSLOTS]
     TF[:ns] = INF
@@ -67,12 +68,12 @@ def tm_reset(TF, TI):
     TI[TMM_OVERFLOW] = 0
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def _less(ta, sa, tb, sb):
     return ta < tb or (ta == tb and sa < sb)
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def _heap_swap(TF, TI, oht, ohs, ohi, a, b):
     """Swap heap entries a and b in the three parallel columns (time, seq, slot)."""
     TF[oht + a], TF[oht + b] = TF[oht + b], TF[oht + a]
@@ -80,7 +81,7 @@ def _heap_swap(TF, TI, oht, ohs, ohi, a, b):
     TI[ohi + a], TI[ohi + b] = TI[ohi + b], TI[ohi + a]
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def _heap_push(TF, TI, t, s, i):
     ns = TI[TMM_NSLOTS]
     oht = ns  # heap times in TF
@@ -101,7 +102,7 @@ def _heap_push(TF, TI, t, s, i):
     TI[TMM_HSIZE] = n + 1
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def _heap_pop_top(TF, TI):
     ns = TI[TMM_NSLOTS]
     oht = ns
@@ -128,7 +129,7 @@ def _heap_pop_top(TF, TI):
             break
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _heap_rebuild(TF, TI):
     """Drop stale entries: rebuild the heap from the live slots."""
     TI[TMM_HSIZE] = 0
@@ -138,7 +139,7 @@ def _heap_rebuild(TF, TI):
             _heap_push(TF, TI, TF[i], TI[NTMM + i], i)
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def tm_set(TF, TI, i, t):
     """Schedule slot ``i`` at time ``t`` (replacing whatever it held)."""
     s = TI[TMM_SEQ]
@@ -152,19 +153,19 @@ def tm_set(TF, TI, i, t):
             _heap_push(TF, TI, t, s, i)
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def tm_clear(TF, TI, i):
     """Cancel slot ``i`` (a heap entry left behind is discarded when popped)."""
     TF[i] = INF
     TI[NTMM + i] = -1
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def tm_get(TF, i):
     return TF[i]
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def tm_pop(TF, TI):
     """Remove and return (slot, time) of the earliest event; (-1, inf) if none."""
     ns = TI[TMM_NSLOTS]

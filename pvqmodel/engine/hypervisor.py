@@ -83,6 +83,7 @@ from numba import njit
 
 from .coherence import iter_ns
 from .core import INF, tm_clear, tm_set
+from .rand import bounded_int, exponential, uniform
 from .state import (
     A_NEXT,
     A_VAL,
@@ -156,7 +157,7 @@ from .state import (
 )
 
 # H layout: [pCPU slot base, store-buffer slot base | cur (npcpu) | per queue: head, len |
-#            ring (nq x cap)]
+#            ring (nq x cap) | scratch (n + nbg, with a schedule: hv_init's shuffle)]
 HV_PSLOT = 0
 HV_SBSLOT = 1
 HV_CUR = 2
@@ -168,7 +169,8 @@ WAKE_KICK = 2
 
 def hv_size(n: int, npcpu: int, nbg: int, nq: int) -> int:
     """Length of ``H`` for ``nq`` run queues (Python side)."""
-    return HV_CUR + npcpu + 2 * nq + nq * (n + nbg + 1)
+    scratch = n + nbg if npcpu > 0 else 0
+    return HV_CUR + npcpu + 2 * nq + nq * (n + nbg + 1) + scratch
 
 
 def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int) -> np.ndarray:
@@ -182,12 +184,12 @@ def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int) -> np.nda
     return H
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def _nq(LP):
     return LP[LP_NPCPU] if LP[LP_PINNED] != 0 else 1
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def _home_queue(e, n, LP):
     if LP[LP_PINNED] == 0:
         return 0
@@ -196,12 +198,12 @@ def _home_queue(e, n, LP):
     return (e - n) % LP[LP_NPCPU]
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def _qbase(LP):
     return HV_CUR + LP[LP_NPCPU]
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def _idle_pcpu(H, LP):
     """The lowest-numbered idle pCPU, or -1 if every pCPU runs an entity."""
     for p in range(LP[LP_NPCPU]):
@@ -210,7 +212,7 @@ def _idle_pcpu(H, LP):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _enqueue(H, q, e, n, LP):
     qb = _qbase(LP)
     cap = n + LP[LP_NBG] + 1
@@ -220,7 +222,7 @@ def _enqueue(H, q, e, n, LP):
     H[qb + 2 * q + 1] = ln + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _dequeue(H, q, n, LP):
     """Next entity of queue q, or -1 if it is empty."""
     qb = _qbase(LP)
@@ -235,7 +237,7 @@ def _dequeue(H, q, n, LP):
     return e
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _push_front(H, q, e, n, LP):
     """Put e at the head of queue q: a preempted entity that had not used up its turn
     (CFS keeps its vruntime; it is the next one picked after the entity that took over)."""
@@ -247,7 +249,7 @@ def _push_front(H, q, e, n, LP):
     H[qb + 2 * q + 1] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _remove(H, q, e, n, LP):
     """Take entity e out of queue q wherever it waits (the order of the others is kept).
     Returns False if e is not in the queue."""
@@ -265,15 +267,15 @@ def _remove(H, q, e, n, LP):
     return False
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def draw_time(mean, expo, rng):
     """A duration: exponential with this mean if ``expo`` else the mean itself."""
     if expo != 0.0 and mean > 0.0:
-        return rng.exponential(mean)
+        return exponential(rng, mean)
     return mean
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_resume(v, t, I, F, G, P, TF, TI):
     """vCPU v gets a pCPU at t: re-arm the timer it had when it lost its pCPU."""
     n = I.shape[0]
@@ -293,7 +295,7 @@ def hv_resume(v, t, I, F, G, P, TF, TI):
         F[v, F_STASH] = -1.0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_preempt(v, t, I, F, G, P, TF, TI):
     """Take the running vCPU v off its pCPU at t (involuntarily: a quantum end, a
     wake-up preemption, a directed yield's resched of its pCPU): stash its timer."""
@@ -317,7 +319,7 @@ def hv_preempt(v, t, I, F, G, P, TF, TI):
         F[v, F_STASH] = -1.0  # a memory result will arrive and be stashed then
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
     """pCPU p starts running entity e at t for one quantum."""
     n = I.shape[0]
@@ -328,7 +330,7 @@ def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
     tm_set(TF, TI, H[HV_PSLOT] + p, t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_release(p, t, I, F, G, P, LP, H, TF, TI, rng):
     """pCPU p's entity stops running (halted or finished): run the next queued one."""
     n = I.shape[0]
@@ -341,7 +343,7 @@ def hv_release(p, t, I, F, G, P, LP, H, TF, TI, rng):
         tm_clear(TF, TI, H[HV_PSLOT] + p)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
     """Entity e is runnable at t: run it on an idle pCPU it may use, else queue it."""
     if LP[LP_HV] == 0:
@@ -362,7 +364,7 @@ def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
     _enqueue(H, 0, e, n, LP)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
     """Quantum end on pCPU p: the next queued entity (if any) takes the pCPU."""
     n = I.shape[0]
@@ -379,7 +381,7 @@ def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
     hv_run(p, e2, t, I, F, G, P, LP, H, TF, TI, rng)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_init(I, F, G, P, LP, H, TF, TI, rng):
     """Start the schedule at t = 0: every pCPU runs a random one of its entities with a
     random phase of its first quantum; the rest queue in random order."""
@@ -393,12 +395,14 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
         return
     npc = LP[LP_NPCPU]
     tot = n + LP[LP_NBG]
-    order = np.arange(tot)
-    for k in range(tot - 1, 0, -1):  # Fisher-Yates
-        j = rng.integers(0, k + 1)
-        order[k], order[j] = order[j], order[k]
+    order = H.shape[0] - tot  # the scratch at the end of H (no allocation in a kernel)
     for k in range(tot):
-        e = order[k]
+        H[order + k] = k
+    for k in range(tot - 1, 0, -1):  # Fisher-Yates
+        j = bounded_int(rng, 0, k + 1)
+        H[order + k], H[order + j] = H[order + j], H[order + k]
+    for k in range(tot):
+        e = H[order + k]
         if e < n:
             # not on a pCPU yet: its start timer waits until it gets one
             I[e, VSTATE] = VS_READY
@@ -409,10 +413,10 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
     for p in range(npc):  # random phase: the first quantum is a uniform part of one
         if H[HV_CUR + p] >= 0:
             tm_set(TF, TI, H[HV_PSLOT] + p,
-                   rng.random() * draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+                   uniform(rng) * draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_halt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """``act_halt``: HLT. Returns at once (after the exit/entry cost) if the latch holds
     a kick; otherwise the vCPU is halted until a kick or an interrupt wakes it."""
@@ -433,7 +437,7 @@ def hv_halt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     F[v, F_STASH] = P[P_HALT_NS]  # the VM exit/entry, paid when it runs again
     if P[P_SPURIOUS_NS] > 0.0:
         I[v, WAKE_PENDING] = WAKE_IRQ
-        tm_set(TF, TI, v, t + rng.exponential(P[P_SPURIOUS_NS]))
+        tm_set(TF, TI, v, t + exponential(rng, P[P_SPURIOUS_NS]))
     else:
         I[v, WAKE_PENDING] = WAKE_NONE
         G[G_BLOCKED] += 1
@@ -441,7 +445,7 @@ def hv_halt(v, t, I, F, G, P, LP, H, TF, TI, rng):
         hv_release(I[v, PCPU], t, I, F, G, P, LP, H, TF, TI, rng)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """``act_kick``: the KVM_HC_KICK_CPU hypercall from v to ``A_VAL``."""
     u = I[v, A_VAL]
@@ -466,7 +470,7 @@ def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
         I[u, LATCH] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _wake_account(v, t, I, F, G):
     """Halted vCPU v is runnable again at t (its kick landed or an interrupt came)."""
     n = I.shape[0]
@@ -483,7 +487,7 @@ def _wake_account(v, t, I, F, G):
     I[v, VSTATE] = VS_READY
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     """Whatever runs on pCPU p is preempted to the head of queue q (its run queue)."""
     n = I.shape[0]
@@ -495,7 +499,7 @@ def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     return e
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """CFS ``check_preempt_wakeup`` -> ``resched_curr``: the woken vCPU v runs at once,
     preempting the entity on its pCPU (pinned: its home pCPU; free: an idle pCPU if any,
@@ -527,7 +531,7 @@ def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     hv_run(p, v, t, I, F, G, P, LP, H, TF, TI, rng)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """The timer of a halted vCPU fired: a kick landed or an interrupt came. It runs at
     once with wake-up preemption, or if a directed yield made it the next buddy while
@@ -543,7 +547,7 @@ def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
 
 # ---- pause-loop exiting and directed yield -------------------------------------------
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_ple_exit(v, t, I, F, G, P, TF, TI):
     """v has been parked on its pCPU for its whole PLE window: the PAUSE-loop exit
     (``handle_pause``). Its iterations so far count (they were executed); it stops
@@ -561,7 +565,7 @@ def hv_ple_exit(v, t, I, F, G, P, TF, TI):
     tm_set(TF, TI, v, t + P[P_PLE_EXIT])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _yield_pcpu(s, t, I, F, TF, TI):
     """Spinner s leaves its pCPU after ``yield_to`` (``schedule()`` with s as the skip
     buddy): runnable, not running; it re-reads its spin word when it is back."""
@@ -572,7 +576,7 @@ def _yield_pcpu(s, t, I, F, TF, TI):
     tm_clear(TF, TI, s)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
     """``kvm_vcpu_yield_to(u)`` from spinner s -> ``yield_to(task, 1)``: u runs next.
     u on another pCPU's queue (pinned): that pCPU reschedules to it (``resched_curr``),
@@ -619,7 +623,7 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def hv_on_spin(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """End of v's PLE exit: ``kvm_vcpu_on_spin``. Scan the VM's other vCPUs round-robin
     from ``last_boosted_vcpu + 1`` (wrapping, as the kernel's two passes do) for one that

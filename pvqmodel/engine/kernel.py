@@ -17,6 +17,16 @@ timer is postponed by its off-CPU time and its spin iterations stop advancing;
 nothing in the lock files has to change for that. The same layer owns pause-loop
 exits: a parked spinner's timer may be its PLE deadline (``F_PLE_DL``), and a vCPU in
 ``M_PLE`` is spending a PLE exit.
+
+Every jitted function of the engine and the locks is compiled ``@njit(cache=True,
+_nrt=False)``: without numba's reference-counting runtime. With NRT, each array passed
+to a non-trivial helper cost an atomic increment and decrement and an opaque call that
+blocked LLVM's optimisation (over half of the samples at N = 8, issue 12); the kernels
+allocate nothing (state arrays are preallocated by the front-end, hv_init's shuffle
+uses a scratch in ``H``, draws come from engine/rand.py), so they do not need NRT. The
+random argument is the replication's ``numpy.random.BitGenerator`` (a ``Generator``
+argument would leak a reference per call without NRT). ``tests/test_engine_nrt.py``
+fails if numba stops honouring the option; pyproject.toml pins the numba range.
 """
 
 from __future__ import annotations
@@ -66,6 +76,7 @@ from .hypervisor import (
     hv_release,
     hv_wake,
 )
+from .rand import exponential, uniform
 from .spin import spin_load, spin_result, spin_timeout
 from .state import (
     A_DELAY,
@@ -174,7 +185,7 @@ from .state import (
 )
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def lock_entry(lock_id):
     if lock_id == LOCK_TICKET:
         return TK_LOCK
@@ -191,7 +202,7 @@ def lock_entry(lock_id):
     return UQ_LOCK
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def unlock_entry(lock_id):
     if lock_id == LOCK_TICKET:
         return TK_UNLOCK
@@ -208,7 +219,7 @@ def unlock_entry(lock_id):
     return UQ_UNLOCK
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def lock_step(lock_id, v, now, I, F, G, LP, P, n):
     if lock_id == LOCK_TICKET:
         ticket_step(v, now, I, F, G, LP, P, n)
@@ -228,7 +239,7 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
     """The seed micro-benchmark: lock; critical section; unlock; loop overhead."""
     pc = I[v, PC]
@@ -287,7 +298,7 @@ IS_BUFFERED = 2  # request n + v enters the store buffer; the vCPU goes on after
 IS_DRAINED = 3  # request n + v: the buffered store's drain delay is over, its RFO goes out
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n):
     """Carry out the action the last step requested. Returns what the event loop must
     issue (``IS_*``); the request row is filled in."""
@@ -353,7 +364,7 @@ def dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n):
             # the store sits in the buffer for a random drain delay before its RFO is
             # issued (store-buffer slots are the last n timer slots)
             I[v, SB_REQ] = r
-            tm_set(TF, TI, TI[TMM_NSLOTS] - n + v, now + rng.exponential(P[P_DRAIN_NS]))
+            tm_set(TF, TI, TI[TMM_NSLOTS] - n + v, now + exponential(rng, P[P_DRAIN_NS]))
             tm_set(TF, TI, v, now + P[P_HIT])
             return IS_NONE
         return IS_BUFFERED
@@ -361,7 +372,7 @@ def dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n):
     return IS_NONE
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def run_steps(lock_id, v, now, K, I, F, mem, R, P, LP, H, rng, TF, TI,
               G, HO, first_ops, n):
     """Step vCPU ``v`` until it asks for the machine. Returns what the event loop must
@@ -394,7 +405,7 @@ def run_steps(lock_id, v, now, K, I, F, mem, R, P, LP, H, rng, TF, TI,
     return IS_NONE
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, _nrt=False, nogil=True)
 def init_replication(K, P, LP, sock, I, F, mem, L, R, H, TF, TI, G, HO, first_ops, rng):
     """Set up one replication: initial state, the tasks' start times, the schedule.
     ``run_replication`` then runs its events (in as many chunks as the caller likes)."""
@@ -425,11 +436,11 @@ def init_replication(K, P, LP, sock, I, F, mem, L, R, H, TF, TI, G, HO, first_op
         R[n + v, R_V] = v
         R[n + v, R_BUFFERED] = 1
         # tasks start within one loop overhead of each other
-        tm_set(TF, TI, v, rng.random() * P[P_LOOP])
+        tm_set(TF, TI, v, uniform(rng) * P[P_LOOP])
     hv_init(I, F, G, P, LP, H, TF, TI, rng)
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot):
     """Record the event of timer slot ``i`` in the trace ring: its kind (``TK_*``), its
     index within the kind, and a snapshot read only from arrays of that kind's size."""
@@ -466,7 +477,7 @@ def trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot):
     G[G_TRACE_POS] += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, _nrt=False, nogil=True)
 def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
                     G, TR, TRT, HO, first_ops, max_events, budget, rng):
     """Run at most ``budget`` events of a replication set up by ``init_replication``.

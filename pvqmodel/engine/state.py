@@ -157,7 +157,7 @@ ST_LOST_WAKEUP = 8  # every unfinished vCPU halted with no kick or interrupt com
 ST_PAUSED = 9  # not a failure: the event loop spent its chunk budget; call it again
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def act_mem(I, v, op, word, mask, val, exp, nxt):
     """Request a blocking memory operation; continue at ``nxt`` with RES/OK set."""
     I[v, ACT] = A_MEM
@@ -170,7 +170,7 @@ def act_mem(I, v, op, word, mask, val, exp, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def act_mem_release(I, v, op, word, mask, val, exp, nxt):
     """A locked RMW that releases the lock when it writes (PV unlock: ``cmpxchg`` of the
     locked byte, ``add_smp`` of the ticket head): marked for the mutual-exclusion check
@@ -185,7 +185,7 @@ def act_mem_release(I, v, op, word, mask, val, exp, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def act_store(I, v, word, mask, val, release, nxt):
     """Request a plain store through the store buffer; continue at ``nxt`` at once."""
     I[v, ACT] = A_STORE
@@ -197,7 +197,7 @@ def act_store(I, v, word, mask, val, release, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     """Spin (load + PAUSE) until ``(word & mask) cmp val`` or ``budget`` iterations.
 
@@ -215,7 +215,7 @@ def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     I[v, ITERS] = 0
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def act_delay(I, F, v, ns, nxt):
     """Spend ``ns`` of local work (no shared memory), then continue at ``nxt``."""
     I[v, ACT] = A_DELAY
@@ -223,7 +223,7 @@ def act_delay(I, F, v, ns, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def act_halt(I, v, site, nxt):
     """Halt (``halt()`` / ``__queue_halt_cpu``'s HLT) and continue at ``nxt`` once
     woken by a kick or an interrupt. The lock code does its own re-check first, as the
@@ -234,7 +234,7 @@ def act_halt(I, v, site, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def act_kick(I, v, target, nxt):
     """Kick vCPU ``target`` (``kvm_kick_cpu``: the KVM_HC_KICK_CPU hypercall); the
     kicker spends the kick cost, then continues at ``nxt``."""
@@ -243,7 +243,7 @@ def act_kick(I, v, target, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def act_fence(I, v, nxt):
     """``smp_mb()``: wait until the store buffer has drained, then continue."""
     I[v, ACT] = A_FENCE

@@ -227,13 +227,13 @@ PQ_US_MYCPU = 680
 PQ_US_DONE = 681
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def qw(cpu, field):
     """Word index of a field of cpu's qnode (qnodes[0])."""
     return 1 + N_WORDS_PER_CPU * cpu + field
 
 
-@njit(cache=True, inline='always')
+@njit(cache=True, _nrt=False, inline='always')
 def pv_call(v, I, F, P, nxt):
     """A paravirt hook that costs a call: ``P_PV_CALL`` of local work, then ``nxt``
     (no event at all when the cost is zero)."""
@@ -243,7 +243,7 @@ def pv_call(v, I, F, P, nxt):
         I[v, PC] = nxt
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     if pc == PQ_LOCK:
@@ -541,7 +541,7 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _tp_loop(v, I, F, P):
     """[base] One pass of the v10 ``trylock_pending`` for (;;) loop on val = R0."""
     I[v, PC] = PQ_TP_LOOP
@@ -570,7 +570,7 @@ def _tp_loop(v, I, F, P):
     act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, new, val, PQ_TP_CAS_DONE)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _pend_giveup(v, I):
     """[v10] PV pending give-up: new = val & ~_Q_PENDING_MASK; atomic_cmpxchg(val, new)."""
     val = I[v, R7]
@@ -578,7 +578,7 @@ def _pend_giveup(v, I):
             PQ_PEND_GIVEUP_DONE)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _node_init(v, I):
     # [base] node = this_cpu_ptr(&qnodes[0]); idx = node->mcs.count++;
     # tail = encode_tail(cpu_nr = smp_processor_id(), idx); node->qhead = 0;
@@ -587,14 +587,14 @@ def _node_init(v, I):
     act_store(I, v, qw(v, F_QHEAD), _WORD, 0, 0, PQ_NODE_INIT2)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _xchg_tail(v, I):
     # [base] old = xchg_tail(lock, tail, &val): 16-bit xchg on the tail half-word
     I[v, PC] = PQ_XCHG_TAIL
     act_mem(I, v, OP_XCHG, W_LOCK, _Q_TAIL_MASK, I[v, R1], 0, PQ_XCHG_DONE)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _node_spin(v, I, LPa):
     """Park on our qhead until it is set or the loop count reaches the next PV test
     (``MAYHALT_THRESHOLD``, then ``QSPIN_THRESHOLD``)."""
@@ -606,7 +606,7 @@ def _node_spin(v, I, LPa):
     act_spin(I, v, qw(v, F_QHEAD), _WORD, CMP_NE, 0, target - cnt, PQ_NODE_SPUN)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _head_wait(v, I, LPa):
     """retry_queue_wait: spin until locked and pending are both 0, or until ``hcnt``
     reaches ``HEAD_MULT * QSPIN_THRESHOLD`` (``pv_head_spin_check``)."""
@@ -615,7 +615,7 @@ def _head_wait(v, I, LPa):
     act_spin(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, limit - I[v, R6], PQ_HEAD_SPUN)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def queue_granted(v, I, G):
     """A queue-path acquisition. FIFO check: the MCS queue grants in ``xchg_tail``
     order, so our predecessor must be the previous queue-path acquirer."""

@@ -87,7 +87,7 @@ PU_GETQ_DONE = 710
 PU_UNLOCK = PQ_UNLOCK  # queue_spin_unlock: the PV unlock unchanged
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def pv_qspinlock_v10_unfair_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     if pc < 700:

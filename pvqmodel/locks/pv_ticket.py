@@ -128,25 +128,25 @@ PVT_UL_W_WANT_DONE = 530  # ACCESS_ONCE(w->want) == ticket
 PVT_UL_SLOW_END = 531  # end of __ticket_unlock_slowpath
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def kw(cpu, field):
     """Word index of a field of cpu's ``klock_waiting``."""
     return 1 + N_WORDS_PER_CPU * cpu + field
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def mask_word(k, n):
     """Word index of word ``k`` of the ``waiting_cpus`` bitmap (after the per-CPU words)."""
     return 1 + N_WORDS_PER_CPU * n + k
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _cpu_bit(cpu):
     """The cpu's bit in its bitmap word (bit 63 is the int64 sign bit)."""
     return np.int64(1) << np.int64(cpu % BITS_PER_LONG)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _ffs(x):
     """__ffs: index of the lowest set bit of a nonzero word."""
     i = 0
@@ -156,7 +156,7 @@ def _ffs(x):
     return i
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _granted(v, I, G, path):
     # FIFO check: tickets are granted strictly in the order they were taken
     if I[v, R0] != G[G_TICKET_NEXT]:
@@ -166,7 +166,7 @@ def _granted(v, I, G, path):
     I[v, PC] = W_LOCKED
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _pv_call(v, I, F, P, nxt):
     """Cost of taking a paravirt hook, then continue at ``nxt`` (no event if free)."""
     if P[P_PV_CALL] > 0.0:
@@ -175,7 +175,7 @@ def _pv_call(v, I, F, P, nxt):
         I[v, PC] = nxt
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _scan(v, I, n):
     """``find_next_bit(waiting_cpus, nr_cpu_ids, offset)`` from offset R3: load the
     bitmap word holding it, or end the walk (nobody to kick) past the last cpu."""
@@ -186,7 +186,7 @@ def _scan(v, I, n):
                 PVT_UL_SCAN_DONE)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def pv_ticket_step(v, now, I, F, G, LP, P, n):
     pc = I[v, PC]
     if pc == PVT_LOCK:

@@ -119,27 +119,27 @@ QS_ACQUIRED = 224
 QS_UNLOCK = 230
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def qnode_locked(cpu):
     return 1 + 2 * cpu
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def qnode_next(cpu):
     return 2 + 2 * cpu
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def encode_tail(cpu):
     return (cpu + 1) << _Q_TAIL_CPU_OFFSET  # idx 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def decode_tail_cpu(val):
     return ((val & _Q_TAIL_MASK) >> _Q_TAIL_CPU_OFFSET) - 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def qspinlock_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     if pc == QS_LOCK:
@@ -271,7 +271,7 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _tp_loop(v, I, F, P):
     """One pass of the v10 ``trylock_pending`` for (;;) loop on val = R0."""
     val = I[v, R0]
@@ -305,13 +305,13 @@ def _tp_loop(v, I, F, P):
     act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, new, val, QS_TP_CAS_DONE)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _xchg_tail(v, I):
     # old = xchg_tail(lock, tail): 16-bit xchg on the tail half-word
     act_mem(I, v, OP_XCHG, W_LOCK, _Q_TAIL_MASK, I[v, R1], 0, QS_XCHG_DONE)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _claim(v, I):
     val = I[v, R0]
     if val != I[v, R1]:
@@ -322,7 +322,7 @@ def _claim(v, I):
         act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, val, QS_CLAIM_CAS)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _queue_granted(v, I, G):
     # FIFO check: the MCS queue grants in xchg_tail order, so our predecessor in the
     # queue must be the previous queue-path acquirer.

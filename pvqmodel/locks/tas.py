@@ -45,7 +45,7 @@ TS_CAS_DONE = 304
 TS_UNLOCK = 310
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def tas_step(v, now, I, F, G, LP, P, n):
     pc = I[v, PC]
     if pc == TS_LOCK:

@@ -47,7 +47,7 @@ TK_SPIN_DONE = 102
 TK_UNLOCK = 110  # arch_spin_unlock
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _granted(v, I, G, path):
     # FIFO check: tickets are granted strictly in the order they were taken
     if I[v, R0] != G[G_TICKET_NEXT]:
@@ -57,7 +57,7 @@ def _granted(v, I, G, path):
     I[v, PC] = W_LOCKED
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def ticket_step(v, now, I, F, G, LP, P, n):
     pc = I[v, PC]
     if pc == TK_LOCK:

@@ -133,13 +133,13 @@ UQ_STEAL_DONE = 453
 UQ_UNLOCK = 460
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def qw(cpu, field):
     """Word index of a field of cpu's qnode."""
     return 1 + N_WORDS_PER_CPU * cpu + field
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _next_attempt(cnt, mask):
     """Smallest loop count c > cnt with (c & mask) == mask."""
     c = cnt | mask
@@ -148,7 +148,7 @@ def _next_attempt(cnt, mask):
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _wait(v, I):
     """Park on our qhead until it is set or the next steal attempt is due."""
     budget = _next_attempt(I[v, R3], I[v, R2]) - I[v, R3]
@@ -156,13 +156,13 @@ def _wait(v, I):
     act_spin(I, v, qw(v, F_QHEAD), _WORD, CMP_NE, 0, budget, UQ_WAIT_DONE)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _head_wait(v, I):
     I[v, PC] = UQ_HEAD_WAIT
     act_spin(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, UQ_HEAD_SEEN)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _new_mask(prev_qhead, prev_mask, LPa):
     if prev_qhead != 0:
         return LPa[LP_LSTEAL_MIN_MASK]
@@ -172,7 +172,7 @@ def _new_mask(prev_qhead, prev_mask, LPa):
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def unfair_qspinlock_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     if pc == UQ_LOCK:
@@ -378,7 +378,7 @@ def unfair_qspinlock_step(v, now, I, F, G, LPa, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _claim(v, I):
     I[v, PC] = UQ_CLAIM
     if I[v, R0] != I[v, R1]:
@@ -388,7 +388,7 @@ def _claim(v, I):
         act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, I[v, R0], UQ_CLAIM_CAS)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _notify(v, I):
     # notify_next: while (!(next = ACCESS_ONCE(node->mcs.next))) cpu_relax();
     I[v, PC] = UQ_NOTIFY_WAIT
