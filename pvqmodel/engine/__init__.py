@@ -19,10 +19,10 @@ from pathlib import Path
 import numba
 
 #: Cold compile of the kernel, printed as the estimate by :func:`ensure_compiled`. Measured
-#: on the project's 2-core machine (2026-11): 65-70 s of CPU time, single-threaded, so
-#: about 70 s of wall time when the machine is otherwise idle; 160 s while four other
-#: jobs shared the two cores (and 280 s compiled with NUMBA_BOUNDSCHECK=1 then).
-COMPILE_SECONDS_ESTIMATE = 90
+#: on the project's 2-core machine (2026-11), NRT-free build: 53 s of wall time for a
+#: whole cold-cache process (``pvqmodel bench --only compile``), single-threaded; the
+#: earlier NRT build took 57-62 s. Slower when other jobs share the cores.
+COMPILE_SECONDS_ESTIMATE = 60
 
 
 def source_hash() -> str:
