@@ -81,7 +81,7 @@ def _heap_swap(TF, TI, oht, ohs, ohi, a, b):
     TI[ohi + a], TI[ohi + b] = TI[ohi + b], TI[ohi + a]
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(cache=True, _nrt=False)
 def _heap_push(TF, TI, t, s, i):
     ns = TI[TMM_NSLOTS]
     oht = ns  # heap times in TF
@@ -102,7 +102,7 @@ def _heap_push(TF, TI, t, s, i):
     TI[TMM_HSIZE] = n + 1
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(cache=True, _nrt=False)
 def _heap_pop_top(TF, TI):
     ns = TI[TMM_NSLOTS]
     oht = ns
