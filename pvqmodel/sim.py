@@ -280,7 +280,7 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
         # rows 0..n-1: F_* of each vCPU; all 2n rows: RF_* of each request; row n: GF_*
         F=((2 * n, st.NF + co.NRF), f8),
         mem=((1 + wpc * n + n_glob, co.NMEM), i8),  # value, cache line
-        L=((n_lines, co.NL + 3 * n), i8),  # line state, sharers, queue
+        L=((n_lines, co.line_columns(n)), i8),  # line state, sharer and watcher bitmaps, queue
         R=((2 * n, co.NR), i8),
         H=((hv_size(n, npcpu, nbg, nq),), i8),
         TF=((n_slots + cap,), f8), TI=((core.NTMM + n_slots + 2 * cap,), i8),
