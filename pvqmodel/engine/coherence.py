@@ -38,6 +38,7 @@ Memory is sequentially consistent at the serialization points.
 from __future__ import annotations
 
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .core import tm_set
 from .rand import bounded_int, uniform
@@ -95,9 +96,24 @@ L_QLEN = 2  # requests waiting
 L_WSEQ = 3  # writes so far (a spinner checks it did not miss one)
 L_ARRIVE_PS = 4  # when the current owner received the line (ps): its snoop window
 NL = 5
-# then, in the same row (one array: every array argument costs refcount work per call):
-L_SH0 = NL  # L[l, L_SH0 + u] = 1 if vCPU u holds a shared copy (n columns)
-# L[l, L_SH0 + n + q]: request id waiting at position q of the line's queue (2n columns)
+# then, in the same row (one array fewer to pass), with nw = line_words(n) 64-bit words:
+# L[l, NL + k]: bitmap of the vCPUs holding a shared copy (bit u % 64 of word u // 64)
+# L[l, NL + nw + k]: bitmap of the vCPUs parked on the line (spin.py); a bit may be stale
+#   (the vCPU stopped watching: preempted, PLE exit, budget timeout) and is cleared at the
+#   next wake-up of the line, so only parking and waking touch it
+# L[l, NL + 2 nw + q]: request id waiting at position q of the line's queue (2n columns)
+# Bitmaps, not one column per vCPU: a write clears nw words and a wake-up visits only the
+# set bits, so neither scans all vCPUs (issue 12: flat cost per event to 256 vCPUs).
+
+
+def line_words(n: int) -> int:
+    """64-bit words of one per-vCPU bitmap of a line (Python side)."""
+    return (n + 63) >> 6
+
+
+def line_columns(n: int) -> int:
+    """Columns of the line-state array ``L`` for ``n`` vCPUs (Python side)."""
+    return NL + 2 * line_words(n) + 2 * n
 
 # request table R[r, ...]; r = v for a blocking op, n + v for a buffered store
 R_OP = 0
@@ -133,6 +149,22 @@ def iter_ns(P):
 
 
 @njit(cache=True, _nrt=False, inline='always')
+def is_sharer(L, line, v):
+    return (L[line, NL + (v >> 6)] >> (v & 63)) & 1 != 0
+
+
+@njit(cache=True, _nrt=False, inline='always')
+def add_sharer(L, line, v):
+    L[line, NL + (v >> 6)] |= 1 << (v & 63)
+
+
+@njit(cache=True, _nrt=False, inline='always')
+def add_watcher(L, line, v, n):
+    """v parks on ``line`` (spin.py; ``I[v, WATCH]`` is set by the caller)."""
+    L[line, NL + ((n + 63) >> 6) + (v >> 6)] |= 1 << (v & 63)
+
+
+@njit(cache=True, _nrt=False, inline='always')
 def is_hit(L, R, F, line, v, op, now):
     """Does v's copy permit ``op`` now? Not while another core's request for the line
     is being served and takes that copy away: an invalidation (a write request) removes
@@ -147,26 +179,39 @@ def is_hit(L, R, F, line, v, op, now):
         if op != OP_LOAD:
             return False
     if op == OP_LOAD:
-        return L[line, L_OWNER] == v or L[line, L_SH0 + v] != 0
+        return L[line, L_OWNER] == v or is_sharer(L, line, v)
     return L[line, L_OWNER] == v
 
 
-@njit(cache=True, _nrt=False, inline='always')
-def wake_watchers(I, F, line, writer, now, at, P, rng, TF, TI, G):
+@njit(cache=True, _nrt=False)
+def wake_watchers(I, F, L, line, writer, at, P, rng, TF, TI, G):
     """An invalidation reaches every spinner parked on ``line`` at time ``at`` (>= now):
     each re-reads at its next loop iteration (a uniform phase within one iteration);
-    its load misses and queues behind the write at the line's home."""
+    its load misses and queues behind the write at the line's home. The spinners are
+    the set bits of the line's watcher bitmap, visited in increasing vCPU order (the
+    order of the random draws and of the timers' sequence numbers); a stale bit (the
+    vCPU no longer watches this line) is cleared on the way. A plain call, not inlined:
+    the event loop reaches it from two places and its loop is not worth two copies."""
     n = I.shape[0]
+    wb = NL + ((n + 63) >> 6)
     it = iter_ns(P)
-    for u in range(n):
-        if I[u, WATCH] == line and u != writer and I[u, MODE] == M_PARKED:
-            I[u, WATCH] = -1
-            t = at + uniform(rng) * it
-            I[u, ITERS] += int((t - F[u, F_PARK_T0]) / it)
-            F[u, F_PARK_T0] = t
-            I[u, MODE] = M_REREAD
-            G[G_WAKES] += 1
-            tm_set(TF, TI, u, t)
+    for k in range((n + 63) >> 6):
+        x = L[line, wb + k]
+        while x != 0:
+            low = x & -x
+            x ^= low
+            u = (k << 6) + trailing_zeros(low)
+            if I[u, WATCH] != line:
+                L[line, wb + k] &= ~low
+            elif u != writer and I[u, MODE] == M_PARKED:
+                L[line, wb + k] &= ~low
+                I[u, WATCH] = -1
+                t = at + uniform(rng) * it
+                I[u, ITERS] += int((t - F[u, F_PARK_T0]) / it)
+                F[u, F_PARK_T0] = t
+                I[u, MODE] = M_REREAD
+                G[G_WAKES] += 1
+                tm_set(TF, TI, u, t)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -198,9 +243,8 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
     R[r, R_RES] = old
     R[r, R_OK] = ok
     if write:
-        n = I.shape[0]
-        for u in range(n):
-            L[line, L_SH0 + u] = 0
+        for k in range((I.shape[0] + 63) >> 6):
+            L[line, NL + k] = 0  # every other copy is invalidated
         L[line, L_OWNER] = v
         L[line, L_WSEQ] += 1
         if R[r, R_REL] != 0 and ok != 0:
@@ -209,14 +253,14 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
             G[G_HOLDER] = -1
             F[I.shape[0], GF_LAST_REL] = now
             G[G_REL_WAITERS] = G[G_WAITERS]
-        wake_watchers(I, F, line, v, now, now, P, rng, TF, TI, G)
+        wake_watchers(I, F, L, line, v, now, P, rng, TF, TI, G)
     else:
         own = L[line, L_OWNER]
         if own >= 0 and own != v:
-            L[line, L_SH0 + own] = 1
+            add_sharer(L, line, own)
             L[line, L_OWNER] = -1
         if L[line, L_OWNER] != v:
-            L[line, L_SH0 + v] = 1
+            add_sharer(L, line, v)
     R[r, R_WSEQ] = L[line, L_WSEQ]
 
 
@@ -244,15 +288,22 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
         moving = True
         cross = True
         anyone = False
-        for u in range(n):
-            if L[line, L_SH0 + u] != 0 and u != v:
+        for k in range((n + 63) >> 6):  # the set bits of the sharer bitmap, v's excluded
+            x = L[line, NL + k]
+            if k == (v >> 6):
+                x &= ~(1 << (v & 63))
+            while x != 0 and cross:
+                low = x & -x
+                x ^= low
                 anyone = True
-                if I[u, SOCKET] == mysock:
+                if I[(k << 6) + trailing_zeros(low), SOCKET] == mysock:
                     cross = False
+            if not cross:
+                break
         if anyone and cross:
             lat = P[P_XCROSS]
             G[G_XFER_CROSS] += 1
-        elif anyone and L[line, L_SH0 + v] != 0:
+        elif anyone and is_sharer(L, line, v):
             # upgrade of our own shared copy: no data moves, the inclusive LLC
             # invalidates the other (same-socket) copies: one LLC round trip
             lat = P[P_SHARED]
@@ -292,50 +343,55 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
         # the invalidation reaches parked spinners with the snoop, before the write
         # takes effect; their re-reads queue behind it (spinners parked later are
         # woken at the effect)
-        wake_watchers(I, F, line, v, now, snoop, P, rng, TF, TI, G)
+        wake_watchers(I, F, L, line, v, snoop, P, rng, TF, TI, G)
     tm_set(TF, TI, n + line, now + occ)
 
 
+# What ``issue`` found (the event loop then applies or starts the request itself, so
+# that apply_effect and start_service each have one inlined copy)
+ISS_HIT = 0  # the copy permits the operation: its effect happens now
+ISS_START = 1  # a miss at an idle home: its service starts now
+ISS_QUEUED = 2  # a miss behind the request in service: it waits in the line's queue
+
+
 @njit(cache=True, _nrt=False, inline='always')
-def issue(r, now, I, F, mem, L, R, P, rng, TF, TI,
-          G, n):
-    """Issue request ``r`` (already filled in R). Returns True if it was a hit (the
-    effect happened now and RF_RESUME holds the completion time). Inlined, with one
-    call site (the event loop, kernel.py): it inlines apply_effect and start_service,
-    and a non-inlined call would cost a reference-count pair per array argument."""
+def issue(r, now, L, R, F, mem, G, n):
+    """Issue request ``r`` (already filled in R): count it and classify it (``ISS_*``); a
+    miss at a busy home joins the line's queue here. The caller (the event loop,
+    kernel.py) then calls ``apply_effect`` for a hit (and ``hit_done``) or
+    ``start_service`` for ``ISS_START``: one call site each, both inlined."""
     w = R[r, R_WORD]
     line = mem[w, MEM_LINE]
-    v = R[r, R_V]
     op = R[r, R_OP]
     if is_locked_op(op):
         G[G_RMW] += 1
-    if is_hit(L, R, F, line, v, op, now):
+    if is_hit(L, R, F, line, R[r, R_V], op, now):
         G[G_HITS] += 1
-        apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI,
-                     G)
-        c = P[P_HIT]
-        if is_locked_op(op):
-            c += P[P_RMW]
-        F[r, RF_RESUME] = now + c
-        return True
+        return ISS_HIT
     G[G_REQS] += 1
     if L[line, L_CUR] < 0:
-        start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
-    else:
-        q = L[line, L_QLEN]
-        L[line, L_SH0 + n + q] = r
-        L[line, L_QLEN] = q + 1
-    return False
+        return ISS_START
+    q = L[line, L_QLEN]
+    L[line, NL + 2 * ((n + 63) >> 6) + q] = r
+    L[line, L_QLEN] = q + 1
+    return ISS_QUEUED
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def line_done(line, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
-    """The home finished serving the current request of ``line``: apply it, hand the
-    requester its continuation, and start a random one of the waiting requests.
-    Returns the finished request id."""
-    r = L[line, L_CUR]
-    apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI,
-                 G)
+def hit_done(r, now, F, R, P):
+    """A hit took effect now: the requester continues after a hit time (plus the locked
+    operation's cost)."""
+    c = P[P_HIT]
+    if is_locked_op(R[r, R_OP]):
+        c += P[P_RMW]
+    F[r, RF_RESUME] = now + c
+
+
+@njit(cache=True, _nrt=False, inline='always')
+def line_done(line, r, now, I, F, L, R, TF, TI, rng, n):
+    """The home finished serving request ``r`` of ``line`` and the caller applied its
+    effect: hand the requester its continuation, and pick a random one of the waiting
+    requests. Returns that request (the caller starts its service) or -1."""
     L[line, L_CUR] = -1
     v = R[r, R_V]
     if R[r, R_BUFFERED] != 0:
@@ -346,9 +402,10 @@ def line_done(line, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
         tm_set(TF, TI, v, F[r, RF_RESUME])
     q = L[line, L_QLEN]
     if q > 0:
+        qb = NL + 2 * ((n + 63) >> 6)
         j = bounded_int(rng, 0, q)
-        r2 = L[line, L_SH0 + n + j]
-        L[line, L_SH0 + n + j] = L[line, L_SH0 + n + q - 1]
+        r2 = L[line, qb + j]
+        L[line, qb + j] = L[line, qb + q - 1]
         L[line, L_QLEN] = q - 1
-        start_service(r2, now, I, F, mem, L, R, P, rng, TF, TI, G, n)
-    return r
+        return r2
+    return -1

@@ -4,20 +4,33 @@ Owns time. There is one timer slot per vCPU, one per cache line (the line's serv
 completion), one per pCPU (its quantum end, with a schedule) and one per vCPU's store
 buffer (the drain, under x86-TSO with a drain delay); a slot holds at most one pending
 event, so rescheduling, cancelling or postponing (the PV layer postpones the timers of
-a preempted vCPU) is an O(1) overwrite of the slot. Two interchangeable
-implementations sit behind the same four functions (:func:`tm_set`, :func:`tm_clear`,
-:func:`tm_get`, :func:`tm_pop`): a dense array scanned for its minimum, fastest for
-the small slot counts of one VM (up to ~64 slots), and an array binary heap with lazy
-deletion (a popped entry counts only if it still matches its slot's (time, seq)) for
-hundreds of vCPUs (its capacity, :func:`tm_capacity`, is fixed; when stale entries
-fill it, it is rebuilt from the live slots and ``TMM_OVERFLOW`` counts it: the
-``timer_rebuilds`` summary column). Ties in time are broken by the sequence number
-given when the event was set, so the order of events never depends on the
-implementation. All timer state lives in two arrays, ``TF`` (floats: slot times, then
-heap times) and ``TI`` (integers: the ``TMM_*`` header, slot sequence numbers, heap
-sequence numbers, heap slot ids), because every array argument costs: under numba's
-NRT a reference-count increment and decrement per call (the engine now compiles without
-NRT, see kernel.py), and typing and compile time in any case.
+a preempted vCPU) overwrites the slot. Two interchangeable implementations sit behind
+the same four functions (:func:`tm_set`, :func:`tm_clear`, :func:`tm_get`,
+:func:`tm_pop`): a dense array scanned for its minimum, fastest for the slot counts of
+one small VM (up to ~64 slots), and, for hundreds of vCPUs, an indexed 4-ary heap of
+the near-future slots. Ties in time are broken by the sequence number given when the
+event was set, so the order of events never depends on the implementation.
+
+The heap is built for how the engine uses timers (issue 12: flat cost per event to 256
+vCPUs). (1) *Deferred*: ``tm_set`` and ``tm_clear`` only write the slot and note it as
+changed; ``tm_pop`` applies the changed slots to the heap, then pops. So all heap code
+is inlined at one place (``tm_pop`` has one call site, the event loop): ``tm_set`` is
+inlined at ~25 places, and heap calls that are not inlined cost more per event than the
+whole dense scan (measured: a heap behind non-inlined calls ran pv-qspinlock-v10 at
+N = 8 2.1x slower than the same heap inlined). (2) *Indexed*: each slot is in the heap
+at most once and knows its position: re-arming moves it in place, cancelling removes
+it, and the heap never holds a stale entry (the lazy-deletion heap it replaced grew
+with every re-armed budget timer of the PV locks and was rebuilt when they filled it).
+(3) *A horizon*: only slots armed at or before the horizon are in the heap; later ones
+("far": parked spinners' budget and PLE deadlines, quantum ends) wait outside it, so
+re-arming them costs no heap work and the heap stays as small as the near future. When
+the heap runs empty the horizon moves to the earliest far time plus a width, and the far
+slots within it enter the heap (an O(slots) scan: the width doubles whenever these
+refills come more often than once per slots/4 pops, so they cost O(1) per event
+amortized). Keys (time, seq) are kept in heap order beside the slot ids, so a sift
+compares adjacent entries; 4 children per node halve the depth. All timer state lives
+in two arrays, ``TF`` (floats) and ``TI`` (integers), laid out below: every array
+argument costs typing and compile time.
 """
 
 from __future__ import annotations
@@ -28,32 +41,46 @@ from numba import njit
 TM_DENSE = 0
 TM_HEAP = 1
 
-# TI[...] header fields; TI = [header | slot seq (n_slots) | heap seq (cap) | heap slot (cap)]
-# TF = [slot time (n_slots) | heap time (cap)]
+# TI = [header (NTMM) | slot seq | heap: seq | heap: slot id | heap position of each slot
+#       (-1 not armed, FAR beyond the horizon) | changed slots (a list) | changed flag],
+#       each block n_slots long
+# TF = [slot time | heap: time | horizon, width (NTMF)]
 TMM_MODE = 0
 TMM_SEQ = 1  # next sequence number
-TMM_HSIZE = 2  # heap size
-TMM_HCAP = 3  # heap capacity
-TMM_OVERFLOW = 4  # heap had to be rebuilt (count)
-TMM_NSLOTS = 5  # number of slots
-NTMM = 6
+TMM_HSIZE = 2  # heap size (armed slots within the horizon)
+TMM_NSLOTS = 3  # number of slots
+TMM_NFAR = 4  # armed slots beyond the horizon (not in the heap)
+TMM_POPS = 5  # pops since the last refill of the heap from the far slots
+TMM_NCHG = 6  # slots changed since the last pop (heap mode)
+NTMM = 7
+TMF_HORIZON = 0  # TF[2 n_slots + ...]: slots armed at t <= horizon are in the heap
+TMF_WIDTH = 1  # the next horizon is the earliest far time plus this width, ns
+NTMF = 2
+#: first horizon width, ns (it doubles whenever refills come too often, see _refill)
+HORIZON_NS0 = 1000.0
+FAR = -2  # heap position of an armed slot beyond the horizon
+#: arity of the heap
+HEAP_D = 4
 
 INF = np.inf
 
 
-def tm_capacity(n_slots: int) -> int:
-    """Heap capacity for ``n_slots`` slots: stale entries beyond it trigger a rebuild."""
-    return max(64, 4 * n_slots)
+def tm_float_size(n_slots: int) -> int:
+    """Length of ``TF`` for ``n_slots`` slots (Python side)."""
+    return 2 * n_slots + NTMF
+
+
+def tm_int_size(n_slots: int) -> int:
+    """Length of ``TI`` for ``n_slots`` slots (Python side)."""
+    return NTMM + 6 * n_slots
 
 
 def tm_alloc(n_slots: int, mode: int):
     """Allocate the timer arrays ``(TF, TI)`` for ``n_slots`` slots (Python side)."""
-    cap = tm_capacity(n_slots)
-    TF = np.full(n_slots + cap, np.inf)
-    TI = np.full(NTMM + n_slots + 2 * cap, -1, dtype=np.int64)
+    TF = np.full(tm_float_size(n_slots), np.inf)
+    TI = np.full(tm_int_size(n_slots), -1, dtype=np.int64)
     TI[:NTMM] = 0
     TI[TMM_MODE] = mode
-    TI[TMM_HCAP] = cap
     TI[TMM_NSLOTS] = n_slots
     return TF, TI
 
@@ -61,82 +88,114 @@ def tm_alloc(n_slots: int, mode: int):
 @njit(cache=True, _nrt=False)
 def tm_reset(TF, TI):
     ns = TI[TMM_NSLOTS]
-    TF[:ns] = INF
-    TI[NTMM:NTMM + ns] = -1
+    TF[:2 * ns] = INF
+    TI[NTMM:NTMM + 5 * ns] = -1
+    TI[NTMM + 5 * ns:NTMM + 6 * ns] = 0  # changed flags
     TI[TMM_SEQ] = 0
     TI[TMM_HSIZE] = 0
-    TI[TMM_OVERFLOW] = 0
+    TI[TMM_NFAR] = 0
+    TI[TMM_POPS] = 0
+    TI[TMM_NCHG] = 0
+    TF[2 * ns + TMF_HORIZON] = 0.0
+    TF[2 * ns + TMF_WIDTH] = HORIZON_NS0
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def _less(ta, sa, tb, sb):
-    return ta < tb or (ta == tb and sa < sb)
-
-
-@njit(cache=True, _nrt=False, inline='always')
-def _heap_swap(TF, TI, oht, ohs, ohi, a, b):
-    """Swap heap entries a and b in the three parallel columns (time, seq, slot)."""
-    TF[oht + a], TF[oht + b] = TF[oht + b], TF[oht + a]
-    TI[ohs + a], TI[ohs + b] = TI[ohs + b], TI[ohs + a]
-    TI[ohi + a], TI[ohi + b] = TI[ohi + b], TI[ohi + a]
-
-
-@njit(cache=True, _nrt=False, inline='always')
-def _heap_push(TF, TI, t, s, i):
+def _heap_fix(TF, TI, k, t, q, i):
+    """Place the entry (time ``t``, seq ``q``, slot ``i``) at heap position ``k`` (a hole
+    whose old entry is gone): move it up while it is earlier than its parent, else down
+    while one of its children is earlier."""
     ns = TI[TMM_NSLOTS]
-    oht = ns  # heap times in TF
-    ohs = NTMM + ns  # heap seqs in TI
-    ohi = ohs + TI[TMM_HCAP]  # heap slot ids in TI
-    n = TI[TMM_HSIZE]
-    k = n
-    TF[oht + k] = t
-    TI[ohs + k] = s
-    TI[ohi + k] = i
+    ht = ns  # heap times, in TF
+    hq = NTMM + ns  # heap seqs, in TI
+    hs = hq + ns  # heap slot ids
+    hp = hs + ns  # heap position of each slot
+    moved = False
     while k > 0:
-        p = (k - 1) >> 1
-        if _less(TF[oht + k], TI[ohs + k], TF[oht + p], TI[ohs + p]):
-            _heap_swap(TF, TI, oht, ohs, ohi, k, p)
+        p = (k - 1) >> 2
+        tp = TF[ht + p]
+        qp = TI[hq + p]
+        if t < tp or (t == tp and q < qp):
+            j = TI[hs + p]
+            TF[ht + k] = tp
+            TI[hq + k] = qp
+            TI[hs + k] = j
+            TI[hp + j] = k
             k = p
+            moved = True
         else:
             break
-    TI[TMM_HSIZE] = n + 1
-
-
-@njit(cache=True, _nrt=False, inline='always')
-def _heap_pop_top(TF, TI):
-    ns = TI[TMM_NSLOTS]
-    oht = ns
-    ohs = NTMM + ns
-    ohi = ohs + TI[TMM_HCAP]
-    n = TI[TMM_HSIZE] - 1
-    TF[oht] = TF[oht + n]
-    TI[ohs] = TI[ohs + n]
-    TI[ohi] = TI[ohi + n]
-    TI[TMM_HSIZE] = n
-    k = 0
-    while True:
-        lft = 2 * k + 1
-        if lft >= n:
-            break
-        c = lft
-        r = lft + 1
-        if r < n and _less(TF[oht + r], TI[ohs + r], TF[oht + lft], TI[ohs + lft]):
-            c = r
-        if _less(TF[oht + c], TI[ohs + c], TF[oht + k], TI[ohs + k]):
-            _heap_swap(TF, TI, oht, ohs, ohi, k, c)
-            k = c
-        else:
-            break
+    if not moved:
+        size = TI[TMM_HSIZE]
+        while True:
+            c = HEAP_D * k + 1
+            if c >= size:
+                break
+            e = c + HEAP_D
+            if e > size:
+                e = size
+            bc = c
+            bt = TF[ht + c]
+            bq = TI[hq + c]
+            for cc in range(c + 1, e):
+                tc = TF[ht + cc]
+                if tc < bt or (tc == bt and TI[hq + cc] < bq):
+                    bc = cc
+                    bt = tc
+                    bq = TI[hq + cc]
+            if bt < t or (bt == t and bq < q):
+                j = TI[hs + bc]
+                TF[ht + k] = bt
+                TI[hq + k] = bq
+                TI[hs + k] = j
+                TI[hp + j] = k
+                k = bc
+            else:
+                break
+    TF[ht + k] = t
+    TI[hq + k] = q
+    TI[hs + k] = i
+    TI[hp + i] = k
 
 
 @njit(cache=True, _nrt=False)
-def _heap_rebuild(TF, TI):
-    """Drop stale entries: rebuild the heap from the live slots."""
-    TI[TMM_HSIZE] = 0
-    TI[TMM_OVERFLOW] += 1
-    for i in range(TI[TMM_NSLOTS]):
-        if TF[i] < INF:
-            _heap_push(TF, TI, TF[i], TI[NTMM + i], i)
+def _refill(TF, TI):
+    """The heap is empty and far slots are armed: move the horizon to the earliest far
+    time plus the width and put every far slot within it into the heap. If fewer than a
+    quarter of the slots were popped since the last refill, the width doubles first.
+    Returns False if nothing can fire (only slots armed at infinity). A plain call: it
+    runs rarely."""
+    ns = TI[TMM_NSLOTS]
+    hp = NTMM + 3 * ns
+    m = INF
+    for i in range(ns):
+        if TI[hp + i] == FAR and TF[i] < m:
+            m = TF[i]
+    if m == INF:
+        return False
+    if TI[TMM_POPS] < (ns >> 2):
+        TF[2 * ns + TMF_WIDTH] *= 2.0
+    TI[TMM_POPS] = 0
+    h = m + TF[2 * ns + TMF_WIDTH]
+    TF[2 * ns + TMF_HORIZON] = h
+    for i in range(ns):
+        if TI[hp + i] == FAR and TF[i] <= h:
+            TI[TMM_NFAR] -= 1
+            k = TI[TMM_HSIZE]
+            TI[TMM_HSIZE] = k + 1
+            _heap_fix(TF, TI, k, TF[i], TI[NTMM + i], i)
+    return True
+
+
+@njit(cache=True, _nrt=False, inline='always')
+def _changed(TI, i):
+    """Heap mode: note slot ``i`` for the next ``tm_pop`` (once)."""
+    ns = TI[TMM_NSLOTS]
+    if TI[NTMM + 5 * ns + i] == 0:
+        TI[NTMM + 5 * ns + i] = 1
+        c = TI[TMM_NCHG]
+        TI[NTMM + 4 * ns + c] = i
+        TI[TMM_NCHG] = c + 1
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -147,17 +206,16 @@ def tm_set(TF, TI, i, t):
     TF[i] = t
     TI[NTMM + i] = s
     if TI[TMM_MODE] == TM_HEAP:
-        if TI[TMM_HSIZE] >= TI[TMM_HCAP]:
-            _heap_rebuild(TF, TI)
-        else:
-            _heap_push(TF, TI, t, s, i)
+        _changed(TI, i)
 
 
 @njit(cache=True, _nrt=False, inline='always')
 def tm_clear(TF, TI, i):
-    """Cancel slot ``i`` (a heap entry left behind is discarded when popped)."""
+    """Cancel slot ``i``."""
     TF[i] = INF
     TI[NTMM + i] = -1
+    if TI[TMM_MODE] == TM_HEAP:
+        _changed(TI, i)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -167,7 +225,8 @@ def tm_get(TF, i):
 
 @njit(cache=True, _nrt=False, inline='always')
 def tm_pop(TF, TI):
-    """Remove and return (slot, time) of the earliest event; (-1, inf) if none."""
+    """Remove and return (slot, time) of the earliest event; (-1, inf) if none. Inlined
+    at its one call site (the event loop), with the heap code."""
     ns = TI[TMM_NSLOTS]
     if TI[TMM_MODE] == TM_DENSE:
         best = -1
@@ -183,16 +242,56 @@ def tm_pop(TF, TI):
             TF[best] = INF
             TI[NTMM + best] = -1
         return best, bt
-    oht = ns
-    ohs = NTMM + ns
-    ohi = ohs + TI[TMM_HCAP]
-    while TI[TMM_HSIZE] > 0:
-        t = TF[oht]
-        s = TI[ohs]
-        i = TI[ohi]
-        _heap_pop_top(TF, TI)
-        if TF[i] == t and TI[NTMM + i] == s:
-            TF[i] = INF
-            TI[NTMM + i] = -1
-            return i, t
-    return -1, INF
+    hq = NTMM + ns
+    hs = hq + ns
+    hp = hs + ns
+    horizon = TF[2 * ns + TMF_HORIZON]
+    # apply the slots changed since the last pop: each is re-armed within the horizon
+    # (into the heap, or moved in place), beyond it (far: out of the heap) or cancelled
+    for c in range(TI[TMM_NCHG]):
+        i = TI[hp + ns + c]
+        TI[hp + 2 * ns + i] = 0
+        k = TI[hp + i]
+        t = TF[i]
+        fix = -1  # heap position to (re)fill, with the entry (ft, fq, fi)
+        ft = t
+        fq = TI[NTMM + i]
+        fi = i
+        if t < INF and t <= horizon:
+            if k < 0:
+                if k == FAR:
+                    TI[TMM_NFAR] -= 1
+                k = TI[TMM_HSIZE]
+                TI[TMM_HSIZE] = k + 1
+            fix = k
+        else:
+            if k >= 0:  # out of the heap: its last entry fills the hole
+                last = TI[TMM_HSIZE] - 1
+                TI[TMM_HSIZE] = last
+                if k != last:
+                    fix = k
+                    ft = TF[ns + last]
+                    fq = TI[hq + last]
+                    fi = TI[hs + last]
+            if t < INF:
+                if k != FAR:
+                    TI[TMM_NFAR] += 1
+                TI[hp + i] = FAR
+            else:
+                if k == FAR:
+                    TI[TMM_NFAR] -= 1
+                TI[hp + i] = -1
+        if fix >= 0:
+            _heap_fix(TF, TI, fix, ft, fq, fi)
+    TI[TMM_NCHG] = 0
+    if TI[TMM_HSIZE] == 0 and (TI[TMM_NFAR] == 0 or not _refill(TF, TI)):
+        return -1, INF
+    TI[TMM_POPS] += 1
+    # the earliest slot fires: it is cleared, and leaves the heap at the next pop (as a
+    # changed slot) unless the handler re-arms it first
+    i = TI[hs]
+    t = TF[ns]
+    TF[i] = INF
+    TI[NTMM + i] = -1
+    _changed(TI, i)
+    return i, t

@@ -237,7 +237,7 @@ def _dequeue(H, q, n, LP):
     return e
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _push_front(H, q, e, n, LP):
     """Put e at the head of queue q: a preempted entity that had not used up its turn
     (CFS keeps its vruntime; it is the next one picked after the entity that took over)."""
@@ -249,7 +249,7 @@ def _push_front(H, q, e, n, LP):
     H[qb + 2 * q + 1] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _remove(H, q, e, n, LP):
     """Take entity e out of queue q wherever it waits (the order of the others is kept).
     Returns False if e is not in the queue."""
@@ -275,7 +275,7 @@ def draw_time(mean, expo, rng):
     return mean
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def hv_resume(v, t, I, F, G, P, TF, TI):
     """vCPU v gets a pCPU at t: re-arm the timer it had when it lost its pCPU."""
     n = I.shape[0]
@@ -295,7 +295,7 @@ def hv_resume(v, t, I, F, G, P, TF, TI):
         F[v, F_STASH] = -1.0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def hv_preempt(v, t, I, F, G, P, TF, TI):
     """Take the running vCPU v off its pCPU at t (involuntarily: a quantum end, a
     wake-up preemption, a directed yield's resched of its pCPU): stash its timer."""
@@ -470,7 +470,7 @@ def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
         I[u, LATCH] = 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _wake_account(v, t, I, F, G):
     """Halted vCPU v is runnable again at t (its kick landed or an interrupt came)."""
     n = I.shape[0]
@@ -487,7 +487,7 @@ def _wake_account(v, t, I, F, G):
     I[v, VSTATE] = VS_READY
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     """Whatever runs on pCPU p is preempted to the head of queue q (its run queue)."""
     n = I.shape[0]
@@ -499,7 +499,7 @@ def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     return e
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """CFS ``check_preempt_wakeup`` -> ``resched_curr``: the woken vCPU v runs at once,
     preempting the entity on its pCPU (pinned: its home pCPU; free: an idle pCPU if any,
@@ -565,7 +565,7 @@ def hv_ple_exit(v, t, I, F, G, P, TF, TI):
     tm_set(TF, TI, v, t + P[P_PLE_EXIT])
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _yield_pcpu(s, t, I, F, TF, TI):
     """Spinner s leaves its pCPU after ``yield_to`` (``schedule()`` with s as the skip
     buddy): runnable, not running; it re-reads its spin word when it is back."""
@@ -576,7 +576,7 @@ def _yield_pcpu(s, t, I, F, TF, TI):
     tm_clear(TF, TI, s)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
     """``kvm_vcpu_yield_to(u)`` from spinner s -> ``yield_to(task, 1)``: u runs next.
     u on another pCPU's queue (pinned): that pCPU reschedules to it (``resched_curr``),

@@ -42,6 +42,8 @@ from ..locks.tas import TS_LOCK, TS_UNLOCK, tas_step
 from ..locks.ticket import TK_LOCK, TK_UNLOCK, ticket_step
 from ..locks.unfair_qspinlock import UQ_LOCK, UQ_UNLOCK, unfair_qspinlock_step
 from .coherence import (
+    ISS_HIT,
+    ISS_START,
     L_CUR,
     L_OWNER,
     L_QLEN,
@@ -58,9 +60,12 @@ from .coherence import (
     R_VAL,
     R_WORD,
     RF_RESUME,
+    apply_effect,
+    hit_done,
     is_locked_op,
     issue,
     line_done,
+    start_service,
 )
 from .core import INF, TMM_NSLOTS, tm_pop, tm_reset, tm_set
 from .hypervisor import (
@@ -506,6 +511,9 @@ def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
             trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot)
         v = i
         kind = IS_NONE
+        line = -1  # a line's service completed
+        ar = -1  # request whose effect happens now (a completed service, or a hit)
+        sr = -1  # request whose service at its line's home starts now
         if i >= sbslot:
             # x86-TSO: a buffered store's drain delay is over: issue its RFO
             v = i - sbslot
@@ -513,7 +521,8 @@ def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
         elif i >= pslot:
             hv_quantum_end(i - pslot, t, I, F, G, P, LP, H, TF, TI, rng)
         elif i >= n:
-            line_done(i - n, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
+            line = i - n
+            ar = L[line, L_CUR]
         elif I[i, VSTATE] != VS_RUNNING:
             if I[i, VSTATE] == VS_HALTED:
                 hv_wake(i, t, I, F, G, P, LP, H, TF, TI, rng)
@@ -554,10 +563,28 @@ def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
             if go:
                 kind = run_steps(lock_id, v, t, K, I, F, mem, R, P, LP, H, rng,
                                  TF, TI, G, HO, first_ops, n)
+        r = -1
+        iss = -1
         if kind != IS_NONE:
-            # the one call site of issue (inlined): the request v's step prepared
+            # the request v's step prepared: a hit takes effect now, a miss starts its
+            # service or queues at the line's home
             r = v if kind == IS_BLOCKING else n + v
-            hit = issue(r, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
+            iss = issue(r, t, L, R, F, mem, G, n)
+            if iss == ISS_HIT:
+                ar = r
+            elif iss == ISS_START:
+                sr = r
+        # the one call site of apply_effect and of start_service (both inlined)
+        if ar >= 0:
+            apply_effect(ar, t, I, F, mem, L, R, P, rng, TF, TI, G)
+            if line >= 0:
+                sr = line_done(line, ar, t, I, F, L, R, TF, TI, rng, n)
+            else:
+                hit_done(ar, t, F, R, P)
+        if sr >= 0:
+            start_service(sr, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
+        if kind != IS_NONE:
+            hit = iss == ISS_HIT
             if kind == IS_BLOCKING:
                 if hit:
                     tm_set(TF, TI, v, F[v, RF_RESUME])

@@ -32,6 +32,7 @@ from .coherence import (
     R_RES,
     R_WORD,
     R_WSEQ,
+    add_watcher,
 )
 from .coherence import iter_ns as _iter_ns
 from .core import INF, tm_set
@@ -126,6 +127,7 @@ def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
         tm_set(TF, TI, v, now + it)
         return False
     I[v, WATCH] = line
+    add_watcher(L, line, v, I.shape[0])
     I[v, MODE] = M_PARKED
     F[v, F_PARK_T0] = now
     if P[P_PLE_WINDOW] > 0.0:

@@ -570,7 +570,7 @@ def _tp_loop(v, I, F, P):
     act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, new, val, PQ_TP_CAS_DONE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _pend_giveup(v, I):
     """[v10] PV pending give-up: new = val & ~_Q_PENDING_MASK; atomic_cmpxchg(val, new)."""
     val = I[v, R7]
@@ -594,7 +594,7 @@ def _xchg_tail(v, I):
     act_mem(I, v, OP_XCHG, W_LOCK, _Q_TAIL_MASK, I[v, R1], 0, PQ_XCHG_DONE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _node_spin(v, I, LPa):
     """Park on our qhead until it is set or the loop count reaches the next PV test
     (``MAYHALT_THRESHOLD``, then ``QSPIN_THRESHOLD``)."""

@@ -134,19 +134,19 @@ def kw(cpu, field):
     return 1 + N_WORDS_PER_CPU * cpu + field
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def mask_word(k, n):
     """Word index of word ``k`` of the ``waiting_cpus`` bitmap (after the per-CPU words)."""
     return 1 + N_WORDS_PER_CPU * n + k
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _cpu_bit(cpu):
     """The cpu's bit in its bitmap word (bit 63 is the int64 sign bit)."""
     return np.int64(1) << np.int64(cpu % BITS_PER_LONG)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _ffs(x):
     """__ffs: index of the lowest set bit of a nonzero word."""
     i = 0
@@ -175,7 +175,7 @@ def _pv_call(v, I, F, P, nxt):
         I[v, PC] = nxt
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _scan(v, I, n):
     """``find_next_bit(waiting_cpus, nr_cpu_ids, offset)`` from offset R3: load the
     bitmap word holding it, or end the walk (nobody to kick) past the last cpu."""

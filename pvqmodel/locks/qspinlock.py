@@ -124,7 +124,7 @@ def qnode_locked(cpu):
     return 1 + 2 * cpu
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def qnode_next(cpu):
     return 2 + 2 * cpu
 
@@ -134,7 +134,7 @@ def encode_tail(cpu):
     return (cpu + 1) << _Q_TAIL_CPU_OFFSET  # idx 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def decode_tail_cpu(val):
     return ((val & _Q_TAIL_MASK) >> _Q_TAIL_CPU_OFFSET) - 1
 
@@ -322,7 +322,7 @@ def _claim(v, I):
         act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, val, QS_CLAIM_CAS)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _queue_granted(v, I, G):
     # FIFO check: the MCS queue grants in xchg_tail order, so our predecessor in the
     # queue must be the previous queue-path acquirer.

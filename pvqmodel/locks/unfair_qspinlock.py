@@ -139,7 +139,7 @@ def qw(cpu, field):
     return 1 + N_WORDS_PER_CPU * cpu + field
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _next_attempt(cnt, mask):
     """Smallest loop count c > cnt with (c & mask) == mask."""
     c = cnt | mask
@@ -148,7 +148,7 @@ def _next_attempt(cnt, mask):
     return c
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _wait(v, I):
     """Park on our qhead until it is set or the next steal attempt is due."""
     budget = _next_attempt(I[v, R3], I[v, R2]) - I[v, R3]
@@ -162,7 +162,7 @@ def _head_wait(v, I):
     act_spin(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, UQ_HEAD_SEEN)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _new_mask(prev_qhead, prev_mask, LPa):
     if prev_qhead != 0:
         return LPa[LP_LSTEAL_MIN_MASK]
@@ -388,7 +388,7 @@ def _claim(v, I):
         act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, I[v, R0], UQ_CLAIM_CAS)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def _notify(v, I):
     # notify_next: while (!(next = ACCESS_ONCE(node->mcs.next))) cpu_relax();
     I[v, PC] = UQ_NOTIFY_WAIT
