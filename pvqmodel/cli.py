@@ -24,10 +24,10 @@ from pathlib import Path
 
 from .paths import FIGURES, PROCESSED
 
-#: simulate's lock names (pvqmodel.sim.LOCKS plus the table's "queue"); kept here so
-#: that ``--help`` does not import the engine (a test checks they agree).
+#: simulate's lock names (pvqmodel.sim.LOCKS plus the table's "queue" and the aliases);
+#: kept here so that ``--help`` does not import the engine (a test checks they agree).
 LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", "qspinlock",
-              "queue", "tas", "ticket", "unfair-qspinlock")
+              "qspinlock-4.18", "qspinlock-v10", "queue", "tas", "ticket", "unfair-qspinlock")
 PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket")
 SEED_MAX = 2**63 - 1
 _PRESET_NAME = re.compile(r"[a-z0-9-]+")
@@ -170,6 +170,26 @@ def _cmd_table(args) -> int:
     from .data import seed_table
 
     _print_frame(seed_table(), width=120, digits=3)
+    return 0
+
+
+def _cmd_locks(args) -> int:
+    from .locks import registry_rows
+
+    rows = registry_rows()
+    if args.json:
+        import json
+
+        print(json.dumps(rows, indent=1))
+        return 0
+    table = [["lock", "kernel", "kind", "FIFO", "commits", "summary"]]
+    for r in rows:
+        name = r["lock"] + "".join(f" ({a})" for a in r["aliases"])
+        table.append([name, r["kernel"], r["kind"], "yes" if r["fifo"] else "no",
+                      ", ".join(r["commits"]) or "-", r["summary"]])
+    widths = [max(len(row[k]) for row in table) for k in range(len(table[0]) - 1)]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     return 0
 
 
@@ -487,6 +507,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="engine: no progress bar")
     t.add_argument("--pv", choices=["off", "on", "both"], default="both",
                    help="engine: which columns (both: all 32 cells)")
+
+    k = command("locks", "list the engine's locks: kernel version, commits followed, "
+                         "native or PV, FIFO, one-line summary", _cmd_locks)
+    k.add_argument("--json", action="store_true", help="print the registry as JSON records")
 
     m = command("simulate", "run the engine on one lock and print the per-replication "
                             "summary (failures with a trace; exit status 1)", _cmd_simulate,

@@ -211,9 +211,9 @@ def test_every_option_help_shows_its_default():
 
 
 def test_lock_names_match_the_engine():
-    from pvqmodel.sim import LOCKS, PV_LOCKS, TABLE_LOCK_NAMES
+    from pvqmodel.sim import LOCK_ALIASES, LOCKS, PV_LOCKS, TABLE_LOCK_NAMES
 
-    assert set(cli.LOCK_NAMES) == set(LOCKS) | set(TABLE_LOCK_NAMES)
+    assert set(cli.LOCK_NAMES) == set(LOCKS) | set(TABLE_LOCK_NAMES) | set(LOCK_ALIASES)
     assert set(cli.PV_LOCK_NAMES) == set(PV_LOCKS)
 
 
