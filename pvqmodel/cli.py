@@ -251,6 +251,14 @@ def _cmd_engine_table(args) -> int:
         err = g["rel_err"].abs()
         print(f"PV {pv}: median |rel err| {err.median():.1%}, max {err.max():.1%}, "
               f"halts {int(g['halts'].sum())}")
+    if args.pv in ("off", "both"):
+        from .calibrate import qspinlock_418_table
+
+        q = qspinlock_418_table(ops_per_task=args.ops, reps=args.reps, seed=args.seed,
+                                progress=not args.quiet, workers=args.workers, v10=df)
+        print("\nnative qspinlock-4.18 beside the v10-era qspinlock (queue column, PV off; "
+              "same preset and seed, no new fit):")
+        _print_frame(q)
     return 0
 
 
@@ -506,7 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engine: replication threads")
     t.add_argument("--quiet", action="store_true", help="engine: no progress bar")
     t.add_argument("--pv", choices=["off", "on", "both"], default="both",
-                   help="engine: which columns (both: all 32 cells)")
+                   help="engine: which columns (both: all 32 cells; with off or both, the "
+                        "native qspinlock-4.18 is also run on the queue cells)")
 
     k = command("locks", "list the engine's locks: kernel version, commits followed, "
                          "native or PV, FIFO, one-line summary", _cmd_locks)

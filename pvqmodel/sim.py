@@ -29,10 +29,10 @@ from .engine import core, ensure_compiled
 from .engine import state as st
 from .engine.hypervisor import hv_alloc, hv_size
 from .engine.kernel import init_replication, run_replication
+from .locks import ALIASES as _LOCK_ALIASES
 from .locks import pv_qspinlock_v10 as _pq
 from .locks import pv_qspinlock_v10_unfair as _pu
 from .locks import pv_ticket as _pvtk
-from .locks import ALIASES as _LOCK_ALIASES
 from .locks import qspinlock as _qs
 from .locks import qspinlock_418 as _q8
 from .locks import tas as _tas

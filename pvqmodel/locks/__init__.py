@@ -87,6 +87,8 @@ def registry_markdown() -> str:
     for r in registry_rows():
         name = f"`{r['lock']}`" + "".join(f" (`{a}`)" for a in r["aliases"])
         commits = ", ".join(r["commits"]) or "-"
-        lines.append(f"| {name} | {r['kernel']} | {r['kind']} | "
-                     f"{'yes' if r['fifo'] else 'no'} | {commits} | {r['summary']} |")
+        # kernel identifiers: escape "_" so markdown does not read it as emphasis
+        kernel, summary = (r[k].replace("_", "\\_") for k in ("kernel", "summary"))
+        lines.append(f"| {name} | {kernel} | {r['kind']} | "
+                     f"{'yes' if r['fifo'] else 'no'} | {commits} | {summary} |")
     return "\n".join(lines)
