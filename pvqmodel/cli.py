@@ -443,15 +443,16 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    """Every generated result: fit tables and the engine table into data/processed,
-    then every figure; the manifest last, after every output was built."""
+    """Every generated result: fit tables, the engine table and the 4.18+ qspinlock
+    beside it into data/processed, then every figure; the manifest last, after every
+    output was built."""
     from .outputs import MANIFEST_NAME, remove_manifest, write_manifest
 
     names = _figure_names(args.figure, "--figure")
     processed, figures = Path(args.processed), Path(args.figures)
     manifest = processed / MANIFEST_NAME
     remove_manifest(manifest)  # from here until the end, the outputs are a partial run
-    from .calibrate import engine_table
+    from .calibrate import engine_table, qspinlock_418_table
     from .figures import build_all
     from .fit import fit_analytic
 
@@ -464,6 +465,11 @@ def _cmd_reproduce(args) -> int:
     err = table["rel_err"].abs()
     print(f"engine table: median |rel err| {err.median():.1%}, max {err.max():.1%}; "
           f"wrote {processed / 'engine_table.csv'}")
+    q418 = qspinlock_418_table(ops_per_task=args.ops, reps=args.reps, seed=1, progress=True,
+                               v10=table)
+    outputs.append(_write_csv(q418, processed / "engine_qspinlock_418.csv"))
+    print(f"native qspinlock-4.18 beside the v10 qspinlock; wrote "
+          f"{processed / 'engine_qspinlock_418.csv'}")
     figure_paths = build_all(figures, names=names, progress=True)
     outputs += figure_paths
     print(f"wrote {len(figure_paths)} figure files to {figures}")
