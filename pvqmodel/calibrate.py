@@ -321,10 +321,6 @@ def engine_table(*, hardware: Hardware | None = None, workload: Workload | None 
     return df[cols]
 
 
-#: The native lock of the table's queue column and its later kernel form, run side by side.
-NATIVE_QSPINLOCKS = ("qspinlock", "qspinlock-4.18")
-
-
 def qspinlock_418_table(*, hardware: Hardware | None = None, workload: Workload | None = None,
                         ops_per_task: int = 20_000, reps: int = 4, seed: int = 1,
                         progress: bool = True, workers: int = 1,

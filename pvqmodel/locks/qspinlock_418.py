@@ -1,6 +1,8 @@
 """Native queued spinlock, 4.18+ form (``qspinlock-4.18``): Will Deacon's 2018
 determinism series with Peter Zijlstra's x86 ``queued_fetch_set_pending_acquire``, the
-form x86 kernels from 4.20 to 6.x run when PV spinlocks are off.
+form x86 kernels run from 4.20 (at least through 5.10, the newest tree read) when PV
+spinlocks are off (``virt_spin_lock``'s test-and-set hijack, :mod:`.tas`, is what a
+guest without PV spinlocks runs instead).
 
 Read: torvalds/linux ``kernel/locking/qspinlock.c`` at 0200fbdd431519d730b5d399a12840ec832b27cc
 (4.20-5.1 era; the native slowpath is unchanged through 5.10, also read in a 5.10.13
