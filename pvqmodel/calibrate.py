@@ -9,7 +9,8 @@ bounds of every fitted parameter with their source, the optimizer
 common random numbers (the same root seed at every evaluation, so the objective is a
 deterministic function of the parameters), and writing the ``westmere-ex`` preset
 with its fit report. :func:`engine_table` runs every cell the engine supports and
-reports it beside the measurement.
+reports it beside the measurement; :func:`qspinlock_418_table` runs the native 4.18+
+qspinlock on the same cells beside the v10-era lock (no new fit).
 
 Result (``westmere-ex`` preset): median |rel err| 7.1 %, max 43 % (the two-task
 qspinlock); the target (median <= 5 %, max <= 12 %) is **not** reached; see
@@ -318,6 +319,62 @@ def engine_table(*, hardware: Hardware | None = None, workload: Workload | None 
     cols = ["lock", "pv", "tasks", "measured_ms", "model_ms", "rel_err", "halts",
             "model_sd_ms", "min_share", "transfers_per_op"]
     return df[cols]
+
+
+def qspinlock_418_table(*, hardware: Hardware | None = None, workload: Workload | None = None,
+                        ops_per_task: int = 20_000, reps: int = 4, seed: int = 1,
+                        progress: bool = True, workers: int = 1,
+                        v10: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The native 4.18+ qspinlock (``"qspinlock-4.18"``) on the seed benchmark, dedicated
+    pCPUs, N = 1..8, beside the v10-era ``"qspinlock"`` the PV-off queue column is
+    fitted with: same hardware preset, same seed, no new fit (the 32-cell table and the
+    preset are untouched).
+
+    ``v10``: the rows of :func:`engine_table` for the queue column with PV off (lock
+    ``queue``, pv ``off``); given, its ``model_ms`` is reused instead of running
+    ``"qspinlock"`` again (the same settings give the same numbers).
+
+    Columns: tasks, measured_ms (the table's queue column, PV off), v10_ms, v418_ms
+    (both extrapolated to 5M ops per task), v418_vs_v10 (v418_ms / v10_ms - 1),
+    v418_rel_err (against the measurement), v418_sd_ms, v418_min_share,
+    v418_transfers_per_op.
+    """
+    from .sim import default_hardware, default_workload
+    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
+                                                                   Hardware)
+    wl = default_workload() if workload is None else check_instance("workload", workload,
+                                                                   Workload)
+    ops_per_task, reps, seed, _, progress, workers = _check_common(
+        ops_per_task, reps, seed, 1, progress, workers)
+    cells = pv_off_cells()
+    cells = cells[cells["lock"] == "queue"].reset_index(drop=True)
+    if v10 is None:
+        v10 = engine_table(hardware=hw, workload=wl, ops_per_task=ops_per_task, reps=reps,
+                           seed=seed, progress=progress, workers=workers, pv="off")
+    v10 = v10[(v10["lock"] == "queue") & (v10["pv"] == "off")]
+    if sorted(v10["tasks"]) != sorted(cells["tasks"]):
+        raise ValueError("v10 must hold engine_table's queue rows with PV off, N = 1..8")
+    ensure_compiled()
+    it = cells.itertuples()
+    if progress:
+        it = tqdm(list(it), desc="qspinlock-4.18 cells", leave=False)
+    rows = []
+    for c in it:
+        s = simulate("qspinlock-4.18", int(c.tasks), ops_per_task, hardware=hw, workload=wl,
+                     reps=reps, seed=seed, workers=workers).summary
+        scale = int(c.tasks) * 5e6 / 1e6
+        rows.append({"tasks": int(c.tasks), "measured_ms": float(c.ms),
+                     "v418_ms": float(s["ns_per_op"].mean()) * scale,
+                     "v418_sd_ms": float(s["ns_per_op"].std(ddof=1)) * scale
+                     if reps > 1 else np.nan,
+                     "v418_min_share": float(s["min_share"].min()),
+                     "v418_transfers_per_op": float(s["transfers_per_op"].mean())})
+    df = pd.DataFrame(rows).merge(v10[["tasks", "model_ms"]].rename(
+        columns={"model_ms": "v10_ms"}), on="tasks")
+    df["v418_vs_v10"] = df["v418_ms"] / df["v10_ms"] - 1.0
+    df["v418_rel_err"] = df["v418_ms"] / df["measured_ms"] - 1.0
+    return df[["tasks", "measured_ms", "v10_ms", "v418_ms", "v418_vs_v10", "v418_rel_err",
+               "v418_sd_ms", "v418_min_share", "v418_transfers_per_op"]]
 
 
 def calibrate_pv(*, hardware: Hardware | None = None, workload: Workload | None = None,

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from .paths import FIGURES, PROCESSED
 
-#: simulate's lock names (pvqmodel.sim.LOCKS plus the table's "queue"); kept here so
-#: that ``--help`` does not import the engine (a test checks they agree).
+#: simulate's lock names (pvqmodel.sim.LOCKS plus the table's "queue" and the aliases);
+#: kept here so that ``--help`` does not import the engine (a test checks they agree).
 LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", "qspinlock",
-              "queue", "tas", "ticket", "unfair-qspinlock")
+              "qspinlock-4.18", "qspinlock-v10", "queue", "tas", "ticket", "unfair-qspinlock")
 PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket")
 SEED_MAX = 2**63 - 1
 _PRESET_NAME = re.compile(r"[a-z0-9-]+")
@@ -173,6 +173,26 @@ def _cmd_table(args) -> int:
     return 0
 
 
+def _cmd_locks(args) -> int:
+    from .locks import registry_rows
+
+    rows = registry_rows()
+    if args.json:
+        import json
+
+        print(json.dumps(rows, indent=1))
+        return 0
+    table = [["lock", "kernel", "kind", "FIFO", "commits", "summary"]]
+    for r in rows:
+        name = r["lock"] + "".join(f" ({a})" for a in r["aliases"])
+        table.append([name, r["kernel"], r["kind"], "yes" if r["fifo"] else "no",
+                      ", ".join(r["commits"]) or "-", r["summary"]])
+    widths = [max(len(row[k]) for row in table) for k in range(len(table[0]) - 1)]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return 0
+
+
 def _cmd_fit(args) -> int:
     from .fit import fit_analytic
 
@@ -231,6 +251,14 @@ def _cmd_engine_table(args) -> int:
         err = g["rel_err"].abs()
         print(f"PV {pv}: median |rel err| {err.median():.1%}, max {err.max():.1%}, "
               f"halts {int(g['halts'].sum())}")
+    if args.pv in ("off", "both"):
+        from .calibrate import qspinlock_418_table
+
+        q = qspinlock_418_table(ops_per_task=args.ops, reps=args.reps, seed=args.seed,
+                                progress=not args.quiet, workers=args.workers, v10=df)
+        print("\nnative qspinlock-4.18 beside the v10-era qspinlock (queue column, PV off; "
+              "same preset and seed, no new fit):")
+        _print_frame(q)
     return 0
 
 
@@ -415,15 +443,16 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    """Every generated result: fit tables and the engine table into data/processed,
-    then every figure; the manifest last, after every output was built."""
+    """Every generated result: fit tables, the engine table and the 4.18+ qspinlock
+    beside it into data/processed, then every figure; the manifest last, after every
+    output was built."""
     from .outputs import MANIFEST_NAME, remove_manifest, write_manifest
 
     names = _figure_names(args.figure, "--figure")
     processed, figures = Path(args.processed), Path(args.figures)
     manifest = processed / MANIFEST_NAME
     remove_manifest(manifest)  # from here until the end, the outputs are a partial run
-    from .calibrate import engine_table
+    from .calibrate import engine_table, qspinlock_418_table
     from .figures import build_all
     from .fit import fit_analytic
 
@@ -436,6 +465,11 @@ def _cmd_reproduce(args) -> int:
     err = table["rel_err"].abs()
     print(f"engine table: median |rel err| {err.median():.1%}, max {err.max():.1%}; "
           f"wrote {processed / 'engine_table.csv'}")
+    q418 = qspinlock_418_table(ops_per_task=args.ops, reps=args.reps, seed=1, progress=True,
+                               v10=table)
+    outputs.append(_write_csv(q418, processed / "engine_qspinlock_418.csv"))
+    print(f"native qspinlock-4.18 beside the v10 qspinlock; wrote "
+          f"{processed / 'engine_qspinlock_418.csv'}")
     figure_paths = build_all(figures, names=names, progress=True)
     outputs += figure_paths
     print(f"wrote {len(figure_paths)} figure files to {figures}")
@@ -486,7 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engine: replication threads")
     t.add_argument("--quiet", action="store_true", help="engine: no progress bar")
     t.add_argument("--pv", choices=["off", "on", "both"], default="both",
-                   help="engine: which columns (both: all 32 cells)")
+                   help="engine: which columns (both: all 32 cells; with off or both, the "
+                        "native qspinlock-4.18 is also run on the queue cells)")
+
+    k = command("locks", "list the engine's locks: kernel version, commits followed, "
+                         "native or PV, FIFO, one-line summary", _cmd_locks)
+    k.add_argument("--json", action="store_true", help="print the registry as JSON records")
 
     m = command("simulate", "run the engine on one lock and print the per-replication "
                             "summary (failures with a trace; exit status 1)", _cmd_simulate,

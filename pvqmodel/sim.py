@@ -29,10 +29,12 @@ from .engine import core, ensure_compiled
 from .engine import state as st
 from .engine.hypervisor import hv_alloc, hv_size
 from .engine.kernel import init_replication, run_replication
+from .locks import ALIASES as _LOCK_ALIASES
 from .locks import pv_qspinlock_v10 as _pq
 from .locks import pv_qspinlock_v10_unfair as _pu
 from .locks import pv_ticket as _pvtk
 from .locks import qspinlock as _qs
+from .locks import qspinlock_418 as _q8
 from .locks import tas as _tas
 from .locks import ticket as _tk
 from .locks import unfair_qspinlock as _uq
@@ -42,9 +44,11 @@ from .validate import check_bool, check_choice, check_float, check_instance, che
 #: Lock names accepted by :func:`simulate` -> (kernel lock id, lock module). The module
 #: gives its memory layout: ``N_WORDS_PER_CPU`` (per-CPU node words, one line per CPU)
 #: and optionally ``N_GLOBAL_WORDS`` (more shared words, together on one extra line).
+#: The same names as :data:`pvqmodel.locks.REGISTRY` (kernel version, commits, summary).
 LOCKS = {
     "ticket": (st.LOCK_TICKET, _tk),
     "qspinlock": (st.LOCK_QSPINLOCK, _qs),
+    "qspinlock-4.18": (st.LOCK_QSPINLOCK_418, _q8),
     "tas": (st.LOCK_TAS, _tas),
     "unfair-qspinlock": (st.LOCK_UNFAIR_QSPINLOCK, _uq),
     "pv-qspinlock-v10": (st.LOCK_PV_QSPINLOCK_V10, _pq),
@@ -55,6 +59,8 @@ LOCKS = {
 PV_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
 #: The seed table's names.
 TABLE_LOCK_NAMES = {"queue": "qspinlock", "ticket": "ticket"}
+#: Other names of a lock (``"qspinlock-v10"``: the seed's v10-era native ``"qspinlock"``).
+LOCK_ALIASES = dict(_LOCK_ALIASES)
 
 MAX_VCPUS = 256
 WAIT_BINS = 48  #: log2(ns) bins of the acquisition wait-time histogram (1 ns .. 3 days)
@@ -112,6 +118,7 @@ class LockTunables:
     mayhalt_gap: int = 0x10  # v10 MAYHALT_THRESHOLD = QSPIN_THRESHOLD - 0x10
     pspin_threshold: int = 1 << 10  # v10 PV pending-bit spin limit PSPIN_THRESHOLD
     spin_threshold: int = 1 << 15  # PV ticket SPIN_THRESHOLD (1 << 15)
+    pending_loops: int = 1 << 9  # 4.18+ x86 _Q_PENDING_LOOPS (1 << 9); generic default 1
 
     def __post_init__(self):
         def put(name, value):
@@ -134,6 +141,9 @@ class LockTunables:
         # arch_spin_lock's "unsigned count = SPIN_THRESHOLD; do { ... } while (--count)":
         # at least one iteration; 2^31 keeps it an unsigned count with room to spare
         put("spin_threshold", check_int("spin_threshold", self.spin_threshold, 1, 2**31))
+        # "int cnt = _Q_PENDING_LOOPS; ... (VAL != _Q_PENDING_VAL) || !cnt--": 0 still
+        # reads once; an int, so below 2^31 (2^30 leaves room for the + 1 load)
+        put("pending_loops", check_int("pending_loops", self.pending_loops, 0, 2**30))
 
     def array(self):
         a = np.zeros(st.NLP, dtype=np.int64)
@@ -145,6 +155,7 @@ class LockTunables:
         a[st.LP_MAYHALT_GAP] = self.mayhalt_gap
         a[st.LP_PSPIN_THRESHOLD] = self.pspin_threshold
         a[st.LP_SPIN_THRESHOLD] = self.spin_threshold
+        a[st.LP_PENDING_LOOPS] = self.pending_loops
         return a
 
 
@@ -460,7 +471,9 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
 
     Parameters
     ----------
-    lock : ``"ticket"``, ``"qspinlock"`` (the table's ``"queue"``), ``"tas"``,
+    lock : ``"ticket"``, ``"qspinlock"`` (the seed's v10-era native lock; also
+        ``"qspinlock-v10"`` and the table's ``"queue"``), ``"qspinlock-4.18"`` (the
+        native 4.18+ form), ``"tas"``,
         ``"unfair-qspinlock"``, ``"pv-ticket"`` (3.12-3.19 PV ticket lock),
         ``"pv-qspinlock-v10"`` (the seed's PV qspinlock) or ``"pv-qspinlock-v10-unfair"``
         (with ``CONFIG_PARAVIRT_UNFAIR_LOCKS``).
@@ -494,8 +507,10 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     :class:`SimResult` with ``summary`` (one row per replication: lock, tasks, rep, ops,
     sim_ns, ns_per_op, ms_5m, events, status and counters), ``tasks`` and ``handoff``.
     """
-    lock = TABLE_LOCK_NAMES.get(lock, lock) if isinstance(lock, str) else lock
-    lock = check_choice("lock", lock, tuple(sorted(LOCKS)) + ("queue",))
+    if isinstance(lock, str):
+        lock = TABLE_LOCK_NAMES.get(lock, LOCK_ALIASES.get(lock, lock))
+    lock = check_choice("lock", lock, tuple(sorted(LOCKS)) + ("queue",)
+                        + tuple(sorted(LOCK_ALIASES)))
     hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
                                                                    Hardware)
     wl = default_workload() if workload is None else check_instance("workload", workload,

@@ -211,9 +211,9 @@ def test_every_option_help_shows_its_default():
 
 
 def test_lock_names_match_the_engine():
-    from pvqmodel.sim import LOCKS, PV_LOCKS, TABLE_LOCK_NAMES
+    from pvqmodel.sim import LOCK_ALIASES, LOCKS, PV_LOCKS, TABLE_LOCK_NAMES
 
-    assert set(cli.LOCK_NAMES) == set(LOCKS) | set(TABLE_LOCK_NAMES)
+    assert set(cli.LOCK_NAMES) == set(LOCKS) | set(TABLE_LOCK_NAMES) | set(LOCK_ALIASES)
     assert set(cli.PV_LOCK_NAMES) == set(PV_LOCKS)
 
 
@@ -280,7 +280,7 @@ def test_reproduce_writes_a_manifest_and_status_checks_it(tmp_path, capsys, monk
     doc = json.loads(man.read_text())
     assert sorted(k.rsplit("/", 1)[-1] for k in doc["outputs"]) == [
         "analytic_fit_params.csv", "analytic_fit_points.csv", "analytic_fit_summary.csv",
-        "engine_table.csv", "seed-table.pdf", "seed-table.png"]
+        "engine_qspinlock_418.csv", "engine_table.csv", "seed-table.pdf", "seed-table.png"]
     assert doc["settings"]["ops_per_task"] == 30
     status = ["status", "--manifest", str(man)]
     rc, out, _ = _run_main(status, capsys)

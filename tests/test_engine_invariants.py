@@ -14,7 +14,7 @@ from pvqmodel.sim import SimulationError, simulate
 
 HW = Hardware()
 WL = Workload(placement="compact")
-LOCKS = ["ticket", "qspinlock", "tas", "unfair-qspinlock"]
+LOCKS = ["ticket", "qspinlock", "qspinlock-4.18", "tas", "unfair-qspinlock"]
 
 
 @pytest.mark.parametrize("lock", LOCKS)
@@ -38,18 +38,19 @@ def test_random_exponential_workload(lock):
     assert (res.summary["status"] == "ok").all()
 
 
-def test_paths_used_as_documented():
+@pytest.mark.parametrize("qlock", ["qspinlock", "qspinlock-4.18"])
+def test_paths_used_as_documented(qlock):
     # ticket: fast only when uncontended; qspinlock N=2 uses the pending bit and not the
     # queue much; N=8 mostly queues; unfair steals
-    s2 = simulate("qspinlock", 2, 2000, hardware=HW, workload=WL, reps=1).summary.iloc[0]
+    s2 = simulate(qlock, 2, 2000, hardware=HW, workload=WL, reps=1).summary.iloc[0]
     assert s2.path_pending > 0.2 * s2.ops
-    s8 = simulate("qspinlock", 8, 1000, hardware=HW, workload=WL, reps=1).summary.iloc[0]
+    s8 = simulate(qlock, 8, 1000, hardware=HW, workload=WL, reps=1).summary.iloc[0]
     assert s8.path_queue > 0.8 * s8.ops
     u8 = simulate("unfair-qspinlock", 8, 1000, hardware=HW, workload=WL, reps=1).summary
     assert u8.iloc[0].steals > 0
 
 
-@pytest.mark.parametrize("lock", ["ticket", "qspinlock"])
+@pytest.mark.parametrize("lock", ["ticket", "qspinlock", "qspinlock-4.18"])
 def test_fifo_locks_finish_together(lock):
     """FIFO: every task gets its turn each round, so completion times agree within a few
     handoffs (relative spread << 1 %) and no task lags in its share of operations."""

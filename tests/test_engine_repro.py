@@ -11,7 +11,8 @@ HW = Hardware()
 WL = Workload(cs_ns=5.0, loop_ns=20.0, loop_dist="exp")
 
 
-@pytest.mark.parametrize("lock", ["ticket", "qspinlock", "tas", "unfair-qspinlock"])
+@pytest.mark.parametrize("lock", ["ticket", "qspinlock", "qspinlock-4.18", "tas",
+                                  "unfair-qspinlock"])
 def test_same_seed_identical_different_seed_different(lock):
     a = simulate(lock, 4, 300, hardware=HW, workload=WL, reps=3, seed=42)
     b = simulate(lock, 4, 300, hardware=HW, workload=WL, reps=3, seed=42)

@@ -109,7 +109,8 @@ TUN_FIELDS = {"pending_retry": (integer(0, 1000), bad_int(0, 1000)),
               "qspin_threshold": (integer(2, 2**30), bad_int(2, 2**30)),
               "head_mult": (integer(1, 64), bad_int(1, 64)),
               "pspin_threshold": (integer(1, 2**30), bad_int(1, 2**30)),
-              "spin_threshold": (integer(1, 2**31), bad_int(1, 2**31))}
+              "spin_threshold": (integer(1, 2**31), bad_int(1, 2**31)),
+              "pending_loops": (integer(0, 2**30), bad_int(0, 2**30))}
 
 
 @st.composite

@@ -38,6 +38,7 @@ from ..locks.pv_qspinlock_v10 import PQ_LOCK, PQ_UNLOCK, pv_qspinlock_v10_step
 from ..locks.pv_qspinlock_v10_unfair import PU_LOCK, PU_UNLOCK, pv_qspinlock_v10_unfair_step
 from ..locks.pv_ticket import PVT_LOCK, PVT_UNLOCK, pv_ticket_step
 from ..locks.qspinlock import QS_LOCK, QS_UNLOCK, qspinlock_step
+from ..locks.qspinlock_418 import Q8_LOCK, Q8_UNLOCK, qspinlock_418_step
 from ..locks.tas import TS_LOCK, TS_UNLOCK, tas_step
 from ..locks.ticket import TK_LOCK, TK_UNLOCK, ticket_step
 from ..locks.unfair_qspinlock import UQ_LOCK, UQ_UNLOCK, unfair_qspinlock_step
@@ -128,6 +129,7 @@ from .state import (
     LOCK_PV_QSPINLOCK_V10_UNFAIR,
     LOCK_PV_TICKET,
     LOCK_QSPINLOCK,
+    LOCK_QSPINLOCK_418,
     LOCK_TAS,
     LOCK_TICKET,
     LOCK_UNFAIR_QSPINLOCK,
@@ -204,6 +206,8 @@ def lock_entry(lock_id):
         return PU_LOCK
     if lock_id == LOCK_PV_TICKET:
         return PVT_LOCK
+    if lock_id == LOCK_QSPINLOCK_418:
+        return Q8_LOCK
     return UQ_LOCK
 
 
@@ -221,6 +225,8 @@ def unlock_entry(lock_id):
         return PU_UNLOCK
     if lock_id == LOCK_PV_TICKET:
         return PVT_UNLOCK
+    if lock_id == LOCK_QSPINLOCK_418:
+        return Q8_UNLOCK
     return UQ_UNLOCK
 
 
@@ -240,6 +246,8 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         pv_qspinlock_v10_unfair_step(v, now, I, F, G, LP, P, n)
     elif lock_id == LOCK_PV_TICKET:
         pv_ticket_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_QSPINLOCK_418:
+        qspinlock_418_step(v, now, I, F, G, LP, P, n)
     else:
         G[G_STATUS] = ST_BAD_STATE
 

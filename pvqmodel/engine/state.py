@@ -143,6 +143,7 @@ LOCK_UNFAIR_QSPINLOCK = 3
 LOCK_PV_TICKET = 4
 LOCK_PV_QSPINLOCK_V10 = 5
 LOCK_PV_QSPINLOCK_V10_UNFAIR = 6
+LOCK_QSPINLOCK_418 = 7  # native qspinlock, 4.18+ form (locks/qspinlock_418.py)
 
 # ---- status codes returned by the kernel ---------------------------------------------
 ST_OK = 0
@@ -299,7 +300,8 @@ LP_NBG = 10  # background vCPUs of other VMs (always runnable, never lock)
 LP_PINNED = 11  # 1: each vCPU pinned to pCPU (id % pCPUs); 0: one global run queue
 LP_LATCH = 12  # 1: KVM's PV-unhalted latch (a kick before HLT makes HLT return at once)
 LP_WAKEUP_PREEMPT = 13  # 1: a woken vCPU preempts the entity on its pCPU (check_preempt_wakeup)
-NLP = 14
+LP_PENDING_LOOPS = 14  # 4.18+ _Q_PENDING_LOOPS: bounded pending->locked hand-over wait (x86 1 << 9)
+NLP = 15
 
 # ---- global integer counters G[...] --------------------------------------------------
 G_STATUS = 0

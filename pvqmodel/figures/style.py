@@ -21,6 +21,7 @@ LOCK_PALETTE = {
     "ticket": "#1f77b4",
     "queue": "#d62728",
     "qspinlock": "#d62728",
+    "qspinlock-4.18": "#e377c2",
     "tas": "#2ca02c",
     "unfair-qspinlock": "#9467bd",
     "pv-ticket": "#17becf",

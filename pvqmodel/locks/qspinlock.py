@@ -1,5 +1,7 @@
 """Native queued spinlock, v10-era form (Waiman Long's May 2014 series, the seed's
-base), with the merged (4.2-4.4) form noted where it differs.
+base), with the merged (4.2-4.4) form noted where it differs. Registered as
+``"qspinlock"`` (the name the seed table's ``"queue"`` column and the calibration use)
+and ``"qspinlock-v10"``; the 4.18+ native form is :mod:`.qspinlock_418`.
 
 Lock word (``_Q_PENDING_BITS == 8`` layout, NR_CPUS < 16K): locked byte bits 0-7,
 pending byte bits 8-15, tail bits 16-31 = ``(cpu + 1) << _Q_TAIL_CPU_OFFSET | idx <<
