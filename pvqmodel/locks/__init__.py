@@ -9,5 +9,5 @@ workload state ``W_LOCKED``; an unlock ends with a release store continuing at
 ``W_UNLOCKED`` (or, for the PV locks, a locked RMW release followed by the unlock
 slowpath). Program counters: ticket 100-199, qspinlock 200-299, tas 300-399, unfair
 qspinlock 400-499, PV ticket 500-599, v10 PV qspinlock 600-699, its unfair variant
-700-799.
+700-799, the merged PV qspinlock (every generation, ``pv_qspinlock.py``) 900-999.
 """

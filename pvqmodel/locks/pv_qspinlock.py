@@ -522,7 +522,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             I[v, R7] |= FL_WAIT_EARLY  # wait_early = true; break;
             I[v, PC] = PV_NODE_HALT
         else:
-            _node_spin(v, I, LPa)  # cpu_relax(); next iterations
+            act_delay(I, F, v, P[P_PAUSE], PV_NODE_SPIN)  # cpu_relax(); next iterations
     elif pc == PV_NODE_HALT:
         # smp_store_mb(pn->state, vcpu_halted): xchg on x86 (a store and a full barrier)
         act_store(I, v, qw(v, F_STATE), _WORD, VCPU_HALTED, 0, PV_NODE_MB)
