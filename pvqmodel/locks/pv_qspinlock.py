@@ -106,6 +106,18 @@ Invariant counters (``G_PVQ_*``) check kernel-locks.md §2.5: entries per lock, 
 owner unhashing before it releases, ``pv_unhash`` always finding the entry, kicks per
 acquisition.
 
+**A 4.2 lost wake-up under x86-TSO** (found by ``pvqmodel.hunt``; my reading, not
+a documented kernel bug): a queue head halted in ``pv_wait_head`` can be woken by its
+predecessor's late hand-over kick (``pv_kick_node``'s ``xchg(&pn->state,
+vcpu_running)`` lands after the head hashed itself), which also resets its state to
+``vcpu_running``. On its next pass (``lp`` set, so no cmpxchg) the head stores
+``vcpu_halted`` and ``kvm_wait`` reads ``l->locked`` with no barrier between them; the
+unlocker does ``smp_store_release(&l->locked, 0)`` then ``READ_ONCE(node->state)``,
+with none either. Under TSO both loads may pass the stores: the head halts on
+``_Q_SLOW_VAL`` and the unlock, reading ``vcpu_running``, does not kick; only an
+interrupt wakes it. SC never shows it; 4.3 (75d22702) removed the hand-over kick and
+writes ``vcpu_hashed`` only before the ``cmpxchg``, and 4.4 kicks unconditionally.
+
 Not modelled: ``in_nmi()``, the IRQ flags of ``kvm_wait`` (the HLT is a ``safe_halt``:
 an interrupt wakes it, the engine's spurious wake-ups), nesting (idx 0 only),
 ``prefetchw``, the cost of reading the steal-time flag.
@@ -190,7 +202,6 @@ from ..engine.state import (
     W_LOCKED,
     W_UNLOCKED,
     act_delay,
-    act_fence,
     act_halt,
     act_kick,
     act_mem,
@@ -296,7 +307,6 @@ PV_WAIT_NODE = 912  # pv_wait_node: for (;;)
 PV_NODE_SPUN = 913
 PV_WAIT_EARLY = 914  # pv_wait_early
 PV_NODE_HALT = 915  # smp_store_mb(pn->state, vcpu_halted)
-PV_NODE_MB = 916
 PV_NODE_LOCKED_RD = 917
 PV_NODE_LOCKED_DONE = 918
 PV_NODE_WAIT_RD = 919  # pv_wait: kvm_wait's re-check
@@ -524,10 +534,8 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         else:
             act_delay(I, F, v, P[P_PAUSE], PV_NODE_SPIN)  # cpu_relax(); next iterations
     elif pc == PV_NODE_HALT:
-        # smp_store_mb(pn->state, vcpu_halted): xchg on x86 (a store and a full barrier)
-        act_store(I, v, qw(v, F_STATE), _WORD, VCPU_HALTED, 0, PV_NODE_MB)
-    elif pc == PV_NODE_MB:
-        act_fence(I, v, PV_NODE_LOCKED_RD)
+        # smp_store_mb(pn->state, vcpu_halted): on x86 an xchg (store + full barrier)
+        act_mem(I, v, OP_XCHG, qw(v, F_STATE), _WORD, VCPU_HALTED, 0, PV_NODE_LOCKED_RD)
     elif pc == PV_NODE_LOCKED_RD:
         act_mem(I, v, OP_LOAD, qw(v, F_LOCKED), _WORD, 0, 0, PV_NODE_LOCKED_DONE)
     elif pc == PV_NODE_LOCKED_DONE:
