@@ -518,7 +518,12 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
     elif pc == PV_NODE_SPUN:
         I[v, R4] += I[v, ITERS]
         if I[v, OK] != 0:
-            _node_got(v, I, G, ver)  # if (READ_ONCE(node->locked)) return;
+            # if (READ_ONCE(node->locked)) return;  we are the queue head
+            if ver >= 405:
+                # [4.5+] next = READ_ONCE(node->next); if (next) prefetchw(next);
+                act_mem(I, v, OP_LOAD, qw(v, F_NEXT), _WORD, 0, 0, PV_NODE_NEXT)
+            else:
+                _head(v, I, G, ver)
         elif I[v, R4] >= LPa[LP_SPIN_THRESHOLD]:
             I[v, PC] = PV_NODE_HALT  # the spin loop ran out
         else:
@@ -631,11 +636,12 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         act_store(I, v, W_LOCK, _Q_PENDING_MASK, 0, 0, PV_HASH_ONCE)
     elif pc == PV_HASH_ONCE:
         if I[v, R6] != 0:
-            _head_hashed(v, I, ver)
+            # hashed (by us, or by pv_kick_node): [4.5+] state = vcpu_hashed; pv_wait
+            I[v, PC] = PV_HEAD_HASHED if ver >= 405 else PV_HEAD_WAIT
         else:
             # if (!lp) { /* ONCE */ lp = pv_hash(lock, pn);
             I[v, R0] = PV_HEAD_SLOW
-            _hash_start(v, I, G, LPa, n)
+            _hash_start(v, I, G)
     elif pc == PV_HEAD_SLOW:
         if ver < 405:
             # [4.2-4.4] if (!cmpxchg(&l->locked, _Q_LOCKED_VAL, _Q_SLOW_VAL))
@@ -647,7 +653,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
                     PV_HEAD_SLOW_DONE)
     elif pc == PV_HEAD_SLOW_DONE:
         if (I[v, RES] & _Q_LOCKED_MASK) != 0:
-            _head_hashed(v, I, ver)
+            I[v, PC] = PV_HEAD_HASHED if ver >= 405 else PV_HEAD_WAIT
         elif ver < 405:
             # [4.2-4.4] the lock is free and _Q_SLOW_VAL never set: WRITE_ONCE(*lp, NULL);
             # return;  (then the generic head wait claims it)
@@ -743,7 +749,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         _kick(v, I, I[v, RES], PV_ACQUIRED)  # [4.2] pv_kick(pn->cpu)
     elif pc == PV_KICK_NODE_SLOW:
         I[v, R0] = PV_ACQUIRED
-        _hash_start(v, I, G, LPa, n)
+        _hash_start(v, I, G)
     elif pc == PV_ACQUIRED:
         _queue_granted(v, I, G)
     elif pc == PV_HASH_PROBE:
@@ -876,16 +882,6 @@ def _node_spin(v, I, LPa):
 
 
 @njit(cache=True, _nrt=False)
-def _node_got(v, I, G, ver):
-    """node->locked is set: we are the queue head."""
-    if ver >= 405:
-        # [4.5+] next = READ_ONCE(node->next); if (next) prefetchw(next);
-        act_mem(I, v, OP_LOAD, qw(v, F_NEXT), _WORD, 0, 0, PV_NODE_NEXT)
-    else:
-        _head(v, I, G, ver)
-
-
-@njit(cache=True, _nrt=False)
 def _head(v, I, G, ver):
     """Queue head: pv_wait_head ([4.2-4.4]) or pv_wait_head_or_lock ([4.5+]). The
     kernel counts lock_slowpath in the latter; counted here for every generation."""
@@ -900,15 +896,8 @@ def _head(v, I, G, ver):
     act_mem(I, v, OP_LOAD, qw(v, F_STATE), _WORD, 0, 0, PV_HEAD_STATE)
 
 
-@njit(cache=True, _nrt=False)
-def _head_hashed(v, I, ver):
-    """The head is hashed and the byte is _Q_SLOW_VAL: [4.5+] state = vcpu_hashed,
-    then pv_wait."""
-    I[v, PC] = PV_HEAD_HASHED if ver >= 405 else PV_HEAD_WAIT
-
-
-@njit(cache=True, _nrt=False)
-def _hash_start(v, I, G, LPa, n):
+@njit(cache=True, _nrt=False, inline='always')
+def _hash_start(v, I, G):
     """pv_hash(lock, node): probe from the hash's line start; returns to the pc in R0."""
     G[G_PV_HASH_CALLS] += 1
     I[v, R5] = 0
