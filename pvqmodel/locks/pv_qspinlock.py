@@ -18,14 +18,20 @@ Sources read (kernel-locks.md §2 gives the trees; what I read myself):
   kernel-locks.md §2.4 quotes them, with the 4.5 series messages (1c4941fd steal,
   cd0272fa wait-early, d7804530 split unlock, 45e898b7 qstat) and 75437bb304b2 /
   89340d0935c9 (``vcpu_is_preempted`` in ``pv_wait_early``, and its revert).
+- 4.11-4.14 form: torvalds/linux ``kernel/locking/qspinlock_paravirt.h`` @ baf9c8c1
+  (read in full): one ``pv_queued_spin_steal_lock`` attempt, ``pv_wait_early`` with
+  ``|| vcpu_is_preempted(prev->cpu)``, no hybrid, the counter spelled
+  ``qstat_pv_lock_slowpath`` (``lock_slowpath`` in 5.2+ ``lock_events``; both columns).
 - **Hybrid merge version**: 11752adb ("locking/pvqspinlock: Implement hybrid PV
-  queued/unfair locks") could not be pinned to a vanilla tree (none of 4.13-4.16 is in
-  the index). A downstream cherry-pick list (a 4.4 Android tree's changelog) carries it
+  queued/unfair locks"). No vanilla 4.15/4.16 tree is in the index. Lower bound from
+  source: the baf9c8c1 file above already has the SPDX header (added in 4.14-rc8) and
+  no hybrid, so the hybrid came after 4.14-rc8, i.e. 4.15 at the earliest. Upper bound
+  from a downstream cherry-pick list (a 4.4 Android tree's changelog) that carries it
   among 4.15-cycle locking commits (``locking: Remove smp_read_barrier_depends() from
-  queued_spin_lock_slowpath()``, ``locking/core: Remove break_lock field``, ``locking/
-  lockdep: Remove the cross-release locking checks``), and the torvalds tree at baf9c8c1
-  has ``vcpu_is_preempted`` but no hybrid. So ``pv-qspinlock-4.15`` (as kernel-locks.md
-  guesses); unverified.
+  queued_spin_lock_slowpath()``, ``locking/core: Remove break_lock field``,
+  ``locking/lockdep: Remove the cross-release locking checks``); an Android 4.14 tree
+  (Neptune, above) has it as a backport. So ``pv-qspinlock-4.15``; 4.16 is not ruled
+  out from source.
 
 Generations (``GENERATIONS``) and what each step does:
 
