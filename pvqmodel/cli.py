@@ -26,9 +26,14 @@ from .paths import FIGURES, PROCESSED
 
 #: simulate's lock names (pvqmodel.sim.LOCKS plus the table's "queue" and the aliases);
 #: kept here so that ``--help`` does not import the engine (a test checks they agree).
+#: the merged PV qspinlock's generations (locks.pv_generations) and their alias
+PVQ_LOCK_NAMES = ("pv-qspinlock-4.2", "pv-qspinlock-4.3", "pv-qspinlock-4.4",
+                  "pv-qspinlock-4.5", "pv-qspinlock-4.11", "pv-qspinlock-4.15",
+                  "pv-qspinlock-5.4", "pv-qspinlock")
 LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", "qspinlock",
-              "qspinlock-4.18", "qspinlock-v10", "queue", "tas", "ticket", "unfair-qspinlock")
-PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket")
+              "qspinlock-4.18", "qspinlock-v10", "queue", "tas", "ticket", "unfair-qspinlock",
+              *PVQ_LOCK_NAMES)
+PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", *PVQ_LOCK_NAMES)
 SEED_MAX = 2**63 - 1
 _PRESET_NAME = re.compile(r"[a-z0-9-]+")
 

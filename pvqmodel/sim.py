@@ -30,6 +30,7 @@ from .engine import state as st
 from .engine.hypervisor import hv_alloc, hv_size
 from .engine.kernel import init_replication, run_replication
 from .locks import ALIASES as _LOCK_ALIASES
+from .locks import pv_qspinlock as _pvq
 from .locks import pv_qspinlock_v10 as _pq
 from .locks import pv_qspinlock_v10_unfair as _pu
 from .locks import pv_ticket as _pvtk
@@ -43,7 +44,9 @@ from .validate import check_bool, check_choice, check_float, check_instance, che
 
 #: Lock names accepted by :func:`simulate` -> (kernel lock id, lock module). The module
 #: gives its memory layout: ``N_WORDS_PER_CPU`` (per-CPU node words, one line per CPU)
-#: and optionally ``N_GLOBAL_WORDS`` (more shared words, together on one extra line).
+#: and optionally ``N_GLOBAL_WORDS`` or ``global_words(n)`` (more shared words, together
+#: on one extra line, or ``GLOBAL_WORDS_PER_LINE`` to a line). The merged PV qspinlock's
+#: generations share one module and lock id (the generation goes in ``LP``).
 #: The same names as :data:`pvqmodel.locks.REGISTRY` (kernel version, commits, summary).
 LOCKS = {
     "ticket": (st.LOCK_TICKET, _tk),
@@ -54,12 +57,16 @@ LOCKS = {
     "pv-qspinlock-v10": (st.LOCK_PV_QSPINLOCK_V10, _pq),
     "pv-qspinlock-v10-unfair": (st.LOCK_PV_QSPINLOCK_V10_UNFAIR, _pu),
     "pv-ticket": (st.LOCK_PV_TICKET, _pvtk),
+    **{name: (st.LOCK_PV_QSPINLOCK, _pvq) for name in _pvq.GENERATIONS},
 }
+#: The merged PV qspinlock's generations (and the alias of the newest).
+PVQ_LOCKS = tuple(_pvq.GENERATIONS)
 #: Locks with the PV hooks compiled in (they pay ``Hardware.pv_call_ns``/``pv_iter_ns``).
-PV_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair")
+PV_LOCKS = ("pv-ticket", "pv-qspinlock-v10", "pv-qspinlock-v10-unfair", *PVQ_LOCKS)
 #: The seed table's names.
 TABLE_LOCK_NAMES = {"queue": "qspinlock", "ticket": "ticket"}
-#: Other names of a lock (``"qspinlock-v10"``: the seed's v10-era native ``"qspinlock"``).
+#: Other names of a lock (``"qspinlock-v10"``: the seed's v10-era native ``"qspinlock"``;
+#: ``"pv-qspinlock"``: the newest merged PV qspinlock, ``"pv-qspinlock-5.4"``).
 LOCK_ALIASES = dict(_LOCK_ALIASES)
 
 MAX_VCPUS = 256
@@ -117,8 +124,10 @@ class LockTunables:
     head_mult: int = 2  # v10 queue head halts after 2*QSPIN_THRESHOLD spins
     mayhalt_gap: int = 0x10  # v10 MAYHALT_THRESHOLD = QSPIN_THRESHOLD - 0x10
     pspin_threshold: int = 1 << 10  # v10 PV pending-bit spin limit PSPIN_THRESHOLD
-    spin_threshold: int = 1 << 15  # PV ticket SPIN_THRESHOLD (1 << 15)
-    pending_loops: int = 1 << 9  # 4.18+ x86 _Q_PENDING_LOOPS (1 << 9); generic default 1
+#: and optionally ``N_GLOBAL_WORDS`` or ``global_words(n)`` (more shared words, together
+#: on one extra line, or ``GLOBAL_WORDS_PER_LINE`` to a line). The merged PV qspinlock's
+#: generations share one module and lock id (the generation goes in ``LP``).
+#: The same names as :data:`pvqmodel.locks.REGISTRY` (kernel version, commits, summary).
 
     def __post_init__(self):
         def put(name, value):
@@ -141,9 +150,10 @@ class LockTunables:
         # arch_spin_lock's "unsigned count = SPIN_THRESHOLD; do { ... } while (--count)":
         # at least one iteration; 2^31 keeps it an unsigned count with room to spare
         put("spin_threshold", check_int("spin_threshold", self.spin_threshold, 1, 2**31))
-        # "int cnt = _Q_PENDING_LOOPS; ... (VAL != _Q_PENDING_VAL) || !cnt--": 0 still
-        # reads once; an int, so below 2^31 (2^30 leaves room for the + 1 load)
-        put("pending_loops", check_int("pending_loops", self.pending_loops, 0, 2**30))
+#: and optionally ``N_GLOBAL_WORDS`` or ``global_words(n)`` (more shared words, together
+#: on one extra line, or ``GLOBAL_WORDS_PER_LINE`` to a line). The merged PV qspinlock's
+#: generations share one module and lock id (the generation goes in ``LP``).
+#: The same names as :data:`pvqmodel.locks.REGISTRY` (kernel version, commits, summary).
 
     def array(self):
         a = np.zeros(st.NLP, dtype=np.int64)
@@ -155,7 +165,10 @@ class LockTunables:
         a[st.LP_MAYHALT_GAP] = self.mayhalt_gap
         a[st.LP_PSPIN_THRESHOLD] = self.pspin_threshold
         a[st.LP_SPIN_THRESHOLD] = self.spin_threshold
-        a[st.LP_PENDING_LOOPS] = self.pending_loops
+#: and optionally ``N_GLOBAL_WORDS`` or ``global_words(n)`` (more shared words, together
+#: on one extra line, or ``GLOBAL_WORDS_PER_LINE`` to a line). The merged PV qspinlock's
+#: generations share one module and lock id (the generation goes in ``LP``).
+#: The same names as :data:`pvqmodel.locks.REGISTRY` (kernel version, commits, summary).
         return a
 
 
@@ -266,25 +279,38 @@ def placement(n: int, hw: Hardware, rule: str) -> np.ndarray:
     return v // hw.cores_per_socket
 
 
+def global_layout(n: int, module) -> tuple[int, int, int]:
+    """(global words, their lines, words per line) of a lock module: ``global_words(n)``
+    or ``N_GLOBAL_WORDS``, ``GLOBAL_WORDS_PER_LINE`` to a line (default: all on one)."""
+    fn = getattr(module, "global_words", None)
+    n_glob = int(fn(n)) if fn is not None else getattr(module, "N_GLOBAL_WORDS", 0)
+    if n_glob == 0:
+        return 0, 0, 1
+    wpl = getattr(module, "GLOBAL_WORDS_PER_LINE", n_glob)
+    return n_glob, -(-n_glob // wpl), wpl
+
+
 def memory_layout(n: int, module) -> tuple[np.ndarray, int]:
     """Words and lines of a lock: word 0 (the lock) on line 0; CPU c's node words
-    ``1 + c*wpc ...`` on line ``1 + c``; the lock's global words (``N_GLOBAL_WORDS``,
-    word ``1 + n*wpc + k``) together on line ``1 + n``. Returns (mem, lines)."""
+    ``1 + c*wpc ...`` on line ``1 + c``; the lock's global words (``global_layout``,
+    word ``1 + n*wpc + k``) on line ``1 + n + k // GLOBAL_WORDS_PER_LINE`` (all on line
+    ``1 + n`` by default). Returns (mem, lines)."""
     wpc = module.N_WORDS_PER_CPU
-    n_glob = getattr(module, "N_GLOBAL_WORDS", 0)
+    n_glob, g_lines, wpl = global_layout(n, module)
     mem = np.zeros((1 + wpc * n + n_glob, co.NMEM), dtype=np.int64)  # value, cache line
     for c in range(n):
         mem[1 + wpc * c: 1 + wpc * (c + 1), co.MEM_LINE] = 1 + c
-    mem[1 + wpc * n:, co.MEM_LINE] = 1 + n
-    return mem, 1 + n + (1 if n_glob else 0)
+    if n_glob:
+        mem[1 + wpc * n:, co.MEM_LINE] = 1 + n + np.arange(n_glob) // wpl
+    return mem, 1 + n + g_lines
 
 
 def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
             pinned: bool = True, drain: bool = False) -> dict:
     """Name -> (shape, dtype) of every array of one replication's state (``_alloc``)."""
     wpc = module.N_WORDS_PER_CPU
-    n_glob = getattr(module, "N_GLOBAL_WORDS", 0)
-    n_lines = 1 + n + (1 if n_glob else 0)
+    n_glob, g_lines, _ = global_layout(n, module)
+    n_lines = 1 + n + g_lines
     # timer slots: vCPUs | lines | pCPU quanta (with a schedule) | store buffers (drain)
     n_slots = n + n_lines + npcpu + (n if drain else 0)
     nq = (npcpu if pinned else 1) if npcpu > 0 else 0
@@ -475,8 +501,10 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
         ``"qspinlock-v10"`` and the table's ``"queue"``), ``"qspinlock-4.18"`` (the
         native 4.18+ form), ``"tas"``,
         ``"unfair-qspinlock"``, ``"pv-ticket"`` (3.12-3.19 PV ticket lock),
-        ``"pv-qspinlock-v10"`` (the seed's PV qspinlock) or ``"pv-qspinlock-v10-unfair"``
-        (with ``CONFIG_PARAVIRT_UNFAIR_LOCKS``).
+        ``"pv-qspinlock-v10"`` (the seed's PV qspinlock), ``"pv-qspinlock-v10-unfair"``
+        (with ``CONFIG_PARAVIRT_UNFAIR_LOCKS``), or a merged PV qspinlock generation
+        ``"pv-qspinlock-4.2"``, ``-4.3``, ``-4.4``, ``-4.5``, ``-4.11``, ``-4.15`` (hybrid),
+        ``-5.4``; ``"pv-qspinlock"`` is the newest (``locks.pv_qspinlock.GENERATIONS``).
     tasks : number of contending tasks (vCPUs), 1..256, at most ``hardware.cores``.
     ops_per_task : lock/unlock operations per task (K), 1..10^8.
     hardware, workload : :class:`~pvqmodel.params.Hardware`, :class:`Workload`;
@@ -553,6 +581,9 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     ensure_compiled()
     P = param_array(hw, wl, float(watchdog_ns), sched, pv=lock in PV_LOCKS)
     LP = tun.array()
+    if lock in PVQ_LOCKS:
+        _pvq.fill_lp(LP, lock, n, steal=tun.pv_steal, wait_early=tun.pv_wait_early,
+                     preempted=tun.pv_preempted_check)
     schedule_lp(LP, sched, n)
     sock = placement(n, hw, wl.placement)
     children = np.random.SeedSequence(seed).spawn(reps)
@@ -661,6 +692,35 @@ class _Collector:
             "path_queue": int(G[st.G_PATH0 + st.PATH_QUEUE]),
             "path_steal": int(G[st.G_PATH0 + st.PATH_STEAL]),
             "path_spin": int(G[st.G_PATH0 + st.PATH_SPIN]),
+            # the kernel's qstat / lock_events (merged PV qspinlock; 0 for other locks)
+            "lock_pending": int(G[st.G_PATH0 + st.PATH_PENDING]),
+            "lock_slowpath": int(G[st.G_LOCK_SLOWPATH]),
+            "pv_lock_slowpath": int(G[st.G_LOCK_SLOWPATH]),
+            "pv_hash_hops": float(G[st.G_PV_HASH_HOPS] / G[st.G_PV_KICK_UNLOCK])
+            if G[st.G_PV_KICK_UNLOCK] > 0 else float("nan"),
+            "pv_hash_hops_sum": int(G[st.G_PV_HASH_HOPS]),
+            "pv_hash_calls": int(G[st.G_PV_HASH_CALLS]),
+            "pv_kick_node": int(G[st.G_PV_KICK_NODE]),
+            "pv_kick_unlock": int(G[st.G_PV_KICK_UNLOCK]),
+            "pv_kick_wake": int(G[st.G_WAKE_KICKED]),
+            "pv_latency_kick": float(S["F"][n, st.GF_PV_KICK_NS] / G[st.G_PV_KICK_UNLOCK])
+            if G[st.G_PV_KICK_UNLOCK] > 0 else float("nan"),
+            "pv_latency_wake": float(S["F"][n, st.GF_WAKE_LAT] / G[st.G_WAKE_KICKED])
+            if G[st.G_WAKE_KICKED] > 0 else float("nan"),
+            "pv_lock_stealing": int(G[st.G_PV_LOCK_STEALING]),
+            "pv_spurious_wakeup": int(G[st.G_PV_SPURIOUS_WAKEUP]),
+            "pv_wait_again": int(G[st.G_PV_WAIT_AGAIN]),
+            "pv_wait_early": int(G[st.G_PV_WAIT_EARLY]),
+            "pv_wait_head": int(G[st.G_PV_WAIT_HEAD]),
+            "pv_wait_node": int(G[st.G_PV_WAIT_NODE]),
+            # the authors' invariants (kernel-locks.md §2.5), read by the tests
+            "pvq_hash_entries_max": int(G[st.G_PVQ_ENTRIES_MAX]),
+            "pvq_hash_entries_left": int(G[st.G_PVQ_ENTRIES]),
+            "pvq_unhash_miss": int(G[st.G_PVQ_UNHASH_MISS]),
+            "pvq_release_hashed": int(G[st.G_PVQ_REL_HASHED]),
+            "pvq_multi_kick": int(G[st.G_PVQ_MULTI_KICK]),
+            "pvq_halted_acqs": int(G[st.G_PVQ_HALTED_ACQS]),
+            "pvq_unlock_nokick": int(G[st.G_PVQ_UNLOCK_NOKICK]),
             "min_share": float(share.min()), "completion_spread": float(
                 (done_t.max() - done_t.min()) / done_t.max()) if done_t.max() > 0 else 0.0,
         }

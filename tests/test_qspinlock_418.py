@@ -170,7 +170,8 @@ def test_registry_and_engine_agree():
         assert LOCKS[r.name][1].__name__ == f"pvqmodel.locks.{r.module}"
         assert r.pv == (r.name in PV_LOCKS)
         assert r.summary and "\n" not in r.summary and r.kernel
-    assert LOCK_ALIASES == ALIASES == {"qspinlock-v10": "qspinlock"}
+    assert LOCK_ALIASES == ALIASES == {"qspinlock-v10": "qspinlock",
+                                       "pv-qspinlock": "pv-qspinlock-5.4"}
 
 
 def test_the_v10_alias_is_the_same_lock():

@@ -643,3 +643,21 @@ def hv_on_spin(v, t, I, F, G, P, LP, H, TF, TI, rng):
             G[G_LAST_BOOSTED] = u
             return _boost(u, v, t, I, F, G, P, LP, H, TF, TI, rng)
     return True
+
+
+# ---- steal-time "preempted" flag ------------------------------------------------------
+
+@njit(cache=True, _nrt=False, inline='always')
+def hv_vcpu_preempted(u, I, F):
+    """``vcpu_is_preempted(u)`` as a KVM guest reads it (``kvm_vcpu_is_preempted``: the
+    ``preempted`` byte of u's steal-time area). KVM sets it in ``kvm_arch_vcpu_put``
+    only when ``vcpu->preempted``, i.e. when the vCPU thread was scheduled out while
+    running (``kvm_sched_out`` with the task still ``TASK_RUNNING``), and clears it at
+    the next guest entry (``record_steal_time``). Here: u is off its pCPU but runnable
+    (``VS_READY``) and was not woken by a kick it has not yet run after (``F_KICK_T``
+    set: a halted vCPU blocked in ``kvm_vcpu_block``, so its flag was never set). Two
+    cases read as preempted although KVM's flag is clear: a vCPU woken by an interrupt
+    (spurious wake-up) that waits for a pCPU, and, at the start of a run, a vCPU that
+    has not had a pCPU yet. With dedicated pCPUs (``LP_HV == 0``) no vCPU is ever
+    ``VS_READY``, so this is always false, as in KVM."""
+    return I[u, VSTATE] == VS_READY and F[u, F_KICK_T] < 0.0

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..locks.pv_qspinlock import PV_LOCK, PV_UNLOCK, pv_qspinlock_step
 from ..locks.pv_qspinlock_v10 import PQ_LOCK, PQ_UNLOCK, pv_qspinlock_v10_step
 from ..locks.pv_qspinlock_v10_unfair import PU_LOCK, PU_UNLOCK, pv_qspinlock_v10_unfair_step
 from ..locks.pv_ticket import PVT_LOCK, PVT_UNLOCK, pv_ticket_step
@@ -125,6 +126,7 @@ from .state import (
     HALT_SITE,
     IN_ACQ,
     KICK_SEQ,
+    LOCK_PV_QSPINLOCK,
     LOCK_PV_QSPINLOCK_V10,
     LOCK_PV_QSPINLOCK_V10_UNFAIR,
     LOCK_PV_TICKET,
@@ -208,6 +210,8 @@ def lock_entry(lock_id):
         return PVT_LOCK
     if lock_id == LOCK_QSPINLOCK_418:
         return Q8_LOCK
+    if lock_id == LOCK_PV_QSPINLOCK:
+        return PV_LOCK
     return UQ_LOCK
 
 
@@ -227,6 +231,8 @@ def unlock_entry(lock_id):
         return PVT_UNLOCK
     if lock_id == LOCK_QSPINLOCK_418:
         return Q8_UNLOCK
+    if lock_id == LOCK_PV_QSPINLOCK:
+        return PV_UNLOCK
     return UQ_UNLOCK
 
 
@@ -248,6 +254,8 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         pv_ticket_step(v, now, I, F, G, LP, P, n)
     elif lock_id == LOCK_QSPINLOCK_418:
         qspinlock_418_step(v, now, I, F, G, LP, P, n)
+    elif lock_id == LOCK_PV_QSPINLOCK:
+        pv_qspinlock_step(v, now, I, F, G, LP, P, n)
     else:
         G[G_STATUS] = ST_BAD_STATE
 

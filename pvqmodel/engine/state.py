@@ -144,6 +144,7 @@ LOCK_PV_TICKET = 4
 LOCK_PV_QSPINLOCK_V10 = 5
 LOCK_PV_QSPINLOCK_V10_UNFAIR = 6
 LOCK_QSPINLOCK_418 = 7  # native qspinlock, 4.18+ form (locks/qspinlock_418.py)
+LOCK_PV_QSPINLOCK = 8  # merged PV qspinlock, every generation 4.2 .. 5.4 (LP_PVQ_VER)
 
 # ---- status codes returned by the kernel ---------------------------------------------
 ST_OK = 0
@@ -301,7 +302,15 @@ LP_PINNED = 11  # 1: each vCPU pinned to pCPU (id % pCPUs); 0: one global run qu
 LP_LATCH = 12  # 1: KVM's PV-unhalted latch (a kick before HLT makes HLT return at once)
 LP_WAKEUP_PREEMPT = 13  # 1: a woken vCPU preempts the entity on its pCPU (check_preempt_wakeup)
 LP_PENDING_LOOPS = 14  # 4.18+ _Q_PENDING_LOOPS: bounded pending->locked hand-over wait (x86 1 << 9)
-NLP = 15
+# merged PV qspinlock (locks/pv_qspinlock.py): generation and its switchable behaviours
+LP_PVQ_VER = 15  # kernel version of the generation: 402, 403, 404, 405, 411, 415, 504
+LP_PVQ_STEAL = 16  # 0: queued_spin_trylock; 1: pv_queued_spin_steal_lock; 2: hybrid loop
+LP_PVQ_WAIT_EARLY = 17  # 1: pv_wait_node's wait-early check of prev->state (4.5+)
+LP_PVQ_PREEMPTED = 18  # 1: pv_wait_early also tests vcpu_is_preempted(prev->cpu) (4.11-5.3)
+LP_PV_PREV_CHECK_MASK = 19  # PV_PREV_CHECK_MASK (0xff)
+LP_PVH_BITS = 20  # pv_lock_hash_bits
+LP_PVH_HASH = 21  # hash_ptr(lock, pv_lock_hash_bits) of the modelled lock's address
+NLP = 22
 
 # ---- global integer counters G[...] --------------------------------------------------
 G_STATUS = 0
@@ -349,7 +358,27 @@ G_LAST_BOOSTED = G_KICKS + 16  # kvm->last_boosted_vcpu (a register, starts at 0
 G_SLOW_OPEN = G_KICKS + 17  # PV unlock slowpaths entered and not yet left: each has
 #                             subtracted its start time from GF_SLOW_UNLOCK_NS; a run that
 #                             stops adds GF_NOW once per open slowpath (sim.py)
-NG = G_KICKS + 18
+# merged PV qspinlock (locks/pv_qspinlock.py): the kernel's qstat / lock_events counters
+G_PV_HASH_HOPS = G_KICKS + 18  # hash entries probed by pv_hash (qstat_hop)
+G_PV_KICK_NODE = G_KICKS + 19  # pv_kick_node found the next node halted (4.2: kicked it)
+G_PV_KICK_UNLOCK = G_KICKS + 20  # kicks issued by the unlock slowpath
+G_PV_LOCK_STEALING = G_KICKS + 21
+G_PV_SPURIOUS_WAKEUP = G_KICKS + 22
+G_PV_WAIT_AGAIN = G_KICKS + 23
+G_PV_WAIT_EARLY = G_KICKS + 24
+G_PV_WAIT_HEAD = G_KICKS + 25
+G_PV_WAIT_NODE = G_KICKS + 26
+G_LOCK_SLOWPATH = G_KICKS + 27  # locking ops through the MCS queue (head reached)
+G_PV_HASH_CALLS = G_KICKS + 28  # pv_hash calls (hops per call = G_PV_HASH_HOPS / this)
+# ... and the authors' invariants (kernel-locks.md §2.5), read by the tests
+G_PVQ_ENTRIES = G_KICKS + 29  # hash entries holding the lock now
+G_PVQ_ENTRIES_MAX = G_KICKS + 30  # most entries the lock ever held at once (must be <= 1)
+G_PVQ_UNHASH_MISS = G_KICKS + 31  # pv_unhash found no entry (the kernel's BUG())
+G_PVQ_REL_HASHED = G_KICKS + 32  # slowpath releases with an entry still in the table
+G_PVQ_MULTI_KICK = G_KICKS + 33  # acquisitions whose vCPU was kicked more than once
+G_PVQ_HALTED_ACQS = G_KICKS + 34  # acquisitions whose vCPU halted at least once
+G_PVQ_UNLOCK_NOKICK = G_KICKS + 35  # slowpath unlocks whose state test skipped the kick
+NG = G_KICKS + 36
 
 # global floats live in the extra last row of F: F[n, GF_*] (one array fewer to pass)
 GF_LAST_REL = 0
@@ -358,7 +387,8 @@ GF_NOW = 2
 GF_WAKE_LAT = 3  # sum of kick -> running latencies, ns
 GF_SLOW_UNLOCK_NS = 4  # time spent in PV unlock slowpaths, ns
 GF_BLOCKED_NS = 5  # time halted vCPUs spent halted, ns
-NGF = 6
+GF_PV_KICK_NS = 6  # time spent in the unlock's pv_kick (qstat pv_latency_kick), ns
+NGF = 7
 
 # trace ring columns: what fired (TR_KIND, its own index TR_SLOT) and a snapshot of it
 TR_EVENT = 0

@@ -11,7 +11,8 @@ workload state ``W_LOCKED``; an unlock ends with a release store continuing at
 ``W_UNLOCKED`` (or, for the PV locks, a locked RMW release followed by the unlock
 slowpath). Program counters: ticket 100-199, qspinlock 200-299, tas 300-399, unfair
 qspinlock 400-499, PV ticket 500-599, v10 PV qspinlock 600-699, its unfair variant
-700-799, native 4.18+ qspinlock 800-899.
+700-799, native 4.18+ qspinlock 800-899, the merged PV qspinlock (every generation,
+``pv_qspinlock.py``; its generations' metadata in ``pv_generations.py``) 900-999.
 
 This file imports nothing heavy (no numba), so the registry costs nothing to read.
 """
@@ -19,6 +20,9 @@ This file imports nothing heavy (no numba), so the registry costs nothing to rea
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .pv_generations import ALIAS as _PVQ_ALIAS
+from .pv_generations import GENERATIONS as _PVQ_GENERATIONS
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,13 @@ REGISTRY: tuple[LockInfo, ...] = (
              "v10 series patch 17 + CONFIG_PARAVIRT_UNFAIR_LOCKS", (),
              "the seed's PV qspinlock with the v10 unfair fast-path byte steal (no "
              "stealing by queued nodes under PV)", pv=True, fifo=True),
+    # the merged PV qspinlock, one generation per kernel version where a behaviour changed
+    # (stealing arrivals bypass the queue from 4.5 on; queued nodes stay in MCS order,
+    # which the engine checks)
+    *(LockInfo(name, "pv_qspinlock", g["kernel"], tuple(g["commits"]), g["summary"],
+               pv=True, fifo=True,
+               aliases=tuple(a for a, tgt in _PVQ_ALIAS.items() if tgt == name))
+      for name, g in _PVQ_GENERATIONS.items()),
 )
 
 #: name -> record
