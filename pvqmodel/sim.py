@@ -124,10 +124,16 @@ class LockTunables:
     head_mult: int = 2  # v10 queue head halts after 2*QSPIN_THRESHOLD spins
     mayhalt_gap: int = 0x10  # v10 MAYHALT_THRESHOLD = QSPIN_THRESHOLD - 0x10
     pspin_threshold: int = 1 << 10  # v10 PV pending-bit spin limit PSPIN_THRESHOLD
-#: and optionally ``N_GLOBAL_WORDS`` or ``global_words(n)`` (more shared words, together
-#: on one extra line, or ``GLOBAL_WORDS_PER_LINE`` to a line). The merged PV qspinlock's
-#: generations share one module and lock id (the generation goes in ``LP``).
-#: The same names as :data:`pvqmodel.locks.REGISTRY` (kernel version, commits, summary).
+    spin_threshold: int = 1 << 15  # SPIN_THRESHOLD (1 << 15): PV ticket and merged PV qspinlock
+    pending_loops: int = 1 << 9  # 4.18+ x86 _Q_PENDING_LOOPS (1 << 9); generic default 1
+    #: merged PV qspinlock: PV_PREV_CHECK_MASK (wait-early check every mask + 1 iterations)
+    pv_prev_check_mask: int = 0xFF
+    #: merged PV qspinlock "what if" switches (None: the generation's own behaviour):
+    #: the trylock before queuing, 0 = queued_spin_trylock (4.2-4.4), 1 = one
+    #: pv_queued_spin_steal_lock attempt (4.5-4.14), 2 = the hybrid loop (4.15+)
+    pv_steal: int | None = None
+    pv_wait_early: bool | None = None  #: pv_wait_node's wait-early check (4.5+)
+    pv_preempted_check: bool | None = None  #: ... also on vcpu_is_preempted (4.11-5.3)
 
     def __post_init__(self):
         def put(name, value):
@@ -150,10 +156,18 @@ class LockTunables:
         # arch_spin_lock's "unsigned count = SPIN_THRESHOLD; do { ... } while (--count)":
         # at least one iteration; 2^31 keeps it an unsigned count with room to spare
         put("spin_threshold", check_int("spin_threshold", self.spin_threshold, 1, 2**31))
-#: and optionally ``N_GLOBAL_WORDS`` or ``global_words(n)`` (more shared words, together
-#: on one extra line, or ``GLOBAL_WORDS_PER_LINE`` to a line). The merged PV qspinlock's
-#: generations share one module and lock id (the generation goes in ``LP``).
-#: The same names as :data:`pvqmodel.locks.REGISTRY` (kernel version, commits, summary).
+        # "int cnt = _Q_PENDING_LOOPS; ... (VAL != _Q_PENDING_VAL) || !cnt--": 0 still
+        # reads once; an int, so below 2^31 (2^30 leaves room for the + 1 load)
+        put("pending_loops", check_int("pending_loops", self.pending_loops, 0, 2**30))
+        m = check_int("pv_prev_check_mask", self.pv_prev_check_mask, 0, 2**20 - 1)
+        if (m & (m + 1)) != 0:
+            raise ValueError(f"pv_prev_check_mask must be 2^k - 1 in [0, 2^20), got {m!r}")
+        put("pv_prev_check_mask", m)
+        if self.pv_steal is not None:
+            put("pv_steal", check_int("pv_steal", self.pv_steal, 0, 2))
+        for name in ("pv_wait_early", "pv_preempted_check"):
+            if getattr(self, name) is not None:
+                put(name, check_bool(name, getattr(self, name)))
 
     def array(self):
         a = np.zeros(st.NLP, dtype=np.int64)
@@ -165,10 +179,8 @@ class LockTunables:
         a[st.LP_MAYHALT_GAP] = self.mayhalt_gap
         a[st.LP_PSPIN_THRESHOLD] = self.pspin_threshold
         a[st.LP_SPIN_THRESHOLD] = self.spin_threshold
-#: and optionally ``N_GLOBAL_WORDS`` or ``global_words(n)`` (more shared words, together
-#: on one extra line, or ``GLOBAL_WORDS_PER_LINE`` to a line). The merged PV qspinlock's
-#: generations share one module and lock id (the generation goes in ``LP``).
-#: The same names as :data:`pvqmodel.locks.REGISTRY` (kernel version, commits, summary).
+        a[st.LP_PENDING_LOOPS] = self.pending_loops
+        a[st.LP_PV_PREV_CHECK_MASK] = self.pv_prev_check_mask
         return a
 
 
