@@ -34,6 +34,7 @@ from .engine import ensure_compiled
 from .engine import state as st
 from .params import Hardware, Schedule, Workload
 from .sim import (
+    LOCK_ALIASES,
     LOCKS,
     PV_LOCKS,
     LockTunables,
@@ -42,6 +43,10 @@ from .sim import (
     simulate,
 )
 from .validate import check_bool, check_choice, check_float, check_instance, check_int, check_seed
+
+#: aliases of PV locks (``pv-qspinlock``: the newest merged generation), accepted and
+#: resolved like the names themselves
+_PV_ALIASES = tuple(a for a, name in LOCK_ALIASES.items() if name in PV_LOCKS)
 
 __all__ = ["HuntResult", "hunt", "hunt_sweep", "hunt_defaults"]
 
@@ -211,7 +216,8 @@ def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
     i-th seed of ``SeedSequence(seed)``. ``stop_at_first`` ends the search at the first
     failure (the probability estimate then covers the schedules explored so far).
     """
-    lock = check_choice("lock", lock, PV_LOCKS)
+    lock = check_choice("lock", LOCK_ALIASES.get(lock, lock) if isinstance(lock, str) else lock,
+                        PV_LOCKS + _PV_ALIASES)
     memory_model = check_choice("memory_model", memory_model, ("sc", "tso"))
     budget = check_int("budget", budget, 1, 10**7)
     seed = check_seed("seed", seed)
@@ -295,7 +301,8 @@ def hunt_sweep(lock: str = "pv-qspinlock-v10", *, drain_ns=(0.0, 25.0, 50.0, 100
     root. Columns: drain_ns, quantum_ns, schedules, clean, losses, inconclusive,
     acquisitions (of the conclusive schedules), p, p_lo, p_hi (from the conclusive
     schedules only)."""
-    lock = check_choice("lock", lock, PV_LOCKS)
+    lock = check_choice("lock", LOCK_ALIASES.get(lock, lock) if isinstance(lock, str) else lock,
+                        PV_LOCKS + _PV_ALIASES)
     drain_ns = tuple(check_float("drain_ns", d, 0.0, 1e7) for d in drain_ns)
     quantum_ns = tuple(check_float("quantum_ns", q, 1.0, 1e10) for q in quantum_ns)
     if not drain_ns or not quantum_ns:
