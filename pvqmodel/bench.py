@@ -21,8 +21,8 @@ Owns the measuring stick of the engine's speed. Groups (``--only``):
   (``time.process_time``), one worker; then again with ``workers=2``: the wall speed-up.
 - ``compile``: a cold compile of the engine (``ensure_compiled`` plus a small engine
   table and a scheduled PV run, so every kernel ``make reproduce`` uses) in a subprocess
-  with a fresh empty ``NUMBA_CACHE_DIR``: its wall time and peak RSS (``ru_maxrss`` of
-  that child, from ``os.wait4``); and, warm cache, the time of ``import pvqmodel`` plus
+  with a fresh empty ``NUMBA_CACHE_DIR``: its wall time and peak RSS (the child's own
+  ``VmHWM``, see ``_HWM``); and, warm cache, the time of ``import pvqmodel`` plus
   a first ``simulate`` measured inside a fresh subprocess.
 - ``memory``: peak RSS (imports included) of a subprocess that runs 256-vCPU
   simulations: ticket dedicated and pv-qspinlock-v10 under the overcommit-2 PLE
@@ -266,14 +266,33 @@ print(json.dumps({{"ok": True}}))
 """
 
 
+#: Appended to every child's code: its own peak RSS from ``/proc/self/status`` (VmHWM,
+#: the high-water mark of its address space after exec). ``ru_maxrss`` from ``wait4``
+#: is not used on Linux: exec saves the old address space's high-water mark into the
+#: child's maxrss, and with vfork (which subprocess uses) that old address space is the
+#: parent's, so a parent that has compiled the engine lent the child its own peak.
+_HWM = """
+def _pvq_hwm():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+print(json.dumps({"vmhwm_mb": _pvq_hwm()}))
+"""
+
+
 def _child(code: str, env: dict | None = None) -> tuple[dict, float, float]:
-    """Run ``code`` in a fresh interpreter: (its last JSON line, wall s, peak RSS MB of
-    that process from ``os.wait4``, ru_maxrss being KiB on Linux)."""
+    """Run ``code`` in a fresh interpreter: (its JSON line, wall s, its peak RSS in MB:
+    VmHWM where /proc exists, else ``ru_maxrss`` of ``os.wait4``)."""
     e = dict(os.environ)
     e.update(env or {})
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=err, env=e)
+        p = subprocess.Popen([sys.executable, "-c", "import json\n" + code + _HWM],
+                             stdout=out, stderr=err, env=e)
         _, status, ru = os.wait4(p.pid, 0)  # this child's own rusage
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -282,8 +301,11 @@ def _child(code: str, env: dict | None = None) -> tuple[dict, float, float]:
         text, etext = out.read(), err.read()
     if p.returncode != 0:
         raise RuntimeError(f"bench subprocess failed ({p.returncode}):\n{etext[-2000:]}")
-    rss = ru.ru_maxrss / 1024 if sys.platform != "darwin" else ru.ru_maxrss / 2**20
-    return json.loads(text.strip().splitlines()[-1]), wall, rss
+    lines = text.strip().splitlines()
+    hwm = json.loads(lines[-1])["vmhwm_mb"]
+    rss = hwm if hwm is not None else (
+        ru.ru_maxrss / 1024 if sys.platform != "darwin" else ru.ru_maxrss / 2**20)
+    return json.loads(lines[-2]), wall, rss
 
 
 def _compile(size, meas, info):
