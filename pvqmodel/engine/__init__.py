@@ -19,10 +19,12 @@ from pathlib import Path
 import numba
 
 #: Cold compile of the kernel, printed as the estimate by :func:`ensure_compiled`. Measured
-#: on the project's 2-core machine (2026-11), NRT-free build: 53 s of wall time for a
-#: whole cold-cache process (``pvqmodel bench --only compile``), single-threaded; the
-#: earlier NRT build took 57-62 s. Slower when other jobs share the cores.
-COMPILE_SECONDS_ESTIMATE = 60
+#: on the project's 2-core machine (2026-11): 43.5 s of wall time for a whole cold-cache
+#: process (``pvqmodel bench --only compile``, 1-min load 1.6-2.0 from another job), with
+#: the issue-12 compile levers and the issue-13 locks (qspinlock-4.18 and the merged PV
+#: qspinlock add about 1 s and 6-7 s); the NRT-free build before them took 53 s, the NRT
+#: build 57-62 s. Slower when other jobs share the cores.
+COMPILE_SECONDS_ESTIMATE = 45
 
 
 def source_hash() -> str:
