@@ -99,8 +99,12 @@ of two words (lock, node), four per 64-byte line, sized as ``__pv_init_lock_hash
 sizes it (``sim.py``: ``ALIGN(4 * num_possible_cpus(), PV_HE_PER_LINE)``, at least
 ``PV_HE_MIN`` = 256; ``alloc_large_system_hash`` keeps ``ilog2`` of that many). The
 hash of the lock's address is computed in the front-end (``hash_ptr``: multiplicative,
-``GOLDEN_RATIO_PRIME_64`` before 4.7, ``GOLDEN_RATIO_64`` from 4.7 [from memory of
-``include/linux/hash.h``, not re-read]). With one lock and the table otherwise empty a
+``GOLDEN_RATIO_PRIME_64`` = 0x9e37fffffffc0001 before 4.7 (``hash_64`` by shifts and
+adds, equal to that product), ``GOLDEN_RATIO_64`` = 0x61C8864680B583EB from 4.7; both
+read in copies of ``include/linux/hash.h`` found by the code search (the pre-4.7 header
+with its "bit-sparse ... shifts and additions" comment, and the 4.7+ one; an out-of-tree
+compat header defines ``GOLDEN_RATIO_64`` only for ``LINUX_VERSION_CODE <
+KERNEL_VERSION(4,7,0)``, which dates the change). With one lock and the table otherwise empty a
 probe takes one hop; the unlocker's ``pv_unhash`` still pays the transfer of the line
 the head wrote.
 
