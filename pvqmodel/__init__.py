@@ -19,7 +19,7 @@ import types
 _LAZY = {
     "queueing": None,
     "calibrate": "calibrate", "calibrate_pv": "calibrate", "engine_table": "calibrate",
-    "qspinlock_418_table": "calibrate",
+    "qspinlock_418_table": "calibrate", "pv_generations_table": "calibrate",
     "SEED_OPS_PER_TASK": "data", "seed_table": "data", "verify_raw_checksums": "data",
     "AnalyticFit": "fit", "fit_analytic": "fit", "ensure_compiled": "engine",
     "explore_v10_handshake": "handshake", "replay_v10_handshake": "handshake",
@@ -82,6 +82,7 @@ __all__ = [
     "ple_study",
     "pv_lock_study",
     "qspinlock_418_table",
+    "pv_generations_table",
     "queueing",
     "replay_v10_handshake",
     "seed_table",

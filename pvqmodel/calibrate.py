@@ -377,6 +377,65 @@ def qspinlock_418_table(*, hardware: Hardware | None = None, workload: Workload 
                "v418_sd_ms", "v418_min_share", "v418_transfers_per_op"]]
 
 
+def pv_generations_table(*, hardware: Hardware | None = None,
+                         workload: Workload | None = None, ops_per_task: int = 20_000,
+                         reps: int = 4, seed: int = 1, progress: bool = True,
+                         workers: int = 1, v10: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every merged PV qspinlock generation (``"pv-qspinlock-4.2"`` .. ``"-5.4"``) on the
+    seed benchmark, dedicated pCPUs, N = 1..8, beside the seed's ``"pv-qspinlock-v10"``
+    that the PV-on queue column is computed with: same hardware preset (PV code-path costs
+    included), same seed, no new fit. With dedicated pCPUs no generation halts in this
+    regime (tests/test_pv_qspinlock.py says why), so the differences are the code paths:
+    the hash-table-free fast paths, the pending/steal paths of 4.5+ and the hybrid
+    trylock of 4.15+.
+
+    ``v10``: the rows of :func:`engine_table` with PV on (lock ``queue``); given, its
+    ``model_ms`` is reused instead of running ``"pv-qspinlock-v10"`` again.
+
+    Tidy columns: lock, tasks, measured_ms (the table's PV-on queue column), v10_ms,
+    model_ms, model_sd_ms (both extrapolated to 5M ops per task), vs_v10
+    (model_ms / v10_ms - 1), rel_err (against the measurement), halts, steals
+    (pv_lock_stealing per replication), min_share.
+    """
+    from .locks.pv_generations import GENERATIONS
+    from .sim import default_hardware, default_workload
+    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
+                                                                   Hardware)
+    wl = default_workload() if workload is None else check_instance("workload", workload,
+                                                                   Workload)
+    ops_per_task, reps, seed, _, progress, workers = _check_common(
+        ops_per_task, reps, seed, 1, progress, workers)
+    cells = table_cells("on")
+    cells = cells[cells["lock"] == "queue"].reset_index(drop=True)
+    if v10 is None:
+        v10 = engine_table(hardware=hw, workload=wl, ops_per_task=ops_per_task, reps=reps,
+                           seed=seed, progress=progress, workers=workers, pv="on")
+    v10 = v10[(v10["lock"] == "queue") & (v10["pv"] == "on")]
+    if sorted(v10["tasks"]) != sorted(cells["tasks"]):
+        raise ValueError("v10 must hold engine_table's queue rows with PV on, N = 1..8")
+    v10_ms = dict(zip(v10["tasks"].astype(int), v10["model_ms"].astype(float), strict=True))
+    ensure_compiled()
+    jobs = [(g, c) for g in GENERATIONS for c in cells.itertuples()]
+    if progress:
+        jobs = tqdm(jobs, desc="PV qspinlock generations", leave=False)
+    rows = []
+    for gen, c in jobs:
+        n = int(c.tasks)
+        s = simulate(gen, n, ops_per_task, hardware=hw, workload=wl, reps=reps, seed=seed,
+                     workers=workers).summary
+        scale = n * 5e6 / 1e6
+        ms = float(s["ns_per_op"].mean()) * scale
+        rows.append({"lock": gen, "tasks": n, "measured_ms": float(c.ms),
+                     "v10_ms": v10_ms[n], "model_ms": ms,
+                     "model_sd_ms": float(s["ns_per_op"].std(ddof=1)) * scale
+                     if reps > 1 else np.nan,
+                     "vs_v10": ms / v10_ms[n] - 1.0, "rel_err": ms / float(c.ms) - 1.0,
+                     "halts": float(s["halts"].mean()),
+                     "steals": float(s["pv_lock_stealing"].mean()),
+                     "min_share": float(s["min_share"].min())})
+    return pd.DataFrame(rows)
+
+
 def calibrate_pv(*, hardware: Hardware | None = None, workload: Workload | None = None,
                  ops_per_task: int = 1500, reps: int = 1, seed: int = 2015, maxfev: int = 40,
                  save: str | None = None, overwrite: bool = False, progress: bool = True,

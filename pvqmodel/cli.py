@@ -264,6 +264,14 @@ def _cmd_engine_table(args) -> int:
         print("\nnative qspinlock-4.18 beside the v10-era qspinlock (queue column, PV off; "
               "same preset and seed, no new fit):")
         _print_frame(q)
+    if args.pv in ("on", "both"):
+        from .calibrate import pv_generations_table
+
+        g = pv_generations_table(ops_per_task=args.ops, reps=args.reps, seed=args.seed,
+                                 progress=not args.quiet, workers=args.workers, v10=df)
+        print("\nmerged PV qspinlock generations beside pv-qspinlock-v10 (queue column, PV "
+              "on, dedicated pCPUs; same preset and seed, no new fit):")
+        _print_frame(g)
     return 0
 
 
@@ -457,7 +465,7 @@ def _cmd_reproduce(args) -> int:
     processed, figures = Path(args.processed), Path(args.figures)
     manifest = processed / MANIFEST_NAME
     remove_manifest(manifest)  # from here until the end, the outputs are a partial run
-    from .calibrate import engine_table, qspinlock_418_table
+    from .calibrate import engine_table, pv_generations_table, qspinlock_418_table
     from .figures import build_all
     from .fit import fit_analytic
 
@@ -475,6 +483,11 @@ def _cmd_reproduce(args) -> int:
     outputs.append(_write_csv(q418, processed / "engine_qspinlock_418.csv"))
     print(f"native qspinlock-4.18 beside the v10 qspinlock; wrote "
           f"{processed / 'engine_qspinlock_418.csv'}")
+    gens = pv_generations_table(ops_per_task=args.ops, reps=args.reps, seed=1,
+                                progress=True, v10=table)
+    outputs.append(_write_csv(gens, processed / "engine_pv_generations.csv"))
+    print(f"merged PV qspinlock generations beside pv-qspinlock-v10; wrote "
+          f"{processed / 'engine_pv_generations.csv'}")
     figure_paths = build_all(figures, names=names, progress=True)
     outputs += figure_paths
     print(f"wrote {len(figure_paths)} figure files to {figures}")

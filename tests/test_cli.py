@@ -281,7 +281,8 @@ def test_reproduce_writes_a_manifest_and_status_checks_it(tmp_path, capsys, monk
     doc = json.loads(man.read_text())
     assert sorted(k.rsplit("/", 1)[-1] for k in doc["outputs"]) == [
         "analytic_fit_params.csv", "analytic_fit_points.csv", "analytic_fit_summary.csv",
-        "engine_qspinlock_418.csv", "engine_table.csv", "seed-table.pdf", "seed-table.png"]
+        "engine_pv_generations.csv", "engine_qspinlock_418.csv", "engine_table.csv",
+        "seed-table.pdf", "seed-table.png"]
     assert doc["settings"]["ops_per_task"] == 30
     status = ["status", "--manifest", str(man)]
     rc, out, _ = _run_main(status, capsys)

@@ -224,3 +224,23 @@ def test_4_2_loses_a_head_wakeup_under_tso_even_with_the_latch():
     assert tso.found and tso.kind == "lost-wakeup"
     stuck = tso.trace[tso.trace["step"] == "HALTED"]["detail"]
     assert stuck.str.contains("halted at PV_HEAD_WOKEN").any(), stuck.tolist()
+
+
+def test_generations_table_beside_v10():
+    """pv_generations_table: every generation on the PV-on queue cells beside the seed's
+    v10 PV lock, same preset and seed; the dedicated regime never halts; 4.2-4.4 never
+    steal (their trylock is queued_spin_trylock); each entry is the run it says it is."""
+    from pvqmodel.calibrate import engine_table, pv_generations_table
+
+    v10 = engine_table(ops_per_task=300, reps=2, seed=3, progress=False, pv="on")
+    g = pv_generations_table(ops_per_task=300, reps=2, seed=3, progress=False, v10=v10)
+    assert sorted(set(g["lock"])) == sorted(GENS)
+    assert sorted(g["tasks"].unique()) == list(range(1, 9)) and len(g) == 8 * len(GENS)
+    mine = v10[v10["lock"] == "queue"].set_index("tasks")["model_ms"]
+    assert np.array_equal(g.set_index("tasks")["v10_ms"].groupby(level=0).first(), mine)
+    assert (g["halts"] == 0).all()
+    assert (g[g["lock"].isin(GENS[:3])]["steals"] == 0).all()
+    alone = simulate("pv-qspinlock-4.5", 6, 300, reps=2, seed=3).summary["ns_per_op"].mean()
+    row = g[(g["lock"] == "pv-qspinlock-4.5") & (g["tasks"] == 6)].iloc[0]
+    assert row.model_ms == pytest.approx(alone * 6 * 5, rel=1e-12)
+    assert row.vs_v10 == pytest.approx(row.model_ms / row.v10_ms - 1.0)
