@@ -271,6 +271,8 @@ def _hunt_flags(args) -> list[str]:
     """The flags that fix a hunt's setting (all a replay needs besides the seed)."""
     flags = ["--lock", args.lock, "--memory-model", args.memory_model,
              "--drain-ns", repr(args.drain_ns), "--quantum-ns", repr(args.quantum_ns)]
+    if args.pv_prev_check_mask is not None:
+        flags += ["--pv-prev-check-mask", str(args.pv_prev_check_mask)]
     return flags + (["--no-latch"] if args.no_latch else [])
 
 
@@ -281,6 +283,12 @@ def _cmd_hunt(args) -> int:
 
     kw = dict(memory_model=args.memory_model, latch=not args.no_latch,
               drain_ns=args.drain_ns, quantum_ns=args.quantum_ns)
+    if args.pv_prev_check_mask is not None:
+        from .hunt import hunt_defaults
+
+        # the hunt's own tunables with the merged lock's wait-early check interval
+        kw["tunables"] = dataclasses.replace(hunt_defaults()[3],
+                                             pv_prev_check_mask=args.pv_prev_check_mask)
     if args.replay is not None:
         # hunt() with budget 1 builds (and checks) the very configuration the search
         # used; its replay() then re-runs the schedule of the given seed
@@ -645,6 +653,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TSO: mean store-buffer drain delay (ns)")
     u.add_argument("--quantum-ns", type=float_range(1.0, 1e10), default=2000.0,
                    help="mean quantum (ns): the preemption rate")
+    u.add_argument("--pv-prev-check-mask", type=int_range(0, 2**20 - 1), default=None,
+                   metavar="MASK",
+                   help="merged PV qspinlock: PV_PREV_CHECK_MASK, 2^k - 1 (default: the "
+                        "kernel's 0xff; the hunt's SPIN_THRESHOLD 128 never reaches a "
+                        "multiple of 256, so wait-early runs only with a mask below 128)")
     u.add_argument("--first", action="store_true", help="stop at the first failure")
     u.add_argument("--replay", type=seed_t, default=None, metavar="SEED",
                    help="re-run one schedule (a failing seed a hunt printed) with its trace "

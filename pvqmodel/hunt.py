@@ -23,7 +23,7 @@ a Clopper-Pearson interval (``scipy.stats.binomtest``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -336,16 +336,27 @@ def replay_command(r: HuntResult) -> str:
     flags = ["pvqmodel", "hunt", "--lock", r.lock, "--memory-model", r.memory_model,
              "--drain-ns", repr(float(hw.drain_ns if r.memory_model == "tso" else 50.0)),
              "--quantum-ns", repr(float(r.config["schedule"].quantum_ns))]
+    tun = r.config["tunables"]
+    if tun != hunt_defaults()[3]:
+        if tun != replace(hunt_defaults()[3], pv_prev_check_mask=tun.pv_prev_check_mask):
+            raise ValueError("the command line sets only pv_prev_check_mask of the hunt's "
+                             "tunables; replay this result with HuntResult.replay()")
+        flags += ["--pv-prev-check-mask", str(tun.pv_prev_check_mask)]
     return " ".join(flags + ([] if r.latch else ["--no-latch"])
                     + ["--replay", str(r.failing_seed)])
 
 
 def hunt_table(locks=None, *, memory_models=("sc", "tso"), latches=(True, False),
                budget: int = 200, seed: int = 0, drain_ns: float = 200.0,
-               progress: bool = False) -> pd.DataFrame:
+               pv_prev_check_mask: int = 15, progress: bool = False) -> pd.DataFrame:
     """:func:`hunt` on every lock x memory model x latch setting, one row each, with the
     same root ``seed`` for all (schedule i of every configuration has the same seed).
-    ``locks`` defaults to the merged PV qspinlock's generations. Columns: lock,
+    ``locks`` defaults to the merged PV qspinlock's generations. The hunt's tunables
+    (:func:`hunt_defaults`) with ``PV_PREV_CHECK_MASK = pv_prev_check_mask``: the
+    hunt's ``SPIN_THRESHOLD`` is 128 and ``pv_wait_early`` checks when ``loop & mask ==
+    0`` for ``loop`` counting down from it, so with the kernel's 0xff it never checks
+    and 4.5 / 4.11 (and 4.15 / 5.4) would run the same schedules bit for bit; 15
+    checks every 16 iterations, the first included. Columns: lock,
     memory_model, latch, schedules, clean, losses, inconclusive, acquisitions, kind,
     p (per acquisition), p_lo, p_hi (95 % Clopper-Pearson), failing_seed and replay (the
     ``pvqmodel hunt ... --replay SEED`` command; empty where nothing was found)."""
@@ -364,11 +375,13 @@ def hunt_table(locks=None, *, memory_models=("sc", "tso"), latches=(True, False)
     budget = check_int("budget", budget, 1, 10**7)
     seed = check_seed("seed", seed)
     drain_ns = check_float("drain_ns", drain_ns, 0.0, 1e7)
+    tun = replace(hunt_defaults()[3], pv_prev_check_mask=pv_prev_check_mask)  # checks it
     grid = [(lk, m, x) for lk in locks for m in memory_models for x in latches]
     rows = []
     ensure_compiled()
     for lk, m, x in tqdm(grid, desc="hunt table", disable=not progress):
-        r = hunt(lk, memory_model=m, latch=x, budget=budget, seed=seed, drain_ns=drain_ns)
+        r = hunt(lk, memory_model=m, latch=x, budget=budget, seed=seed, drain_ns=drain_ns,
+                 tunables=tun)
         rows.append(dict(lock=lk, memory_model=m, latch=x, schedules=r.schedules_explored,
                          clean=r.clean, losses=r.losses, inconclusive=r.inconclusive,
                          acquisitions=r.acquisitions, kind=r.kind, p=r.p_per_acquisition,
