@@ -192,3 +192,33 @@ def register_generation_figures() -> None:
     register("generations-counters",
              lambda: fig_generations_counters(generations_figure_data(),
                                               title=GEN_FIG_TITLE))
+
+
+def fig_generation_waits(waits: pd.DataFrame, schedules=None, title: str = "") -> Figure:
+    """The acquisition-wait distribution (share of acquisitions per log2 bin, replications
+    pooled) of every lock, one panel per schedule in ``schedules`` (default: all in
+    ``waits``, the second frame of ``generations(..., return_waits=True)``)."""
+    names = list(dict.fromkeys(waits["schedule"])) if schedules is None else list(schedules)
+    unknown = set(names) - set(waits["schedule"])
+    if unknown:
+        raise ValueError(f"schedules {sorted(unknown)} are not in the frame; it has "
+                         f"{sorted(set(waits['schedule']))}")
+    with paper_style():
+        fig, axes = plt.subplots(1, len(names), figsize=(WIDE[0] * 1.45, WIDE[1] + 0.9),
+                                 sharey=True, squeeze=False)
+        for ax, name in zip(axes[0], names, strict=True):
+            for lock, h in waits[waits["schedule"] == name].groupby("lock", sort=False):
+                h = h[h["count"] > 0]
+                ax.step(h["mid_ns"], h["share"], where="mid", lw=1.1,
+                        color=LOCK_PALETTE.get(lock, "0.5"), label=short_lock(lock))
+            ax.set_xscale("log")
+            ax.set_xlabel("acquisition wait (ns, log2 bins)")
+            ax.set_title(name)
+        axes[0][0].set_ylabel("share of acquisitions (runs pooled)")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.tight_layout(rect=(0, 0.12, 1, 0.92 if title else 1))
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 11),
+                   bbox_to_anchor=(0.5, 0.0))
+        if title:
+            fig.suptitle(title, fontsize=9)
+    return fig
