@@ -33,7 +33,9 @@ PVQ_LOCK_NAMES = ("pv-qspinlock-4.2", "pv-qspinlock-4.3", "pv-qspinlock-4.4",
 LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", "qspinlock",
               "qspinlock-4.18", "qspinlock-v10", "queue", "tas", "ticket", "unfair-qspinlock",
               *PVQ_LOCK_NAMES)
-PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", *PVQ_LOCK_NAMES)
+#: what ``hunt`` takes (``sim.PV_LOCKS``: the generations by name, not the alias)
+PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket",
+                 *PVQ_LOCK_NAMES[:-1])
 SEED_MAX = 2**63 - 1
 _PRESET_NAME = re.compile(r"[a-z0-9-]+")
 
@@ -309,6 +311,45 @@ def _cmd_hunt(args) -> int:
         _print_frame(r.trace, width=160)
         cmd = ["pvqmodel", "hunt", *_hunt_flags(args), "--replay", str(r.failing_seed)]
         print("replay the first failing schedule with:\n  " + shlex.join(cmd))
+    return 0
+
+
+def generations_summary(df):
+    """The generations study's frame -> one row per (schedule, lock): ns per op as the
+    geometric mean over the replications with its 95 % t-interval (log scale), and the
+    mean halts, kicks, wait-early halts and steals per 1000 acquisitions and the mean
+    median / 99th-percentile acquisition wait (``pvqmodel generations``)."""
+    from .figures.intervals import interval_table
+
+    t = interval_table(df, "ns_per_op", ["schedule", "lock"], log=True).rename(
+        columns={"centre": "ns_per_op", "lo": "ns_lo95", "hi": "ns_hi95", "n": "runs"})
+    cols = ["halts_per_1k", "kicks_per_1k", "pv_wait_early_per_1k", "path_steal_per_1k",
+            "wait_p50_ns", "wait_p99_ns"]
+    m = df.groupby(["schedule", "lock"], sort=False)[cols].mean().reset_index()
+    return t.merge(m, on=["schedule", "lock"])
+
+
+def _cmd_generations(args) -> int:
+    _warm_engine()
+    if args.hunt:
+        from .hunt import hunt_table
+
+        ht = hunt_table(budget=args.budget, seed=args.seed, drain_ns=args.drain_ns,
+                        progress=not args.quiet)
+        _print_frame(ht.drop(columns=["replay", "failing_seed"]), width=160)
+        for cmd in ht.loc[ht["losses"] > 0, "replay"]:
+            print(cmd)
+        return 0
+    from .generations import generations
+
+    df = generations(tasks=tuple(args.tasks), ops_per_task=args.ops, reps=args.reps,
+                     seed=args.seed, workers=args.workers, progress=not args.quiet)
+    if args.csv:
+        from .outputs import atomic_path
+
+        with atomic_path(Path(args.csv)) as tmp:
+            df.to_csv(tmp, index=False)
+    _print_frame(generations_summary(df), width=200, digits=2)
     return 0
 
 
@@ -663,6 +704,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-run one schedule (a failing seed a hunt printed) with its trace "
                         "instead of searching (default: search)")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    g = command("generations", "every PV lock and tas under the same randomized schedules "
+                               "(dedicated; overcommit 1.5, 2, 3 with PLE off and on), or "
+                               "with --hunt the lost-wake-up hunt on every merged "
+                               "generation", _cmd_generations)
+    g.add_argument("--tasks", type=int_range(1, 64), nargs="+", default=[4],
+                   help="contending vCPUs (one or more)")
+    g.add_argument("--ops", type=int_range(1, 10**8), default=5000, help="ops per task")
+    g.add_argument("--reps", type=int_range(1, 10_000), default=16,
+                   help="replications (random schedules) per lock and schedule")
+    g.add_argument("--seed", type=seed_t, default=0, help="root seed")
+    g.add_argument("--workers", type=int_range(1, 256), default=2,
+                   help="replication threads")
+    g.add_argument("--csv", metavar="PATH", default=None,
+                   help="also write the per-replication frame as CSV")
+    g.add_argument("--hunt", action="store_true",
+                   help="run hunt_table instead: every generation x {sc, tso} x latch "
+                        "on/off (PV_PREV_CHECK_MASK 15), replay commands printed")
+    g.add_argument("--budget", type=int_range(1, 10**7), default=2000,
+                   help="--hunt: schedules per configuration")
+    g.add_argument("--drain-ns", type=float_range(0.0, 1e7), default=200.0,
+                   help="--hunt: TSO mean store-buffer drain delay (ns)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
 
     f = command("fit", "fit the analytical models to the seed table", _cmd_fit)
     f.add_argument("--ci", choices=["jacobian", "bootstrap"], default="jacobian",

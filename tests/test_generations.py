@@ -193,3 +193,30 @@ def test_sliders_rerun_on_release_and_show_their_defaults():
     after = widget.result
     assert after is not before
     assert after.loc["pv-ticket", "halts_per_1k"] > before.loc["pv-ticket", "halts_per_1k"]
+
+
+# ---- pvqmodel generations ---------------------------------------------------------------
+
+def test_cli_prints_the_library_summary(capsys):
+    """``pvqmodel generations`` prints generations_summary of the same run: every lock
+    and schedule, with the geometric mean ns/op of the library's frame."""
+    from pvqmodel.cli import generations_summary, main
+
+    assert main(["generations", "--ops", "100", "--reps", "2", "--seed", "5",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    ref = generations_summary(generations(ops_per_task=100, reps=2, seed=5))
+    assert len(ref) == len(GEN_LOCKS) * 7
+    for lock in GEN_LOCKS:
+        assert lock in out
+    r = ref[(ref["schedule"] == "r=3, PLE off") & (ref["lock"] == "pv-qspinlock-4.5")]
+    assert f"{float(r['ns_per_op'].iloc[0]):.2f}" in out
+
+
+def test_cli_hunt_table_prints_replay_commands(capsys):
+    from pvqmodel.cli import main
+
+    assert main(["generations", "--hunt", "--budget", "20", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    cmds = [x for x in out.splitlines() if x.startswith("pvqmodel hunt ")]
+    assert cmds and all("--replay" in c and "--pv-prev-check-mask 15" in c for c in cmds)
