@@ -84,7 +84,9 @@ df.pivot_table(index="lock", columns="schedule", values="ns_per_op", sort=False)
 # may be preempted or halted, and a preempted waiter stalls all behind it for up to a
 # quantum; the stealing generations and `tas` let a running vCPU take the lock instead.
 # Pause-loop exiting helps the FIFO locks (a spinner exits and yields to a preempted
-# sibling) and leaves the stealing ones about where they were.
+# sibling, often the holder or the next waiter) and matters much less for the stealing
+# ones, which rarely wait for a preempted vCPU. The README gives the numbers of the
+# default run with their intervals.
 
 # %% [markdown]
 # ## Halts, kicks, wait-early, steals and the acquisition waits

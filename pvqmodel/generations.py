@@ -136,7 +136,8 @@ def generations(*, locks=GEN_LOCKS, tasks=(4,), ops_per_task: int = 5000, reps: 
     seed of ``SeedSequence(seed)`` (common random numbers).
 
     The default size (11 locks x 7 schedules x 16 replications of 4 x 5000 operations)
-    takes about a minute on two cores; the tests use a few hundred operations.
+    takes about 30 s on two cores (measured 2026-11-29); the tests use a few hundred
+    operations.
     ``spin_threshold`` is ``SPIN_THRESHOLD`` (the PV ticket lock's and the merged PV
     qspinlock's; the v10 locks keep ``QSPIN_THRESHOLD``), ``pv_prev_check_mask``
     ``PV_PREV_CHECK_MASK`` (merged 4.5+ wait-early); ``pv_steal`` (0 trylock, 1 one steal,
