@@ -33,9 +33,7 @@ PVQ_LOCK_NAMES = ("pv-qspinlock-4.2", "pv-qspinlock-4.3", "pv-qspinlock-4.4",
 LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", "qspinlock",
               "qspinlock-4.18", "qspinlock-v10", "queue", "tas", "ticket", "unfair-qspinlock",
               *PVQ_LOCK_NAMES)
-#: what ``hunt`` takes (``sim.PV_LOCKS``: the generations by name, not the alias)
-PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket",
-                 *PVQ_LOCK_NAMES[:-1])
+PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", *PVQ_LOCK_NAMES)
 SEED_MAX = 2**63 - 1
 _PRESET_NAME = re.compile(r"[a-z0-9-]+")
 
