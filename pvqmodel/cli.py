@@ -279,6 +279,8 @@ def _hunt_flags(args) -> list[str]:
     """The flags that fix a hunt's setting (all a replay needs besides the seed)."""
     flags = ["--lock", args.lock, "--memory-model", args.memory_model,
              "--drain-ns", repr(args.drain_ns), "--quantum-ns", repr(args.quantum_ns)]
+    if args.pv_prev_check_mask is not None:
+        flags += ["--pv-prev-check-mask", str(args.pv_prev_check_mask)]
     return flags + (["--no-latch"] if args.no_latch else [])
 
 
@@ -289,6 +291,12 @@ def _cmd_hunt(args) -> int:
 
     kw = dict(memory_model=args.memory_model, latch=not args.no_latch,
               drain_ns=args.drain_ns, quantum_ns=args.quantum_ns)
+    if args.pv_prev_check_mask is not None:
+        from .hunt import hunt_defaults
+
+        # the hunt's own tunables with the merged lock's wait-early check interval
+        kw["tunables"] = dataclasses.replace(hunt_defaults()[3],
+                                             pv_prev_check_mask=args.pv_prev_check_mask)
     if args.replay is not None:
         # hunt() with budget 1 builds (and checks) the very configuration the search
         # used; its replay() then re-runs the schedule of the given seed
@@ -309,6 +317,45 @@ def _cmd_hunt(args) -> int:
         _print_frame(r.trace, width=160)
         cmd = ["pvqmodel", "hunt", *_hunt_flags(args), "--replay", str(r.failing_seed)]
         print("replay the first failing schedule with:\n  " + shlex.join(cmd))
+    return 0
+
+
+def generations_summary(df):
+    """The generations study's frame -> one row per (schedule, lock): ns per op as the
+    geometric mean over the replications with its 95 % t-interval (log scale), and the
+    mean halts, kicks, wait-early halts and steals per 1000 acquisitions and the mean
+    median / 99th-percentile acquisition wait (``pvqmodel generations``)."""
+    from .figures.intervals import interval_table
+
+    t = interval_table(df, "ns_per_op", ["schedule", "lock"], log=True).rename(
+        columns={"centre": "ns_per_op", "lo": "ns_lo95", "hi": "ns_hi95", "n": "runs"})
+    cols = ["halts_per_1k", "kicks_per_1k", "pv_wait_early_per_1k", "path_steal_per_1k",
+            "wait_p50_ns", "wait_p99_ns"]
+    m = df.groupby(["schedule", "lock"], sort=False)[cols].mean().reset_index()
+    return t.merge(m, on=["schedule", "lock"])
+
+
+def _cmd_generations(args) -> int:
+    _warm_engine()
+    if args.hunt:
+        from .hunt import hunt_table
+
+        ht = hunt_table(budget=args.budget, seed=args.seed, drain_ns=args.drain_ns,
+                        progress=not args.quiet)
+        _print_frame(ht.drop(columns=["replay", "failing_seed"]), width=160)
+        for cmd in ht.loc[ht["losses"] > 0, "replay"]:
+            print(cmd)
+        return 0
+    from .generations import generations
+
+    df = generations(tasks=tuple(args.tasks), ops_per_task=args.ops, reps=args.reps,
+                     seed=args.seed, workers=args.workers, progress=not args.quiet)
+    if args.csv:
+        from .outputs import atomic_path
+
+        with atomic_path(Path(args.csv)) as tmp:
+            df.to_csv(tmp, index=False)
+    _print_frame(generations_summary(df), width=200, digits=2)
     return 0
 
 
@@ -658,11 +705,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TSO: mean store-buffer drain delay (ns)")
     u.add_argument("--quantum-ns", type=float_range(1.0, 1e10), default=2000.0,
                    help="mean quantum (ns): the preemption rate")
+    u.add_argument("--pv-prev-check-mask", type=int_range(0, 2**20 - 1), default=None,
+                   metavar="MASK",
+                   help="merged PV qspinlock: PV_PREV_CHECK_MASK, 2^k - 1 (default: the "
+                        "kernel's 0xff; the hunt's SPIN_THRESHOLD 128 never reaches a "
+                        "multiple of 256, so wait-early runs only with a mask below 128)")
     u.add_argument("--first", action="store_true", help="stop at the first failure")
     u.add_argument("--replay", type=seed_t, default=None, metavar="SEED",
                    help="re-run one schedule (a failing seed a hunt printed) with its trace "
                         "instead of searching (default: search)")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    g = command("generations", "every PV lock and tas under the same randomized schedules "
+                               "(dedicated; overcommit 1.5, 2, 3 with PLE off and on), or "
+                               "with --hunt the lost-wake-up hunt on every merged "
+                               "generation", _cmd_generations)
+    g.add_argument("--tasks", type=int_range(1, 64), nargs="+", default=[4],
+                   help="contending vCPUs (one or more)")
+    g.add_argument("--ops", type=int_range(1, 10**8), default=5000, help="ops per task")
+    g.add_argument("--reps", type=int_range(1, 10_000), default=16,
+                   help="replications (random schedules) per lock and schedule")
+    g.add_argument("--seed", type=seed_t, default=0, help="root seed")
+    g.add_argument("--workers", type=int_range(1, 256), default=2,
+                   help="replication threads")
+    g.add_argument("--csv", metavar="PATH", default=None,
+                   help="also write the per-replication frame as CSV")
+    g.add_argument("--hunt", action="store_true",
+                   help="run hunt_table instead: every generation x {sc, tso} x latch "
+                        "on/off (PV_PREV_CHECK_MASK 15), replay commands printed")
+    g.add_argument("--budget", type=int_range(1, 10**7), default=2000,
+                   help="--hunt: schedules per configuration")
+    g.add_argument("--drain-ns", type=float_range(0.0, 1e7), default=200.0,
+                   help="--hunt: TSO mean store-buffer drain delay (ns)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
 
     f = command("fit", "fit the analytical models to the seed table", _cmd_fit)
     f.add_argument("--ci", choices=["jacobian", "bootstrap"], default="jacobian",

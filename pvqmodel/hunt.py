@@ -23,7 +23,7 @@ a Clopper-Pearson interval (``scipy.stats.binomtest``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,8 @@ from .validate import check_bool, check_choice, check_float, check_instance, che
 #: resolved like the names themselves
 _PV_ALIASES = tuple(a for a, name in LOCK_ALIASES.items() if name in PV_LOCKS)
 
-__all__ = ["HuntResult", "hunt", "hunt_sweep", "hunt_defaults"]
+__all__ = ["HuntResult", "hunt", "hunt_defaults", "hunt_sweep", "hunt_table",
+           "replay_command"]
 
 #: Engine statuses that are a loss: a liveness or safety failure the engine proved.
 _LOSS = {st.ST_LOST_WAKEUP: "lost-wakeup", st.ST_NO_EVENT: "deadlock",
@@ -323,4 +324,67 @@ def hunt_sweep(lock: str = "pv-qspinlock-v10", *, drain_ns=(0.0, 25.0, 50.0, 100
                          losses=r.losses, inconclusive=r.inconclusive,
                          acquisitions=r.acquisitions,
                          p=r.p_per_acquisition, p_lo=r.p_ci[0], p_hi=r.p_ci[1]))
+    return pd.DataFrame(rows)
+
+
+def replay_command(r: HuntResult) -> str:
+    """The ``pvqmodel hunt ... --replay SEED`` command that re-runs ``r``'s first failing
+    schedule with its trace (the CLI builds the same configuration from these flags)."""
+    if r.failing_seed is None:
+        raise ValueError("nothing to replay: no failure was found")
+    hw = r.config["hardware"]
+    flags = ["pvqmodel", "hunt", "--lock", r.lock, "--memory-model", r.memory_model,
+             "--drain-ns", repr(float(hw.drain_ns if r.memory_model == "tso" else 50.0)),
+             "--quantum-ns", repr(float(r.config["schedule"].quantum_ns))]
+    tun = r.config["tunables"]
+    if tun != hunt_defaults()[3]:
+        if tun != replace(hunt_defaults()[3], pv_prev_check_mask=tun.pv_prev_check_mask):
+            raise ValueError("the command line sets only pv_prev_check_mask of the hunt's "
+                             "tunables; replay this result with HuntResult.replay()")
+        flags += ["--pv-prev-check-mask", str(tun.pv_prev_check_mask)]
+    return " ".join(flags + ([] if r.latch else ["--no-latch"])
+                    + ["--replay", str(r.failing_seed)])
+
+
+def hunt_table(locks=None, *, memory_models=("sc", "tso"), latches=(True, False),
+               budget: int = 200, seed: int = 0, drain_ns: float = 200.0,
+               pv_prev_check_mask: int = 15, progress: bool = False) -> pd.DataFrame:
+    """:func:`hunt` on every lock x memory model x latch setting, one row each, with the
+    same root ``seed`` for all (schedule i of every configuration has the same seed).
+    ``locks`` defaults to the merged PV qspinlock's generations. The hunt's tunables
+    (:func:`hunt_defaults`) with ``PV_PREV_CHECK_MASK = pv_prev_check_mask``: the
+    hunt's ``SPIN_THRESHOLD`` is 128 and ``pv_wait_early`` checks when ``loop & mask ==
+    0`` for ``loop`` counting down from it, so with the kernel's 0xff it never checks
+    and 4.5 / 4.11 (and 4.15 / 5.4) would run the same schedules bit for bit; 15
+    checks every 16 iterations, the first included. Columns: lock,
+    memory_model, latch, schedules, clean, losses, inconclusive, acquisitions, kind,
+    p (per acquisition), p_lo, p_hi (95 % Clopper-Pearson), failing_seed and replay (the
+    ``pvqmodel hunt ... --replay SEED`` command; empty where nothing was found)."""
+    from .sim import PVQ_LOCKS
+
+    locks = PVQ_LOCKS if locks is None else locks
+    if isinstance(locks, str) or not len(locks):
+        raise ValueError(f"locks must be a non-empty sequence of lock names, got {locks!r}")
+    locks = tuple(check_choice("locks[]", LOCK_ALIASES.get(lk, lk) if isinstance(lk, str) else lk,
+                               PV_LOCKS + _PV_ALIASES) for lk in locks)
+    memory_models = tuple(check_choice("memory_models[]", m, ("sc", "tso"))
+                          for m in memory_models)
+    latches = tuple(check_bool("latches[]", x) for x in latches)
+    if not memory_models or not latches:
+        raise ValueError("memory_models and latches must each hold at least one value")
+    budget = check_int("budget", budget, 1, 10**7)
+    seed = check_seed("seed", seed)
+    drain_ns = check_float("drain_ns", drain_ns, 0.0, 1e7)
+    tun = replace(hunt_defaults()[3], pv_prev_check_mask=pv_prev_check_mask)  # checks it
+    grid = [(lk, m, x) for lk in locks for m in memory_models for x in latches]
+    rows = []
+    ensure_compiled()
+    for lk, m, x in tqdm(grid, desc="hunt table", disable=not progress):
+        r = hunt(lk, memory_model=m, latch=x, budget=budget, seed=seed, drain_ns=drain_ns,
+                 tunables=tun)
+        rows.append(dict(lock=lk, memory_model=m, latch=x, schedules=r.schedules_explored,
+                         clean=r.clean, losses=r.losses, inconclusive=r.inconclusive,
+                         acquisitions=r.acquisitions, kind=r.kind, p=r.p_per_acquisition,
+                         p_lo=r.p_ci[0], p_hi=r.p_ci[1], failing_seed=r.failing_seed,
+                         replay=replay_command(r) if r.found else ""))
     return pd.DataFrame(rows)

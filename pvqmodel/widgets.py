@@ -6,7 +6,10 @@ Owns what the notebooks would otherwise write inline: showing a figure exactly o
 sentences the notebook prints about that table, computed from it
 (``describe_pv_table``, ``describe_wakeup_preemption``), and the widgets that drive the
 view (``pv_study_sliders``, ``pv_study_widget``: sliders that re-run the simulation when
-released, no "Run" button). The notebook only sets parameters and wires these together,
+released, no "Run" button), and the same for notebook 05's generations study
+(``generations_view``, ``describe_generations``, ``generations_sliders``,
+``generations_widget``: the kernel constants and each behaviour switch of the merged PV
+qspinlock). The notebook only sets parameters and wires these together,
 so the tests can call the same callback with other values. ipywidgets and IPython come
 with the ``notebooks`` extra and are imported only by the functions that need them.
 """
@@ -17,8 +20,10 @@ import pandas as pd
 
 from .study import pv_lock_study
 
-__all__ = ["PV_TABLE_COLUMNS", "PV_VIEW_DEFAULTS", "describe_pv_table",
-           "describe_wakeup_preemption", "pv_study_sliders", "pv_study_view", "pv_study_widget",
+__all__ = ["GEN_TABLE_COLUMNS", "GEN_VIEW_DEFAULTS", "OWN", "PV_TABLE_COLUMNS",
+           "PV_VIEW_DEFAULTS", "describe_generations", "describe_pv_table",
+           "describe_wakeup_preemption", "generations_sliders", "generations_view",
+           "generations_widget", "pv_study_sliders", "pv_study_view", "pv_study_widget",
            "show"]
 
 #: the per-lock means that notebook 03 shows (columns of ``pv_lock_study``'s summary)
@@ -177,6 +182,140 @@ def pv_study_widget(*, tasks: int = 4, ops_per_task: int = 1000, reps: int = 2,
 
     widget = w.interactive(callback, {"manual": False, "auto_display": True},
                            **pv_study_sliders(**defaults))
+    if run:
+        widget.update()
+    return widget
+
+
+# ---- notebook 05: the generations study's sliders ---------------------------------------
+
+#: the slider default meaning "each generation's own behaviour" (``LockTunables`` None)
+OWN = "own"
+#: notebook 05's slider defaults: the kernel's constants, each generation's own switches,
+#: and one overcommitted schedule (the names are ``generations_view``'s arguments)
+GEN_VIEW_DEFAULTS = dict(spin_threshold_log2=15, pv_prev_check_mask_log2=8, pv_steal=OWN,
+                         pv_wait_early=OWN, pv_preempted_check=OWN, overcommit=2.0,
+                         ple=False)
+#: the per-lock means notebook 05's view shows (columns of ``generations``'s frame)
+GEN_TABLE_COLUMNS = ["ops_per_ms", "ns_per_op", "halts_per_1k", "kicks_per_1k",
+                     "pv_wait_early_per_1k", "path_steal_per_1k", "wait_p50_ns",
+                     "wait_p99_ns"]
+
+
+def _switch(name: str, value, allowed: tuple):
+    """A switch slider's value -> the ``LockTunables`` value (None for "own")."""
+    if value == OWN or value is None:
+        return None
+    if value not in allowed:
+        raise ValueError(f"{name} must be {OWN!r} or one of {allowed}, got {value!r}")
+    return value
+
+
+def generations_view(*, spin_threshold_log2: int = 15, pv_prev_check_mask_log2: int = 8,
+                     pv_steal=OWN, pv_wait_early=OWN, pv_preempted_check=OWN,
+                     overcommit: float = 2.0, ple: bool = False, tasks: int = 4,
+                     ops_per_task: int = 2000, reps: int = 4, seed: int = 0):
+    """One run of :func:`pvqmodel.generations.generations` on one overcommitted schedule
+    (``overcommit``, PLE ``ple``) in the sliders' units; returns ``(table, fig)``: the
+    per-lock means of :data:`GEN_TABLE_COLUMNS` and the throughput figure (open; pass it
+    to :func:`show`). ``SPIN_THRESHOLD = 2**spin_threshold_log2``, ``PV_PREV_CHECK_MASK
+    = 2**pv_prev_check_mask_log2 - 1`` (8: the kernel's 0xff); the switches are
+    ``"own"`` (each generation's behaviour) or a value for every merged generation."""
+    from .figures.generations import fig_generations_throughput
+    from .generations import generations
+
+    steal = _switch("pv_steal", pv_steal, (0, 1, 2))
+    early = _switch("pv_wait_early", pv_wait_early, (False, True))
+    preempted = _switch("pv_preempted_check", pv_preempted_check, (False, True))
+    df = generations(tasks=(int(tasks),), ops_per_task=ops_per_task, reps=reps, seed=seed,
+                     overcommits=(float(overcommit),), ple=(bool(ple),), dedicated=False,
+                     spin_threshold=2 ** int(spin_threshold_log2),
+                     pv_prev_check_mask=2 ** int(pv_prev_check_mask_log2) - 1,
+                     pv_steal=steal, pv_wait_early=early, pv_preempted_check=preempted)
+    sw = ", ".join(f"{k} {v}" for k, v in (("steal", steal), ("wait-early", early),
+                                           ("preempted", preempted)) if v is not None)
+    fig = fig_generations_throughput(df, title=(
+        f"SPIN_THRESHOLD 2^{spin_threshold_log2}, PV_PREV_CHECK_MASK "
+        f"{2 ** int(pv_prev_check_mask_log2) - 1:#x}" + (f", {sw}" if sw else "")
+        + f"; r = {overcommit:g}, PLE {'on' if ple else 'off'}, {tasks} vCPUs"))
+    table = df.groupby("lock", sort=False)[GEN_TABLE_COLUMNS].mean().round(2)
+    return table, fig
+
+
+def describe_generations(df: pd.DataFrame) -> str:
+    """What a :func:`pvqmodel.generations.generations` frame says, one line per schedule:
+    the fastest and slowest lock (mean ops per ms) and how much faster the first stealing
+    generation (4.5) is than the last one without stealing (4.4), when both ran.
+    Computed, not written."""
+    lines = []
+    for name, g in df.groupby("schedule", sort=False):
+        m = g.groupby("lock", sort=False)["ops_per_ms"].mean()
+        line = (f"{name}: fastest {m.idxmax()} ({m.max():,.0f} ops/ms), slowest "
+                f"{m.idxmin()} ({m.min():,.0f} ops/ms)")
+        if {"pv-qspinlock-4.4", "pv-qspinlock-4.5"} <= set(m.index):
+            line += (f"; 4.5 / 4.4 = {m['pv-qspinlock-4.5'] / m['pv-qspinlock-4.4']:.3g} x")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def generations_sliders(**defaults) -> dict:
+    """The widgets of notebook 05, keyed by :func:`generations_view`'s argument names, at
+    ``defaults`` (else :data:`GEN_VIEW_DEFAULTS`): sliders with
+    ``continuous_update=False`` (re-run on release) for the two constants and the
+    overcommit, a drop-down per behaviour switch ("own": each generation's), a checkbox
+    for PLE."""
+    import ipywidgets as w
+
+    d = {**GEN_VIEW_DEFAULTS, **defaults}
+    unknown = set(d) - set(GEN_VIEW_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown slider(s) {sorted(unknown)}; allowed: "
+                         f"{sorted(GEN_VIEW_DEFAULTS)}")
+    style = {"description_width": "initial"}
+    kw = dict(continuous_update=False, style=style, layout=w.Layout(width="520px"))
+    own = (("each generation's own", OWN),)
+    return dict(
+        spin_threshold_log2=w.IntSlider(value=d["spin_threshold_log2"], min=4, max=18,
+                                        description="SPIN_THRESHOLD (log2)", **kw),
+        pv_prev_check_mask_log2=w.IntSlider(
+            value=d["pv_prev_check_mask_log2"], min=0, max=12,
+            description="PV_PREV_CHECK_MASK + 1 (log2; 8 = 0xff)", **kw),
+        pv_steal=w.Dropdown(options=own + (("0: queued_spin_trylock", 0),
+                                           ("1: one steal (4.5-4.14)", 1),
+                                           ("2: hybrid loop (4.15+)", 2)),
+                            value=d["pv_steal"], description="trylock before queuing (4.5+)",
+                            style=style, layout=w.Layout(width="520px")),
+        pv_wait_early=w.Dropdown(options=own + (("off", False), ("on", True)),
+                                 value=d["pv_wait_early"], description="wait-early",
+                                 style=style, layout=w.Layout(width="520px")),
+        pv_preempted_check=w.Dropdown(options=own + (("off", False), ("on", True)),
+                                      value=d["pv_preempted_check"],
+                                      description="wait-early on vcpu_is_preempted",
+                                      style=style, layout=w.Layout(width="520px")),
+        overcommit=w.FloatSlider(value=d["overcommit"], min=1.0, max=4.0, step=0.25,
+                                 description="overcommit (vCPUs per pCPU)", **kw),
+        ple=w.Checkbox(value=d["ple"], indent=False, description="pause-loop exiting",
+                       style=style),
+    )
+
+
+def generations_widget(*, tasks: int = 4, ops_per_task: int = 2000, reps: int = 4,
+                       seed: int = 0, run: bool = True, **defaults):
+    """Notebook 05's sliders wired to :func:`generations_view` (no "Run" button; a
+    slider re-runs on release): the callback shows the figure once, prints
+    :func:`describe_generations` and returns the table (kept in ``.result``).
+    ``run=True`` runs it once at the defaults."""
+    import ipywidgets as w
+
+    def callback(**values):
+        table, fig = generations_view(**values, tasks=tasks, ops_per_task=ops_per_task,
+                                      reps=reps, seed=seed)
+        show(fig)
+        print(describe_generations(table.reset_index().assign(schedule="this schedule")))
+        return table
+
+    widget = w.interactive(callback, {"manual": False, "auto_display": True},
+                           **generations_sliders(**defaults))
     if run:
         widget.update()
     return widget

@@ -11,6 +11,8 @@ the same data functions, so the checks exercise the code paths the real figures 
 
 from __future__ import annotations
 
+import functools
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -26,6 +28,7 @@ from PIL import Image  # noqa: E402
 
 from pvqmodel.figures import REGISTRY, save_figure  # noqa: E402
 from pvqmodel.figures import engine as fe  # noqa: E402
+from pvqmodel.figures import generations as fg  # noqa: E402
 from pvqmodel.figures import pv as fpv  # noqa: E402
 from pvqmodel.figures.paper import fig_fits, fig_per_op, fig_pv_ratio, fig_table  # noqa: E402
 from pvqmodel.figures.style import MIN_FONT_PT  # noqa: E402
@@ -67,6 +70,14 @@ def _hunt():
                       budget=4, seed=3)
 
 
+@functools.cache
+def _gens():
+    from pvqmodel.generations import generations
+
+    # every lock and schedule of the registered figures, at a few hundred operations
+    return generations(ops_per_task=150, reps=3, seed=0)
+
+
 #: name -> builder of the registered figure from small inputs.
 SMALL = {
     "seed-table": lambda: fig_table(_table()),
@@ -80,6 +91,10 @@ SMALL = {
     "pv-study": lambda: fpv.fig_pv_study(*_pv(), title=fpv.PV_STUDY_TITLE),
     "hunt-sweep": lambda: fpv.fig_hunt_sweep(_hunt()),
     "ple-study": lambda: fpv.fig_ple_study(_ple(), title=fpv.PLE_STUDY_TITLE),
+    "generations-throughput": lambda: fg.fig_generations_throughput(
+        _gens(), title=fg.GEN_FIG_TITLE),
+    "generations-counters": lambda: fg.fig_generations_counters(_gens(),
+                                                                title=fg.GEN_FIG_TITLE),
 }
 
 
@@ -221,7 +236,8 @@ def test_the_checks_catch_what_they_check():
     plt.close(fig)
 
 
-@pytest.mark.parametrize("name", ["seed-table", "pv-study", "ple-study"])
+@pytest.mark.parametrize("name", ["seed-table", "pv-study", "ple-study",
+                                  "generations-counters"])
 def test_saved_png_is_at_least_200_dpi(figures, name, tmp_path):
     fig = figures[name]
     w_in, h_in = fig.get_size_inches()

@@ -58,6 +58,10 @@ from .pv import register_pv_figures  # noqa: E402
 
 register_pv_figures()
 
+from .generations import register_generation_figures  # noqa: E402
+
+register_generation_figures()
+
 
 def build_all(out_dir: Path | str = FIGURES, names=None, formats=("png", "pdf"),
               progress: bool = False) -> list[Path]:

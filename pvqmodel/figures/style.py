@@ -27,6 +27,14 @@ LOCK_PALETTE = {
     "pv-ticket": "#17becf",
     "pv-qspinlock-v10": "#ff7f0e",
     "pv-qspinlock-v10-unfair": "#8c564b",
+    # the merged PV qspinlock's generations: one family, darker = newer (Blues 0.5-1.0)
+    "pv-qspinlock-4.2": "#6aaed6",
+    "pv-qspinlock-4.3": "#4f9bcb",
+    "pv-qspinlock-4.4": "#3787c0",
+    "pv-qspinlock-4.5": "#2070b4",
+    "pv-qspinlock-4.11": "#105ba4",
+    "pv-qspinlock-4.15": "#08468b",
+    "pv-qspinlock-5.4": "#08306b",
 }
 PV_DASHES = {"off": "", "on": (4, 2)}
 SINGLE = (4.8, 3.4)
