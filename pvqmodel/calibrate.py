@@ -321,6 +321,29 @@ def engine_table(*, hardware: Hardware | None = None, workload: Workload | None 
     return df[cols]
 
 
+def _beside_v10(pv, hardware, workload, ops_per_task, reps, seed, progress, workers, v10):
+    """Shared set-up of the tables that run another lock on the queue column's cells
+    beside the v10 lock the column is computed with (PV ``pv``): checked arguments,
+    the preset, the cells and the v10 rows (run by :func:`engine_table` unless given)."""
+    from .sim import default_hardware, default_workload
+    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
+                                                                   Hardware)
+    wl = default_workload() if workload is None else check_instance("workload", workload,
+                                                                   Workload)
+    ops_per_task, reps, seed, _, progress, workers = _check_common(
+        ops_per_task, reps, seed, 1, progress, workers)
+    cells = table_cells(pv)
+    cells = cells[cells["lock"] == "queue"].reset_index(drop=True)
+    if v10 is None:
+        v10 = engine_table(hardware=hw, workload=wl, ops_per_task=ops_per_task, reps=reps,
+                           seed=seed, progress=progress, workers=workers, pv=pv)
+    v10 = v10[(v10["lock"] == "queue") & (v10["pv"] == pv)]
+    if sorted(v10["tasks"]) != sorted(cells["tasks"]):
+        raise ValueError(f"v10 must hold engine_table's queue rows with PV {pv}, N = 1..8")
+    ensure_compiled()
+    return hw, wl, ops_per_task, reps, seed, progress, workers, cells, v10
+
+
 def qspinlock_418_table(*, hardware: Hardware | None = None, workload: Workload | None = None,
                         ops_per_task: int = 20_000, reps: int = 4, seed: int = 1,
                         progress: bool = True, workers: int = 1,
@@ -339,22 +362,8 @@ def qspinlock_418_table(*, hardware: Hardware | None = None, workload: Workload 
     v418_rel_err (against the measurement), v418_sd_ms, v418_min_share,
     v418_transfers_per_op.
     """
-    from .sim import default_hardware, default_workload
-    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
-                                                                   Hardware)
-    wl = default_workload() if workload is None else check_instance("workload", workload,
-                                                                   Workload)
-    ops_per_task, reps, seed, _, progress, workers = _check_common(
-        ops_per_task, reps, seed, 1, progress, workers)
-    cells = pv_off_cells()
-    cells = cells[cells["lock"] == "queue"].reset_index(drop=True)
-    if v10 is None:
-        v10 = engine_table(hardware=hw, workload=wl, ops_per_task=ops_per_task, reps=reps,
-                           seed=seed, progress=progress, workers=workers, pv="off")
-    v10 = v10[(v10["lock"] == "queue") & (v10["pv"] == "off")]
-    if sorted(v10["tasks"]) != sorted(cells["tasks"]):
-        raise ValueError("v10 must hold engine_table's queue rows with PV off, N = 1..8")
-    ensure_compiled()
+    hw, wl, ops_per_task, reps, seed, progress, workers, cells, v10 = _beside_v10(
+        "off", hardware, workload, ops_per_task, reps, seed, progress, workers, v10)
     it = cells.itertuples()
     if progress:
         it = tqdm(list(it), desc="qspinlock-4.18 cells", leave=False)
@@ -398,23 +407,9 @@ def pv_generations_table(*, hardware: Hardware | None = None,
     (pv_lock_stealing per replication), min_share.
     """
     from .locks.pv_generations import GENERATIONS
-    from .sim import default_hardware, default_workload
-    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
-                                                                   Hardware)
-    wl = default_workload() if workload is None else check_instance("workload", workload,
-                                                                   Workload)
-    ops_per_task, reps, seed, _, progress, workers = _check_common(
-        ops_per_task, reps, seed, 1, progress, workers)
-    cells = table_cells("on")
-    cells = cells[cells["lock"] == "queue"].reset_index(drop=True)
-    if v10 is None:
-        v10 = engine_table(hardware=hw, workload=wl, ops_per_task=ops_per_task, reps=reps,
-                           seed=seed, progress=progress, workers=workers, pv="on")
-    v10 = v10[(v10["lock"] == "queue") & (v10["pv"] == "on")]
-    if sorted(v10["tasks"]) != sorted(cells["tasks"]):
-        raise ValueError("v10 must hold engine_table's queue rows with PV on, N = 1..8")
+    hw, wl, ops_per_task, reps, seed, progress, workers, cells, v10 = _beside_v10(
+        "on", hardware, workload, ops_per_task, reps, seed, progress, workers, v10)
     v10_ms = dict(zip(v10["tasks"].astype(int), v10["model_ms"].astype(float), strict=True))
-    ensure_compiled()
     jobs = [(g, c) for g in GENERATIONS for c in cells.itertuples()]
     if progress:
         jobs = tqdm(jobs, desc="PV qspinlock generations", leave=False)
