@@ -288,6 +288,19 @@ def _report(table: pd.DataFrame, hw: Hardware, wl: Workload, fit: dict) -> dict:
     }
 
 
+def _preset_and_run_args(hardware, workload, ops_per_task, reps, seed, progress, workers):
+    """The preset hardware and workload unless given (checked), and the checked run
+    arguments: the common set-up of the tables that run the engine on the seed's cells."""
+    from .sim import default_hardware, default_workload
+    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
+                                                                   Hardware)
+    wl = default_workload() if workload is None else check_instance("workload", workload,
+                                                                   Workload)
+    ops_per_task, reps, seed, _, progress, workers = _check_common(
+        ops_per_task, reps, seed, 1, progress, workers)
+    return hw, wl, ops_per_task, reps, seed, progress, workers
+
+
 def engine_table(*, hardware: Hardware | None = None, workload: Workload | None = None,
                  ops_per_task: int = 20_000, reps: int = 4, seed: int = 1,
                  progress: bool = True, workers: int = 1, pv: str = "both") -> pd.DataFrame:
@@ -300,13 +313,8 @@ def engine_table(*, hardware: Hardware | None = None, workload: Workload | None 
     over replications), min_share (smallest task share of operations when the first
     task finished), transfers_per_op.
     """
-    from .sim import default_hardware, default_workload
-    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
-                                                                   Hardware)
-    wl = default_workload() if workload is None else check_instance("workload", workload,
-                                                                   Workload)
-    ops_per_task, reps, seed, _, progress, workers = _check_common(
-        ops_per_task, reps, seed, 1, progress, workers)
+    hw, wl, ops_per_task, reps, seed, progress, workers = _preset_and_run_args(
+        hardware, workload, ops_per_task, reps, seed, progress, workers)
     cells = table_cells(pv)
     out = run_cells(hw, wl, cells, ops_per_task, reps, seed, progress=progress,
                     workers=workers)
@@ -325,13 +333,8 @@ def _beside_v10(pv, hardware, workload, ops_per_task, reps, seed, progress, work
     """Shared set-up of the tables that run another lock on the queue column's cells
     beside the v10 lock the column is computed with (PV ``pv``): checked arguments,
     the preset, the cells and the v10 rows (run by :func:`engine_table` unless given)."""
-    from .sim import default_hardware, default_workload
-    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
-                                                                   Hardware)
-    wl = default_workload() if workload is None else check_instance("workload", workload,
-                                                                   Workload)
-    ops_per_task, reps, seed, _, progress, workers = _check_common(
-        ops_per_task, reps, seed, 1, progress, workers)
+    hw, wl, ops_per_task, reps, seed, progress, workers = _preset_and_run_args(
+        hardware, workload, ops_per_task, reps, seed, progress, workers)
     cells = table_cells(pv)
     cells = cells[cells["lock"] == "queue"].reset_index(drop=True)
     if v10 is None:

@@ -17,13 +17,12 @@ from __future__ import annotations
 from functools import cache
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from .intervals import interval_table
+from .intervals import interval_table, n_text, yerr
 from .style import CONFIDENCE, LOCK_PALETTE, WIDE, keyed, paper_style
 
 #: Size behind the registered figures: 4 contending vCPUs, 16 replications of 5000
@@ -43,17 +42,6 @@ def short_lock(lock: str) -> str:
     """Axis label of a lock: ``pv-qspinlock-4.11`` -> ``4.11``, ``pv-qspinlock-v10`` ->
     ``v10``."""
     return lock.replace("pv-qspinlock-", "")
-
-
-def _n_text(n) -> str:
-    n = sorted(set(int(k) for k in n))
-    return f"n = {n[0]}" if len(n) == 1 else f"n = {n[0]}..{n[-1]}"
-
-
-def _yerr(t: pd.DataFrame):
-    """Asymmetric error bar lengths from an interval table (0 where undefined)."""
-    return np.vstack([(t["centre"] - t["lo"]).fillna(0).clip(lower=0),
-                      (t["hi"] - t["centre"]).fillna(0).clip(lower=0)])
 
 
 def _log_ticks(ax):
@@ -82,7 +70,7 @@ def fig_generations_throughput(df: pd.DataFrame, title: str = "") -> Figure:
                 for _, r in g.iterrows():
                     c = LOCK_PALETTE.get(r["lock"], "0.5")
                     keyed(ax.errorbar([x[r["lock"]] + dx], [r["centre"]],
-                                      yerr=_yerr(pd.DataFrame([r])), color=c, ms=4.5,
+                                      yerr=yerr(pd.DataFrame([r])), color=c, ms=4.5,
                                       capsize=2, lw=1.2, mec=c, ls="none", **_PLE[ple]),
                           _PLE_KEY[ple])
             ax.set_xticks(range(len(locks)), [short_lock(k) for k in locks], rotation=60,
@@ -96,7 +84,7 @@ def fig_generations_throughput(df: pd.DataFrame, title: str = "") -> Figure:
         fig.tight_layout(rect=(0, 0.1, 1, 0.92 if title else 1))
         fig.legend(handles, [_PLE_KEY[False], _PLE_KEY[True]], loc="lower center", ncol=2,
                    bbox_to_anchor=(0.5, 0.0),
-                   title=f"geometric mean of {_n_text(t['n'])} runs, bars {_CI} CI "
+                   title=f"geometric mean of {n_text(t['n'])} runs, bars {_CI} CI "
                          "(t-interval on log scale); colour: lock")
         if title:
             fig.suptitle(title, fontsize=9)
@@ -147,7 +135,7 @@ def fig_generations_counters(df: pd.DataFrame, title: str = "") -> Figure:
             for (oc, ple), g in t.groupby(["overcommit", "ple"], sort=True):
                 c = _schedule_colour(oc, ocs)
                 xs = [x[k] + dodge[oc, ple] for k in g["lock"]]
-                keyed(ax.errorbar(xs, g["centre"], yerr=_yerr(g), color=c, mec=c, ms=3.5,
+                keyed(ax.errorbar(xs, g["centre"], yerr=yerr(g), color=c, mec=c, ms=3.5,
                                   capsize=1.5, lw=1.0, ls="none", **_PLE[ple]),
                       keys[oc, ple])
             ax.set_xticks(range(len(locks)), [short_lock(k) for k in locks], rotation=60,
@@ -166,7 +154,7 @@ def fig_generations_counters(df: pd.DataFrame, title: str = "") -> Figure:
         fig.tight_layout(rect=(0, 0.07, 1, 0.95 if title else 1))
         fig.legend(handles, [keys[s] for s in scheds], loc="lower center",
                    ncol=len(scheds), bbox_to_anchor=(0.5, 0.0),
-                   title=f"mean (log axes: geometric mean) of {_n_text(n_all)} runs, bars "
+                   title=f"mean (log axes: geometric mean) of {n_text(n_all)} runs, bars "
                          f"{_CI} t-interval")
         if title:
             fig.suptitle(title, fontsize=9)

@@ -17,7 +17,7 @@ from scipy import stats
 
 from .style import CONFIDENCE
 
-__all__ = ["interval_table", "mean_interval"]
+__all__ = ["interval_table", "mean_interval", "n_text", "yerr"]
 
 
 def mean_interval(values, *, log: bool = False, confidence: float = CONFIDENCE):
@@ -58,3 +58,15 @@ def interval_table(df: pd.DataFrame, value: str, by, *, log: bool = False,
         rows.append((*key, c, lo, hi, n))
     cols = list(by) if isinstance(by, (list, tuple)) else [by]
     return pd.DataFrame(rows, columns=[*cols, "centre", "lo", "hi", "n"])
+
+
+def n_text(n) -> str:
+    """Caption text for the replication counts ``n`` of an interval table."""
+    n = sorted(set(int(k) for k in n))
+    return f"n = {n[0]}" if len(n) == 1 else f"n = {n[0]}..{n[-1]}"
+
+
+def yerr(t: pd.DataFrame):
+    """Asymmetric error bar lengths from an interval table (0 where undefined)."""
+    return np.vstack([(t["centre"] - t["lo"]).fillna(0).clip(lower=0),
+                      (t["hi"] - t["centre"]).fillna(0).clip(lower=0)])

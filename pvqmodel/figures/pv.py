@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from .intervals import interval_table
+from .intervals import interval_table, n_text, yerr
 from .style import CONFIDENCE, LOCK_PALETTE, WIDE, no_legend, paper_style
 
 #: Replications and operations per task behind the registered ``pv-study`` and
@@ -44,17 +44,6 @@ def _short(lock: str) -> str:
     return lock.replace("pv-qspinlock-", "pvq-")
 
 
-def _n_text(n) -> str:
-    n = sorted(set(int(k) for k in n))
-    return f"n = {n[0]}" if len(n) == 1 else f"n = {n[0]}..{n[-1]}"
-
-
-def _yerr(t: pd.DataFrame):
-    """Asymmetric error bar lengths from an interval table (0 where undefined)."""
-    return np.vstack([(t["centre"] - t["lo"]).fillna(0).clip(lower=0),
-                      (t["hi"] - t["centre"]).fillna(0).clip(lower=0)])
-
-
 def fig_pv_study(summary: pd.DataFrame, waits: pd.DataFrame, title: str = "") -> Figure:
     """Throughput (geometric mean, log axis), halts and kicks per 1000 acquisitions
     (means), each with its 95 % t-interval over the replications, and the wait-time
@@ -66,7 +55,7 @@ def fig_pv_study(summary: pd.DataFrame, waits: pd.DataFrame, title: str = "") ->
     with paper_style():
         fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(WIDE[0] * 1.2, WIDE[1] + 0.4))
         for i, lock in enumerate(locks):
-            no_legend(a1.errorbar([i], tput.loc[[lock], "centre"], yerr=_yerr(tput.loc[[lock]]),
+            no_legend(a1.errorbar([i], tput.loc[[lock], "centre"], yerr=yerr(tput.loc[[lock]]),
                                   fmt="o", ms=6, capsize=4, color=LOCK_PALETTE.get(lock, "0.5")),
                       "one point per lock, named on the x axis; interval in the title")
         a1.set_xticks(list(x), [_short(k) for k in locks], rotation=20)
@@ -77,7 +66,7 @@ def fig_pv_study(summary: pd.DataFrame, waits: pd.DataFrame, title: str = "") ->
         a1.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         a1.yaxis.set_minor_formatter(NullFormatter())
         a1.set_ylabel("lock ops per ms (all tasks, log)")
-        a1.set_title(f"geometric mean, {_CI} CI\n({_n_text(tput['n'])} runs)")
+        a1.set_title(f"geometric mean, {_CI} CI\n({n_text(tput['n'])} runs)")
         w = 0.38
         for off, col, name, colour in ((-w / 2, "halts_per_1k", "halts", "0.35"),
                                        (w / 2, "kicks_per_1k", "kicks", "0.7")):
@@ -89,7 +78,7 @@ def fig_pv_study(summary: pd.DataFrame, waits: pd.DataFrame, title: str = "") ->
                 ecolor="k", capsize=3, lw=1), "bars' interval, in the title")
         a2.set_xticks(list(x), [_short(k) for k in locks], rotation=20)
         a2.set_ylabel("per 1000 acquisitions")
-        a2.set_title(f"mean, {_CI} CI ({_n_text(tput['n'])} runs)")
+        a2.set_title(f"mean, {_CI} CI ({n_text(tput['n'])} runs)")
         a2.legend()
         for lock, h in waits.groupby("lock", sort=False):
             h = h[h["count"] > 0]
@@ -146,7 +135,7 @@ def fig_ple_study(summary: pd.DataFrame, title: str = "") -> Figure:
             d = t[t["wakeup_preempt"] == wp]
             for (lock, ple), g in d.groupby(["lock", "ple"], sort=False):
                 c = LOCK_PALETTE.get(lock, "0.5")
-                ax.errorbar(g["tasks"] + dodge[lock, ple], g["centre"], yerr=_yerr(g),
+                ax.errorbar(g["tasks"] + dodge[lock, ple], g["centre"], yerr=yerr(g),
                             color=c, marker="o" if ple else "s", ms=4,
                             mfc=c if ple else "white", capsize=2, ls="-" if ple else "--",
                             lw=1.2, label=f"{lock}, PLE {'on' if ple else 'off'}")
@@ -160,7 +149,7 @@ def fig_ple_study(summary: pd.DataFrame, title: str = "") -> Figure:
         fig.tight_layout(rect=(0, 0.16, 1, 0.94 if title else 1))
         fig.legend([handles[i] for i in order], [labels[i] for i in order],
                    loc="lower center", ncol=len(keys) // 2 or 1, bbox_to_anchor=(0.5, 0.0),
-                   title=f"geometric mean of {_n_text(t['n'])} runs, bars {_CI} CI "
+                   title=f"geometric mean of {n_text(t['n'])} runs, bars {_CI} CI "
                          "(t-interval on log scale)")
         if title:
             fig.suptitle(title, fontsize=10)
