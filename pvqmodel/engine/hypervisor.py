@@ -83,6 +83,51 @@ from numba import njit
 
 from .coherence import iter_ns
 from .core import INF, tm_clear, tm_set
+from .fair import (
+    HC_IDLE0,
+    HC_IDLE_NS,
+    HE_CPU,
+    HE_DYELIG,
+    HE_EXEC0,
+    HE_HI,
+    HE_LASTRUN,
+    HE_LO,
+    HE_MAXWAIT,
+    HE_ONRQ,
+    HE_POLL,
+    HE_QPOS,
+    HE_SLICE0,
+    HE_STEAL,
+    HE_SUMEX,
+    HE_VM,
+    HE_WAIT0,
+    HV_CB,
+    HV_CUR,
+    HV_EB,
+    HV_NENT,
+    HV_NVM,
+    HV_PSLOT,
+    HV_QL,
+    HV_RRQ,
+    HV_SBSLOT,
+    HV_SCR,
+    HV_VB,
+    HVM_NRUN,
+    HVM_SHARES,
+    HVM_V0,
+    HVM_V1,
+    HC_NEXT,
+    HC_SKIP,
+    HC_SOCK,
+    HP_NPCPU,
+    HP_SCHED,
+    NHC,
+    NHE,
+    NHP,
+    NHVM,
+    cpu,
+    ent,
+)
 from .rand import bounded_int, exponential, uniform
 from .state import (
     A_NEXT,
@@ -156,31 +201,83 @@ from .state import (
     WATCH,
 )
 
-# H layout: [pCPU slot base, store-buffer slot base | cur (npcpu) | per queue: head, len |
-#            ring (nq x cap) | scratch (n + nbg, with a schedule: hv_init's shuffle)]
-HV_PSLOT = 0
-HV_SBSLOT = 1
-HV_CUR = 2
-
 WAKE_NONE = 0
 WAKE_IRQ = 1
 WAKE_KICK = 2
 
 
-def hv_size(n: int, npcpu: int, nbg: int, nq: int) -> int:
-    """Length of ``H`` for ``nq`` run queues (Python side)."""
-    scratch = n + nbg if npcpu > 0 else 0
-    return HV_CUR + npcpu + 2 * nq + nq * (n + nbg + 1) + scratch
+def hv_size(n: int, npcpu: int, nbg: int, nq: int, nvm: int = 1) -> int:
+    """Length of ``H`` for ``nq`` round-robin run queues (Python side)."""
+    nent = n + nbg
+    scratch = nent if npcpu > 0 else 0
+    return (HV_CUR + npcpu + 2 * nq + nq * (nent + 1) + scratch + nent * NHE
+            + npcpu * NHC + nvm * NHVM + npcpu * nent)
 
 
-def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int) -> np.ndarray:
-    """Allocate ``H`` for ``n`` VM vCPUs, ``npcpu`` pCPUs (0: no schedule) and ``nbg``
-    background vCPUs (Python side)."""
+def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int,
+             host: dict | None = None) -> np.ndarray:
+    """Allocate and fill ``H`` for ``n`` lock-running vCPUs, ``npcpu`` pCPUs (0: no
+    schedule) and ``nbg`` CPU-bound threads (Python side).
+
+    ``host`` (None: the round-robin schedule of :class:`pvqmodel.Schedule`, one VM plus
+    the CPU-bound threads as VM 1) holds the fair scheduler's parameters and layout:
+    ``hp`` ({HP_* index: int value}), ``ent_vm`` (VM of each entity), ``ent_lo`` /
+    ``ent_hi`` (allowed pCPUs), ``vm_v0`` / ``vm_v1`` (each VM's rows of I), ``vm_shares``,
+    ``cpu_sock`` (socket of each pCPU), ``poll0`` (initial halt_poll_ns of a vCPU)."""
+    nent = n + nbg
     nq = (npcpu if pinned else 1) if npcpu > 0 else 0
-    H = np.full(hv_size(n, npcpu, nbg, nq), -1, dtype=np.int64)
+    host = {} if host is None else host
+    ent_vm = np.asarray(host.get("ent_vm", [0] * n + [1] * nbg), dtype=np.int64)
+    nvm = int(ent_vm.max()) + 1 if nent > 0 else 1
+    H = np.full(hv_size(n, npcpu, nbg, nq, nvm), -1, dtype=np.int64)
     H[HV_PSLOT] = n + n_lines
     H[HV_SBSLOT] = n + n_lines + npcpu
-    H[HV_CUR + npcpu: HV_CUR + npcpu + 2 * nq] = 0  # queue heads and lengths
+    H[HV_NENT] = nent
+    H[HV_NVM] = nvm
+    H[HP_SCHED:HP_SCHED + NHP] = 0
+    H[HP_NPCPU] = npcpu
+    for k, val in host.get("hp", {}).items():
+        H[k] = int(val)
+    rrq = HV_CUR + npcpu
+    H[HV_RRQ] = rrq
+    H[rrq: rrq + 2 * nq] = 0  # queue heads and lengths
+    scr = rrq + 2 * nq + nq * (nent + 1)
+    H[HV_SCR] = scr
+    eb = scr + (nent if npcpu > 0 else 0)
+    H[HV_EB] = eb
+    H[HV_CB] = eb + nent * NHE
+    H[HV_VB] = H[HV_CB] + npcpu * NHC
+    H[HV_QL] = H[HV_VB] + nvm * NHVM
+    E = H[eb: eb + nent * NHE].reshape(nent, NHE)
+    E[:, :] = 0
+    E[:, HE_VM] = ent_vm
+    if "ent_lo" in host:
+        E[:, HE_LO] = host["ent_lo"]
+        E[:, HE_HI] = host["ent_hi"]
+    elif npcpu > 0:
+        e = np.arange(nent)
+        home = np.where(e < n, e, e - n) % npcpu
+        E[:, HE_LO] = home if pinned else 0
+        E[:, HE_HI] = home + 1 if pinned else npcpu
+    E[:, HE_CPU] = E[:, HE_LO]
+    E[:, HE_ONRQ] = 1
+    E[:, HE_WAIT0] = -1
+    E[:, HE_QPOS] = -1
+    E[:, HE_LASTRUN] = -(1 << 40)  # never ran: not cache-hot
+    E[:, HE_DYELIG] = 0
+    E[:n, HE_POLL] = int(host.get("poll0", 0))
+    C = H[H[HV_CB]: H[HV_CB] + npcpu * NHC].reshape(npcpu, NHC)
+    C[:, :] = 0
+    C[:, HC_NEXT] = -1
+    C[:, HC_SKIP] = -1
+    C[:, HC_IDLE0] = -1
+    C[:, HC_SOCK] = host.get("cpu_sock", 0)
+    V = H[H[HV_VB]: H[HV_VB] + nvm * NHVM].reshape(nvm, NHVM)
+    V[:, :] = 0
+    V[:, HVM_NRUN] = np.bincount(ent_vm, minlength=nvm)
+    V[:, HVM_SHARES] = host.get("vm_shares", 1024)
+    V[:, HVM_V0] = host.get("vm_v0", [0] + [n] * (nvm - 1))
+    V[:, HVM_V1] = host.get("vm_v1", [n] + [n] * (nvm - 1))
     return H
 
 
@@ -199,8 +296,8 @@ def _home_queue(e, n, LP):
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def _qbase(LP):
-    return HV_CUR + LP[LP_NPCPU]
+def _qbase(H):
+    return H[HV_RRQ]
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -213,19 +310,20 @@ def _idle_pcpu(H, LP):
 
 
 @njit(cache=True, _nrt=False)
-def _enqueue(H, q, e, n, LP):
-    qb = _qbase(LP)
+def _enqueue(H, q, e, n, LP, t):
+    qb = _qbase(H)
     cap = n + LP[LP_NBG] + 1
     head = H[qb + 2 * q]
     ln = H[qb + 2 * q + 1]
     H[qb + 2 * _nq(LP) + q * cap + (head + ln) % cap] = e
     H[qb + 2 * q + 1] = ln + 1
+    _acct_wait(H, e, t)
 
 
 @njit(cache=True, _nrt=False)
 def _dequeue(H, q, n, LP):
     """Next entity of queue q, or -1 if it is empty."""
-    qb = _qbase(LP)
+    qb = _qbase(H)
     cap = n + LP[LP_NBG] + 1
     ln = H[qb + 2 * q + 1]
     if ln <= 0:
@@ -238,22 +336,23 @@ def _dequeue(H, q, n, LP):
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def _push_front(H, q, e, n, LP):
+def _push_front(H, q, e, n, LP, t):
     """Put e at the head of queue q: a preempted entity that had not used up its turn
     (CFS keeps its vruntime; it is the next one picked after the entity that took over)."""
-    qb = _qbase(LP)
+    qb = _qbase(H)
     cap = n + LP[LP_NBG] + 1
     head = (H[qb + 2 * q] + cap - 1) % cap
     H[qb + 2 * _nq(LP) + q * cap + head] = e
     H[qb + 2 * q] = head
     H[qb + 2 * q + 1] += 1
+    _acct_wait(H, e, t)
 
 
 @njit(cache=True, _nrt=False, inline='always')
 def _remove(H, q, e, n, LP):
     """Take entity e out of queue q wherever it waits (the order of the others is kept).
     Returns False if e is not in the queue."""
-    qb = _qbase(LP)
+    qb = _qbase(H)
     cap = n + LP[LP_NBG] + 1
     ring = qb + 2 * _nq(LP) + q * cap
     head = H[qb + 2 * q]
@@ -265,6 +364,47 @@ def _remove(H, q, e, n, LP):
             H[qb + 2 * q + 1] = ln - 1
             return True
     return False
+
+
+# ---- run and wait accounting (every scheduler) ----------------------------------------
+
+@njit(cache=True, _nrt=False)
+def _acct_wait(H, e, t):
+    """e is runnable and waits for a pCPU from t (unless it already waits)."""
+    if H[ent(H, e, HE_WAIT0)] < 0:
+        H[ent(H, e, HE_WAIT0)] = int(t)
+
+
+@njit(cache=True, _nrt=False)
+def _acct_switch(p, e, t, H):
+    """pCPU p switches to e (-1: idle) at t: close the run of the entity there and the
+    wait of e (steal time, longest wait), open e's run."""
+    ti = int(t)
+    c = H[HV_CUR + p]
+    if c >= 0 and c != e:
+        H[ent(H, c, HE_SUMEX)] += ti - H[ent(H, c, HE_EXEC0)]
+        H[ent(H, c, HE_EXEC0)] = ti
+        H[ent(H, c, HE_LASTRUN)] = ti
+    if c < 0 and e >= 0 and H[cpu(H, p, HC_IDLE0)] >= 0:
+        H[cpu(H, p, HC_IDLE_NS)] += ti - H[cpu(H, p, HC_IDLE0)]
+        H[cpu(H, p, HC_IDLE0)] = -1
+    if e < 0:
+        if c >= 0:
+            H[cpu(H, p, HC_IDLE0)] = ti
+        H[HV_CUR + p] = -1
+        return
+    if c != e:
+        w0 = H[ent(H, e, HE_WAIT0)]
+        if w0 >= 0:
+            w = ti - w0
+            H[ent(H, e, HE_STEAL)] += w
+            if w > H[ent(H, e, HE_MAXWAIT)]:
+                H[ent(H, e, HE_MAXWAIT)] = w
+            H[ent(H, e, HE_WAIT0)] = -1
+        H[ent(H, e, HE_EXEC0)] = ti
+        H[ent(H, e, HE_SLICE0)] = H[ent(H, e, HE_SUMEX)]
+    H[ent(H, e, HE_CPU)] = p
+    H[HV_CUR + p] = e
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -323,7 +463,7 @@ def hv_preempt(v, t, I, F, G, P, TF, TI):
 def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
     """pCPU p starts running entity e at t for one quantum."""
     n = I.shape[0]
-    H[HV_CUR + p] = e
+    _acct_switch(p, e, t, H)
     if e < n:
         I[e, PCPU] = p
         hv_resume(e, t, I, F, G, P, TF, TI)
@@ -339,7 +479,7 @@ def hv_release(p, t, I, F, G, P, LP, H, TF, TI, rng):
     if e >= 0:
         hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
     else:
-        H[HV_CUR + p] = -1
+        _acct_switch(p, -1, t, H)
         tm_clear(TF, TI, H[HV_PSLOT] + p)
 
 
@@ -355,13 +495,13 @@ def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
         if H[HV_CUR + p] < 0:
             hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
             return
-        _enqueue(H, p, e, n, LP)
+        _enqueue(H, p, e, n, LP, t)
         return
     p = _idle_pcpu(H, LP)
     if p >= 0:
         hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
         return
-    _enqueue(H, 0, e, n, LP)
+    _enqueue(H, 0, e, n, LP, t)
 
 
 @njit(cache=True, _nrt=False)
@@ -377,7 +517,7 @@ def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
     if e >= 0:
         if e < n:
             hv_preempt(e, t, I, F, G, P, TF, TI)
-        _enqueue(H, q, e, n, LP)
+        _enqueue(H, q, e, n, LP, t)
     hv_run(p, e2, t, I, F, G, P, LP, H, TF, TI, rng)
 
 
@@ -395,7 +535,7 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
         return
     npc = LP[LP_NPCPU]
     tot = n + LP[LP_NBG]
-    order = H.shape[0] - tot  # the scratch at the end of H (no allocation in a kernel)
+    order = H[HV_SCR]  # scratch in H (no allocation in a kernel)
     for k in range(tot):
         H[order + k] = k
     for k in range(tot - 1, 0, -1):  # Fisher-Yates
@@ -495,7 +635,7 @@ def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     if e >= 0:
         if e < n:
             hv_preempt(e, t, I, F, G, P, TF, TI)
-        _push_front(H, q, e, n, LP)
+        _push_front(H, q, e, n, LP, t)
     return e
 
 
@@ -524,7 +664,7 @@ def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
                 p = k
                 break
         if p < 0:
-            _enqueue(H, 0, v, n, LP)
+            _enqueue(H, 0, v, n, LP, t)
             return
     if _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP) >= 0:
         G[G_WAKE_PREEMPTS] += 1
@@ -607,7 +747,7 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
         if LP[LP_PINNED] == 0 or qu == I[s, PCPU]:  # same run queue: s hands over its pCPU
             ps = I[s, PCPU]
             _yield_pcpu(s, t, I, F, TF, TI)
-            _enqueue(H, qu, s, n, LP)
+            _enqueue(H, qu, s, n, LP, t)
             hv_run(ps, u, t, I, F, G, P, LP, H, TF, TI, rng)
             return False
         _preempt_current(qu, qu, t, I, F, G, P, TF, TI, H, LP)
@@ -618,7 +758,7 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
     if e < 0:
         return True  # nobody else on s's run queue: schedule() picks s again
     _yield_pcpu(s, t, I, F, TF, TI)
-    _enqueue(H, qs, s, n, LP)
+    _enqueue(H, qs, s, n, LP, t)
     hv_run(ps, e, t, I, F, G, P, LP, H, TF, TI, rng)
     return False
 
