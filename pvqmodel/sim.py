@@ -27,7 +27,7 @@ from .data import SEED_OPS_PER_TASK
 from .engine import coherence as co
 from .engine import core, ensure_compiled
 from .engine import state as st
-from .engine.hypervisor import hv_alloc, hv_size
+from .engine.hypervisor import hv_alloc, hv_entity_frame, hv_size
 from .engine.kernel import init_replication, run_replication
 from .locks import ALIASES as _LOCK_ALIASES
 from .locks import pv_qspinlock as _pvq
@@ -193,6 +193,9 @@ class SimResult:
     failures: dict = field(default_factory=dict)
     #: acquisition wait-time histogram (log2 ns bins, summed over replications)
     waits: pd.DataFrame | None = None
+    #: per host entity (vCPU thread) and replication: VM, run / steal / longest-wait time,
+    #: preemptions, halts, kicks, yields, migrations (engine/hypervisor.py ENTITY_COLUMNS)
+    entities: pd.DataFrame | None = None
 
     def __repr__(self):
         return f"SimResult(summary=\n{self.summary!r})"
@@ -345,7 +348,7 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
 
 
 def _alloc(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
-           pinned: bool = True, drain: bool = False):
+           pinned: bool = True, drain: bool = False, host: dict | None = None):
     shapes = _shapes(n, module, trace, timer, npcpu, nbg, pinned, drain)
     mem, n_lines = memory_layout(n, module)
     n_slots = n + n_lines + npcpu + (n if drain else 0)
@@ -355,7 +358,7 @@ def _alloc(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
     TF, TI = core.tm_alloc(n_slots, mode)
     S = {k: np.zeros(shape, dtype=dt) for k, (shape, dt) in shapes.items()
          if k not in ("mem", "H", "TF", "TI")}
-    S.update(mem=mem, H=hv_alloc(n, npcpu, nbg, pinned, n_lines), TF=TF, TI=TI)
+    S.update(mem=mem, H=hv_alloc(n, npcpu, nbg, pinned, n_lines, host), TF=TF, TI=TI)
     return S
 
 
@@ -412,7 +415,7 @@ class _Cancelled(Exception):
 
 
 def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
-            chunk_events=None, cancel=None):
+            chunk_events=None, cancel=None, host=None):
     """Run one replication; return the state dict (outputs included).
 
     The kernel runs in chunks of at most ``chunk_events`` events (``None``: adapted so a
@@ -421,7 +424,7 @@ def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
     chunking never changes the results: all state lives in the arrays and ``rng``.
     """
     S = _alloc(n, module, trace, timer, npcpu=int(LP[st.LP_NPCPU]), nbg=int(LP[st.LP_NBG]),
-               pinned=bool(LP[st.LP_PINNED]), drain=bool(P[st.P_DRAIN_NS] > 0))
+               pinned=bool(LP[st.LP_PINNED]), drain=bool(P[st.P_DRAIN_NS] > 0), host=host)
     I, F, G = S["I"], S["F"], S["G"]
     # the kernels draw from the bit generator (engine/rand.py: same streams, no NRT)
     bg = rng.bit_generator
@@ -504,7 +507,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
              tunables: LockTunables | None = None, max_events: int | None = None,
              watchdog_ns: float | None = None, trace: int = 256, timer: str = "auto",
              workers: int = 1, check: bool = True,
-             chunk_events: int | None = None) -> SimResult:
+             chunk_events: int | None = None, _host: dict | None = None) -> SimResult:
     """Run ``reps`` replications of the seed micro-benchmark on the engine.
 
     Parameters
@@ -604,7 +607,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     def one(r):
         rng = np.random.Generator(np.random.PCG64(children[r]))
         return run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
-                       chunk_events, cancel)
+                       chunk_events, cancel, _host)
 
     out = _Collector(lock, n, K, reps, check)
     if workers > 1 and reps > 1:
@@ -648,6 +651,7 @@ class _Collector:
     def __init__(self, lock, n, K, reps, check):
         self.lock, self.n, self.K, self.reps, self.check = lock, n, K, reps, check
         self.rows, self.tasks, self.handoff, self.waits = {}, {}, {}, {}
+        self.ents = {}
         self.failures = {}
         self.errors = {}
 
@@ -666,7 +670,10 @@ class _Collector:
                 return
             self.failures[r] = tr
         done_t = F[:, st.F_DONE_T]
-        sim_ns = float(done_t.max()) if status == st.ST_OK else float(S["F"][n, st.GF_NOW])
+        # a run that stopped (a failure, or the end of a fixed-duration run) lasted until
+        # its last event
+        finished = status == st.ST_OK and G[st.G_DONE] >= n
+        sim_ns = float(done_t.max()) if finished else float(S["F"][n, st.GF_NOW])
         ops = int(G[st.G_OPS])
         first = S["first"].astype(float)
         share = first / first.mean() if first.sum() > 0 else np.zeros(n)
@@ -682,7 +689,8 @@ class _Collector:
             "shared_reads": int(G[st.G_SHARED_READS]), "rmw": int(G[st.G_RMW]),
             "spinner_wakes": int(G[st.G_WAKES]), "spin_timeouts": int(G[st.G_TIMEOUTS]),
             "steals": int(G[st.G_STEALS]),
-            "halts": int(sum(G[st.G_HALT0 + k] for k in range(st.NHALT))),
+            "halts": int(sum(G[st.G_HALT0 + k] for k in range(st.HALT_IDLE))),
+            "idle_halts": int(G[st.G_HALT0 + st.HALT_IDLE]),
             "halts_node": int(G[st.G_HALT0 + st.HALT_NODE]),
             "halts_head": int(G[st.G_HALT0 + st.HALT_HEAD]),
             "kicks": int(G[st.G_KICKS]), "kicks_nohalt": int(G[st.G_KICK_NOHALT]),
@@ -738,6 +746,9 @@ class _Collector:
         }
         row["transfers_per_op"] = (row["xfer_same"] + row["xfer_cross"]) / max(ops, 1)
         self.rows[r] = row
+        ents = hv_entity_frame(S["H"], n, sim_ns)
+        ents["rep"] = np.full(len(ents["entity"]), r)
+        self.ents[r] = ents
         t = np.arange(n)
         self.tasks[r] = {"lock": [lock] * n, "tasks": np.full(n, n), "rep": np.full(n, r),
                          "task": t, "socket": I[:, st.SOCKET].copy(),
@@ -770,7 +781,9 @@ class _Collector:
             pd.DataFrame([self.rows[r] for r in reps]), tasks, pd.DataFrame(
                 hrows, columns=["lock", "tasks", "rep", "waiters", "handoff_ns", "count"]),
             dict(sorted(self.failures.items())),
-            _wait_frame(lock, n, [self.waits[r] for r in reps]))
+            _wait_frame(lock, n, [self.waits[r] for r in reps]),
+            pd.concat([pd.DataFrame(self.ents[r]) for r in reps], ignore_index=True)
+            if reps else pd.DataFrame())
 
 
 def _wait_frame(lock, n, waits) -> pd.DataFrame:

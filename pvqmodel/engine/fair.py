@@ -90,7 +90,8 @@ HP_DY_TRIES = 33  # -ESRCH tries before giving up (3)
 HP_KICK_YIELD = 34  # 5.3+: the kicker yields to the kicked vCPU (kvm_sched_yield)
 HP_PREEMPT_FLAG = 35  # guest-visible preempted: 0 none, 1 every vcpu_put, 2 involuntary
 HP_WAKE_IDLE = 36  # kick -> running for a vCPU blocked with its pCPU idle, ns
-NHP = 37
+HP_END_NS = 37  # > 0: the run stops at this time (a fixed-duration run), ns
+NHP = 38
 HV_CUR = HP_SCHED + NHP  # H[HV_CUR + p]: the entity on pCPU p (-1: idle)
 
 # ---- entity record ---------------------------------------------------------------------
@@ -391,10 +392,10 @@ def sched_slice(H, p, e):
     lat = H[HP_LATENCY]
     ming = H[HP_MINGRAN]
     period = lat if nr <= SCHED_NR_LATENCY else nr * ming
-    W = rq_weight(H, p, H[HP_GROUPS])
+    W = rq_weight(H, p)
     if W <= 0:
         return period
-    s = period * weight(H, e, H[HP_GROUPS]) // W
+    s = period * weight(H, e) // W
     return s if s > ming else ming
 
 

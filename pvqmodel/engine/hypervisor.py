@@ -84,23 +84,62 @@ from numba import njit
 from .coherence import iter_ns
 from .core import INF, tm_clear, tm_set
 from .fair import (
+    HC_BAL,
     HC_IDLE0,
     HC_IDLE_NS,
+    HC_MINV,
+    HC_NEXT,
+    HC_NR,
+    HC_SKIP,
+    HC_SOCK,
+    HC_TICK0,
     HE_CPU,
+    HE_DL,
     HE_DYELIG,
     HE_EXEC0,
+    HE_HALT0,
     HE_HI,
+    HE_INSPIN,
+    HE_KPRE,
     HE_LASTRUN,
     HE_LO,
     HE_MAXWAIT,
+    HE_NHALT,
+    HE_NKICK,
+    HE_NMIGRATE,
+    HE_NPOLL_OK,
+    HE_NPREEMPT,
+    HE_NWAKEPRE,
+    HE_NYIELD,
     HE_ONRQ,
+    HE_PARITY,
     HE_POLL,
+    HE_POLLING,
     HE_QPOS,
     HE_SLICE0,
     HE_STEAL,
     HE_SUMEX,
     HE_VM,
+    HE_VRUN,
     HE_WAIT0,
+    HP_BALANCE,
+    HP_DY_ELIG,
+    HP_DY_HALTED,
+    HP_DY_READY,
+    HP_DY_TRIES,
+    HP_KICK_YIELD,
+    HP_NPCPU,
+    HP_POLL_GROW,
+    HP_POLL_MAX,
+    HP_POLL_SHRINK,
+    HP_POLL_START,
+    HP_PREEMPT_FLAG,
+    HP_SCHED,
+    HP_SLICE,
+    HP_TICK,
+    HP_WAKE_ENQ,
+    HP_WAKE_IDLE,
+    HP_WAKE_POLL,
     HV_CB,
     HV_CUR,
     HV_EB,
@@ -112,21 +151,34 @@ from .fair import (
     HV_SBSLOT,
     HV_SCR,
     HV_VB,
+    HVM_LASTB,
     HVM_NRUN,
     HVM_SHARES,
     HVM_V0,
     HVM_V1,
-    HC_NEXT,
-    HC_SKIP,
-    HC_SOCK,
-    HP_NPCPU,
-    HP_SCHED,
     NHC,
     NHE,
     NHP,
     NHVM,
+    SCHED_EEVDF,
+    SCHED_RR,
+    clear_buddies,
     cpu,
     ent,
+    migrate,
+    pick_next,
+    place_entity,
+    rq_add,
+    rq_del,
+    save_lag,
+    select_cpu,
+    steal_candidate,
+    tick_resched,
+    update_curr,
+    vdelta,
+    vmr,
+    wake_preempts,
+    weight,
 )
 from .rand import bounded_int, exponential, uniform
 from .state import (
@@ -135,6 +187,7 @@ from .state import (
     ACQ_SEQ,
     BOOSTED,
     DY_NEXT,
+    F_DELAY,
     F_KICK_T,
     F_OFF_T0,
     F_PARK_T0,
@@ -160,6 +213,8 @@ from .state import (
     G_WAKE_PREEMPTS,
     GF_BLOCKED_NS,
     GF_WAKE_LAT,
+    GUEST_PREEMPTED,
+    HALT_IDLE,
     HALT_SITE,
     IN_ACQ,
     ITERS,
@@ -279,6 +334,38 @@ def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int,
     V[:, HVM_V0] = host.get("vm_v0", [0] + [n] * (nvm - 1))
     V[:, HVM_V1] = host.get("vm_v1", [n] + [n] * (nvm - 1))
     return H
+
+
+#: Per-entity columns of :func:`hv_entity_frame` (name -> entity-record column)
+ENTITY_COLUMNS = {
+    "run_ns": HE_SUMEX, "steal_ns": HE_STEAL, "max_wait_ns": HE_MAXWAIT,
+    "preemptions": HE_NPREEMPT, "halts": HE_NHALT, "polls_ok": HE_NPOLL_OK,
+    "kicks": HE_NKICK, "yields": HE_NYIELD, "migrations": HE_NMIGRATE,
+    "wake_preemptions": HE_NWAKEPRE, "halt_poll_ns": HE_POLL,
+}
+
+
+def hv_entity_frame(H: np.ndarray, n: int, now: float) -> dict:
+    """Per-entity accounting of a finished run as columns (Python side): run, steal and
+    longest-wait times with the run or wait still open at ``now`` closed there, and the
+    counters. Entities 0..n-1 are the lock-running vCPUs."""
+    nent = int(H[HV_NENT])
+    E = H[H[HV_EB]: H[HV_EB] + nent * NHE].reshape(nent, NHE).copy()
+    npc = int(H[HP_NPCPU])
+    ti = int(now)
+    for p in range(npc):  # close the runs in progress
+        c = int(H[HV_CUR + p])
+        if c >= 0:
+            E[c, HE_SUMEX] += ti - E[c, HE_EXEC0]
+    waiting = E[:, HE_WAIT0] >= 0
+    w = np.where(waiting, ti - E[:, HE_WAIT0], 0)
+    E[:, HE_STEAL] += w
+    E[:, HE_MAXWAIT] = np.maximum(E[:, HE_MAXWAIT], w)
+    out = {"entity": np.arange(nent), "vm": E[:, HE_VM].copy(),
+           "vcpu": np.where(np.arange(nent) < n, np.arange(nent), -1)}
+    for name, col in ENTITY_COLUMNS.items():
+        out[name] = E[:, col].copy()
+    return out
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -473,6 +560,9 @@ def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
 @njit(cache=True, _nrt=False)
 def hv_release(p, t, I, F, G, P, LP, H, TF, TI, rng):
     """pCPU p's entity stops running (halted or finished): run the next queued one."""
+    if H[HP_SCHED] != SCHED_RR:
+        _fs_block(p, t, I, F, G, P, LP, H, TF, TI)
+        return
     n = I.shape[0]
     q = p if LP[LP_PINNED] != 0 else 0
     e = _dequeue(H, q, n, LP)
@@ -506,7 +596,11 @@ def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
 
 @njit(cache=True, _nrt=False)
 def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
-    """Quantum end on pCPU p: the next queued entity (if any) takes the pCPU."""
+    """Quantum end on pCPU p: the next queued entity (if any) takes the pCPU (a fair
+    scheduler: the host tick, fs_tick)."""
+    if H[HP_SCHED] != SCHED_RR:
+        fs_tick(p, t, I, F, G, P, LP, H, TF, TI)
+        return
     n = I.shape[0]
     q = p if LP[LP_PINNED] != 0 else 0
     e2 = _dequeue(H, q, n, LP)
@@ -531,7 +625,11 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
         F[v, F_OFF_T0] = -1.0
         F[v, F_KICK_T] = -1.0
         F[v, F_PLE_WIN] = P[P_PLE_WINDOW]
+        I[v, GUEST_PREEMPTED] = -1 if H[HP_SCHED] == SCHED_RR else 0
     if LP[LP_HV] == 0:
+        return
+    if H[HP_SCHED] != SCHED_RR:
+        fs_init(I, F, G, P, LP, H, TF, TI, rng)
         return
     npc = LP[LP_NPCPU]
     tot = n + LP[LP_NBG]
@@ -563,26 +661,35 @@ def hv_halt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     site = I[v, A_VAL]
     I[v, PC] = I[v, A_NEXT]
     I[v, MODE] = M_RUN
-    if LP[LP_LATCH] != 0 and I[v, LATCH] != 0:
+    if LP[LP_LATCH] != 0 and I[v, LATCH] != 0 and site != HALT_IDLE:
         I[v, LATCH] = 0
         G[G_LATCH_HITS] += 1
         tm_set(TF, TI, v, t + P[P_HALT_NS])
         return
     I[v, LATCH] = 0
     G[G_HALT0 + site] += 1
+    if site != HALT_IDLE:  # (an idle HLT the latch ends at once is simply executed again)
+        H[ent(H, v, HE_NHALT)] += 1
     I[v, HALT_SITE] = site
     I[v, VSTATE] = VS_HALTED
     I[v, MODE] = M_HALTED
     F[v, F_OFF_T0] = t
     F[v, F_STASH] = P[P_HALT_NS]  # the VM exit/entry, paid when it runs again
-    if P[P_SPURIOUS_NS] > 0.0:
+    if site == HALT_IDLE:
+        # the guest's idle HLT through a sleeping think time: its timer interrupt wakes it
+        I[v, WAKE_PENDING] = WAKE_IRQ
+        tm_set(TF, TI, v, t + F[v, F_DELAY])
+    elif P[P_SPURIOUS_NS] > 0.0:
         I[v, WAKE_PENDING] = WAKE_IRQ
         tm_set(TF, TI, v, t + exponential(rng, P[P_SPURIOUS_NS]))
     else:
         I[v, WAKE_PENDING] = WAKE_NONE
         G[G_BLOCKED] += 1
     if LP[LP_HV] != 0:
-        hv_release(I[v, PCPU], t, I, F, G, P, LP, H, TF, TI, rng)
+        if H[HP_SCHED] != SCHED_RR:
+            fs_halt(v, t, I, F, G, P, LP, H, TF, TI)
+        else:
+            hv_release(I[v, PCPU], t, I, F, G, P, LP, H, TF, TI, rng)
 
 
 @njit(cache=True, _nrt=False)
@@ -593,8 +700,18 @@ def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
     I[v, MODE] = M_RUN
     tm_set(TF, TI, v, t + P[P_KICK_NS])
     G[G_KICKS] += 1
+    H[ent(H, v, HE_NKICK)] += 1
+    fair = LP[LP_HV] != 0 and H[HP_SCHED] != SCHED_RR
     if I[u, VSTATE] == VS_HALTED and I[u, WAKE_PENDING] != WAKE_KICK:
-        tw = t + draw_time(P[P_WAKE_NS], P[P_WAKE_EXP], rng)
+        lat = P[P_WAKE_NS]
+        if fair:  # the kick -> running latency depends on where the target is
+            if H[ent(H, u, HE_POLLING)] != 0:
+                lat = float(H[HP_WAKE_POLL])
+            else:
+                q = select_cpu(H, u)
+                idle = H[HV_CUR + q] < 0 and H[cpu(H, q, HC_NR)] == 0
+                lat = float(H[HP_WAKE_IDLE] if idle else H[HP_WAKE_ENQ])
+        tw = t + draw_time(lat, P[P_WAKE_EXP], rng)
         if I[u, WAKE_PENDING] == WAKE_NONE:
             G[G_BLOCKED] -= 1
         if I[u, WAKE_PENDING] == WAKE_NONE or tw < TF[u]:
@@ -602,12 +719,24 @@ def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
             tm_set(TF, TI, u, tw)
         I[u, KICK_SEQ] = I[u, ACQ_SEQ]
         F[u, F_KICK_T] = t
-        return
-    G[G_KICK_NOHALT] += 1
-    if I[u, IN_ACQ] == 0:
-        G[G_KICK_STALE] += 1
-    if LP[LP_LATCH] != 0:
-        I[u, LATCH] = 1
+    else:
+        G[G_KICK_NOHALT] += 1
+        if I[u, IN_ACQ] == 0:
+            G[G_KICK_STALE] += 1
+        if LP[LP_LATCH] != 0:
+            I[u, LATCH] = 1
+    if fair and H[HP_KICK_YIELD] != 0 and H[cpu(H, I[v, PCPU], HC_NR)] > 0:
+        # 5.3+ KVM_HC_KICK_CPU -> kvm_sched_yield (266e85a5): unless the kicker's thread
+        # is alone on its pCPU, it yields to the kicked vCPU. kvm_vcpu_kick woke the
+        # target inside the hypercall, so a blocked target is runnable at once here.
+        if I[u, VSTATE] == VS_HALTED and H[ent(H, u, HE_POLLING)] == 0:
+            tm_clear(TF, TI, u)
+            _wake_account(u, t, I, F, G)
+            _poll_adjust(u, t, H)
+            _fs_enqueue_wake(u, t, I, F, G, P, LP, H, TF, TI)
+        if I[u, VSTATE] == VS_READY and I[v, VSTATE] == VS_RUNNING:
+            if fs_yield_to(v, u, t, I, F, G, P, LP, H, TF, TI) > 0:
+                fs_schedule(I[v, PCPU], t, OFF_YIELD, I, F, G, P, LP, H, TF, TI)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -677,6 +806,9 @@ def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
     once with wake-up preemption, or if a directed yield made it the next buddy while
     its kick was on its way (``DY_NEXT``); otherwise it waits for a pCPU."""
     _wake_account(v, t, I, F, G)
+    if LP[LP_HV] != 0 and H[HP_SCHED] != SCHED_RR:
+        fs_wake(v, t, I, F, G, P, LP, H, TF, TI)
+        return
     if LP[LP_HV] != 0 and (LP[LP_WAKEUP_PREEMPT] != 0 or I[v, DY_NEXT] != 0):
         I[v, DY_NEXT] = 0
         _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng)
@@ -771,7 +903,10 @@ def hv_on_spin(v, t, I, F, G, P, LP, H, TF, TI, rng):
     (``VS_READY``), or halted with a kick pending (``kvm_arch_vcpu_runnable``: the
     PV-unhalted flag). Never a background vCPU (another VM), never a running one, never
     a halted one without a kick. The first found is boosted (``_boost``) and becomes
-    ``last_boosted_vcpu``. Returns True if v goes back to spinning on its pCPU."""
+    ``last_boosted_vcpu``. Returns True if v goes back to spinning on its pCPU. Under a
+    fair scheduler: fs_on_spin."""
+    if H[HP_SCHED] != SCHED_RR:
+        return fs_on_spin(v, t, I, F, G, P, LP, H, TF, TI)
     n = I.shape[0]
     last = G[G_LAST_BOOSTED]
     for k in range(1, n + 1):
@@ -800,4 +935,356 @@ def hv_vcpu_preempted(u, I, F):
     (spurious wake-up) that waits for a pCPU, and, at the start of a run, a vCPU that
     has not had a pCPU yet. With dedicated pCPUs (``LP_HV == 0``) no vCPU is ever
     ``VS_READY``, so this is always false, as in KVM."""
+    g = I[u, GUEST_PREEMPTED]
+    if g >= 0:  # a fair host scheduler keeps the byte as its KVM era writes it
+        return g != 0
     return I[u, VSTATE] == VS_READY and F[u, F_KICK_T] < 0.0
+
+
+# ---- fair host schedulers (CFS, EEVDF): carrying out fair.py's decisions --------------
+# How an entity leaves its pCPU while still runnable (fs_schedule's ``how``)
+OFF_PREEMPT = 0  # involuntary: a tick, a wake-up preemption, a remote resched
+OFF_PLE_YIELD = 1  # the spinner yields inside its PLE exit (kvm_vcpu_on_spin)
+OFF_YIELD = 2  # a voluntary yield elsewhere (kvm_sched_yield after a kick)
+OFF_BLOCKED = 3  # the running entity blocked (halted, finished): it is not runnable
+
+
+@njit(cache=True, _nrt=False)
+def _fs_tick_arm(p, t, H, TF, TI):
+    """Arm pCPU p's tick at the next multiple of the tick period (its phase) after t."""
+    tick = H[HP_TICK]
+    ph = H[cpu(H, p, HC_TICK0)]
+    k = (int(t) - ph) // tick + 1
+    tm_set(TF, TI, H[HV_PSLOT] + p, float(ph + k * tick))
+
+
+@njit(cache=True, _nrt=False)
+def _guest_flag(v, I, H, involuntary):
+    """The preempted byte KVM writes at vcpu_put for a vCPU leaving its pCPU:
+    HP_PREEMPT_FLAG 0 (before 4.10): never; 1 (4.10-5.x): at every vcpu_put, halts
+    included; 2 (6.1+): only for an involuntary preemption at an interrupt exit."""
+    mode = H[HP_PREEMPT_FLAG]
+    if mode == 1 or (mode == 2 and involuntary):
+        I[v, GUEST_PREEMPTED] = 1
+
+
+@njit(cache=True, _nrt=False)
+def _fs_start(p, e, t, I, F, G, P, H, TF, TI):
+    """pCPU p starts running e (taken out of its queue by the caller)."""
+    n = I.shape[0]
+    _acct_switch(p, e, t, H)
+    H[ent(H, e, HE_PARITY)] = 1  # set_next_entity: "same slice" for RUN_TO_PARITY
+    clear_buddies(H, p, e)
+    if e < n:
+        I[e, PCPU] = p
+        H[ent(H, e, HE_KPRE)] = 0  # kvm_sched_in clears preempted and ready
+        H[ent(H, e, HE_INSPIN)] = 0
+        I[e, GUEST_PREEMPTED] = 0  # record_steal_time at the next entry
+        hv_resume(e, t, I, F, G, P, TF, TI)
+    if TF[H[HV_PSLOT] + p] == INF:
+        _fs_tick_arm(p, t, H, TF, TI)
+
+
+@njit(cache=True, _nrt=False)
+def _fs_off(c, t, how, I, F, G, P, TF, TI, H):
+    """Runnable entity c leaves its pCPU at t (``how``: OFF_*)."""
+    n = I.shape[0]
+    if c >= n:
+        return
+    H[ent(H, c, HE_KPRE)] = 1  # kvm_sched_out with the thread still runnable
+    if how == OFF_PREEMPT:
+        H[ent(H, c, HE_NPREEMPT)] += 1
+        hv_preempt(c, t, I, F, G, P, TF, TI)
+        _guest_flag(c, I, H, True)
+    elif how == OFF_PLE_YIELD:
+        H[ent(H, c, HE_INSPIN)] = 1  # it sleeps inside kvm_vcpu_on_spin
+        _yield_pcpu(c, t, I, F, TF, TI)
+        _guest_flag(c, I, H, False)
+    else:
+        # like a preemption (its pending timer is stashed), without being one
+        I[c, VSTATE] = VS_READY
+        F[c, F_OFF_T0] = t
+        if TF[c] < INF:
+            F[c, F_STASH] = TF[c] - t
+            tm_clear(TF, TI, c)
+        else:
+            F[c, F_STASH] = -1.0
+        _guest_flag(c, I, H, False)
+
+
+@njit(cache=True, _nrt=False)
+def fs_schedule(p, t, how, I, F, G, P, LP, H, TF, TI):
+    """schedule() on pCPU p at t: pick the next entity (fair.pick_next); if it is not the
+    running one, the running one leaves (``how``) and, if still runnable, queues. An
+    idle pCPU pulls a waiting thread it may run (newidle_balance)."""
+    c = H[HV_CUR + p]
+    nx = pick_next(H, p)
+    if nx == c and c >= 0:
+        return
+    if c >= 0 and H[ent(H, c, HE_ONRQ)] != 0:
+        _fs_off(c, t, how, I, F, G, P, TF, TI, H)
+        rq_add(H, p, c, int(t))
+    if nx < 0:
+        e = steal_candidate(H, p, int(t), 1)
+        if e >= 0:
+            migrate(H, e, H[ent(H, e, HE_CPU)], p)
+            nx = e
+    if nx >= 0:
+        rq_del(H, p, nx)
+        _fs_start(p, nx, t, I, F, G, P, H, TF, TI)
+        return
+    _acct_switch(p, -1, t, H)
+    tm_clear(TF, TI, H[HV_PSLOT] + p)
+
+
+@njit(cache=True, _nrt=False)
+def _fs_block(p, t, I, F, G, P, LP, H, TF, TI):
+    """The entity running on p blocks at t (a halt without polling, the end of a poll,
+    a finished task): dequeue_entity, then schedule()."""
+    c = H[HV_CUR + p]
+    update_curr(H, p, int(t))
+    save_lag(H, p, c)
+    H[ent(H, c, HE_ONRQ)] = 0
+    H[vmr(H, H[ent(H, c, HE_VM)], HVM_NRUN)] -= 1
+    H[ent(H, c, HE_POLLING)] = 0
+    _guest_flag(c, I, H, False)
+    fs_schedule(p, t, OFF_BLOCKED, I, F, G, P, LP, H, TF, TI)
+
+
+@njit(cache=True, _nrt=False)
+def _fs_enqueue_wake(e, t, I, F, G, P, LP, H, TF, TI):
+    """try_to_wake_up of e at t: select_task_rq_fair, place_entity, enqueue, and
+    check_preempt_wakeup against whatever runs there (a polling vCPU there stops polling:
+    need_resched)."""
+    ti = int(t)
+    H[ent(H, e, HE_ONRQ)] = 1
+    H[vmr(H, H[ent(H, e, HE_VM)], HVM_NRUN)] += 1
+    prev = H[ent(H, e, HE_CPU)]
+    p = select_cpu(H, e)
+    if p != prev and H[HP_SCHED] != SCHED_EEVDF:
+        H[ent(H, e, HE_VRUN)] += H[cpu(H, p, HC_MINV)] - H[cpu(H, prev, HC_MINV)]
+        H[ent(H, e, HE_NMIGRATE)] += 1
+    place_entity(H, p, e)
+    c = H[HV_CUR + p]
+    rq_add(H, p, e, ti)
+    if c < 0:
+        rq_del(H, p, e)
+        _fs_start(p, e, t, I, F, G, P, H, TF, TI)
+        return
+    if c < I.shape[0] and H[ent(H, c, HE_POLLING)] != 0:
+        _fs_block(p, t, I, F, G, P, LP, H, TF, TI)  # the poller blocks; e is picked
+        return
+    if LP[LP_WAKEUP_PREEMPT] != 0 and wake_preempts(H, p, e, ti):
+        fs_schedule(p, t, OFF_PREEMPT, I, F, G, P, LP, H, TF, TI)
+        if H[HV_CUR + p] == e:
+            G[G_WAKE_PREEMPTS] += 1
+            H[ent(H, e, HE_NWAKEPRE)] += 1
+
+
+@njit(cache=True, _nrt=False)
+def _poll_adjust(v, t, H):
+    """KVM's halt-poll window update after a halt of v ended at t (grow_halt_poll_ns /
+    shrink_halt_poll_ns; every wake-up here is a valid one)."""
+    mx = H[HP_POLL_MAX]
+    if mx <= 0:
+        return
+    halt_ns = int(t) - H[ent(H, v, HE_HALT0)]
+    poll = H[ent(H, v, HE_POLL)]
+    if halt_ns <= poll:
+        return
+    if poll != 0 and halt_ns > mx:
+        sh = H[HP_POLL_SHRINK]
+        val = 0 if sh == 0 else poll // sh
+        if val < H[HP_POLL_START]:
+            val = 0
+        H[ent(H, v, HE_POLL)] = val
+    elif poll < mx and halt_ns < mx:
+        val = poll * H[HP_POLL_GROW]
+        if val < H[HP_POLL_START]:
+            val = H[HP_POLL_START]
+        H[ent(H, v, HE_POLL)] = val if val < mx else mx
+
+
+@njit(cache=True, _nrt=False)
+def fs_halt(v, t, I, F, G, P, LP, H, TF, TI):
+    """A halted vCPU under a fair scheduler: it polls on its pCPU for its halt_poll_ns
+    while nothing else is runnable there (single_task_running), else it blocks."""
+    p = I[v, PCPU]
+    H[ent(H, v, HE_HALT0)] = int(t)
+    poll = H[ent(H, v, HE_POLL)]
+    if H[HP_POLL_MAX] > 0 and poll > 0 and H[cpu(H, p, HC_NR)] == 0:
+        H[ent(H, v, HE_POLLING)] = 1
+        tm_set(TF, TI, H[HV_PSLOT] + p, t + poll)  # the poll's end, on the pCPU's timer
+        return
+    _fs_block(p, t, I, F, G, P, LP, H, TF, TI)
+
+
+@njit(cache=True, _nrt=False)
+def fs_wake(v, t, I, F, G, P, LP, H, TF, TI):
+    """Halted v's wake-up (kick or interrupt) at t: a polling vCPU goes on on its pCPU
+    without a schedule; a blocked one is woken (try_to_wake_up)."""
+    _poll_adjust(v, t, H)
+    if H[ent(H, v, HE_POLLING)] != 0:
+        p = I[v, PCPU]
+        H[ent(H, v, HE_POLLING)] = 0
+        H[ent(H, v, HE_NPOLL_OK)] += 1
+        I[v, VSTATE] = VS_RUNNING
+        F[v, F_OFF_T0] = -1.0
+        if F[v, F_KICK_T] >= 0.0:
+            F[I.shape[0], GF_WAKE_LAT] += t - F[v, F_KICK_T]
+            F[v, F_KICK_T] = -1.0
+        if F[v, F_STASH] >= 0.0:
+            tm_set(TF, TI, v, t + F[v, F_STASH])
+            F[v, F_STASH] = -1.0
+        tm_clear(TF, TI, H[HV_PSLOT] + p)
+        _fs_tick_arm(p, t, H, TF, TI)
+        return
+    _fs_enqueue_wake(v, t, I, F, G, P, LP, H, TF, TI)
+
+
+@njit(cache=True, _nrt=False)
+def fs_tick(p, t, I, F, G, P, LP, H, TF, TI):
+    """pCPU p's timer at t: the end of a halt poll, or the host tick (update_curr and
+    check_preempt_tick / update_deadline; every HP_BALANCE a periodic balance pull)."""
+    n = I.shape[0]
+    c = H[HV_CUR + p]
+    if c < 0:
+        return
+    if c < n and H[ent(H, c, HE_POLLING)] != 0:
+        _fs_block(p, t, I, F, G, P, LP, H, TF, TI)  # polled the whole window: block
+        return
+    ti = int(t)
+    if tick_resched(H, p, ti):
+        fs_schedule(p, t, OFF_PREEMPT, I, F, G, P, LP, H, TF, TI)
+    if H[HP_BALANCE] > 0 and ti >= H[cpu(H, p, HC_BAL)]:
+        H[cpu(H, p, HC_BAL)] = ti + H[HP_BALANCE]
+        e = steal_candidate(H, p, ti, 2)
+        if e >= 0:
+            migrate(H, e, H[ent(H, e, HE_CPU)], p)
+    if H[HV_CUR + p] >= 0:
+        _fs_tick_arm(p, t, H, TF, TI)
+
+
+@njit(cache=True, _nrt=False)
+def fs_yield_to(s, u, t, I, F, G, P, LP, H, TF, TI):
+    """``yield_to(u, preempt=true)`` from the running vCPU s: -1 (-ESRCH: both run queues
+    hold one task), 0 (u runs, or is not runnable), 1 (u is next buddy on its queue, s
+    the skip buddy, or under EEVDF s's deadline moves a slice on; u's pCPU, if another,
+    reschedules). s's own schedule() is the caller's."""
+    ps = I[s, PCPU]
+    pu = H[ent(H, u, HE_CPU)]
+    nr_s = H[cpu(H, ps, HC_NR)] + 1
+    nr_u = H[cpu(H, pu, HC_NR)] + (1 if H[HV_CUR + pu] >= 0 else 0)
+    if nr_s == 1 and nr_u == 1:
+        return -1
+    if H[ent(H, u, HE_ONRQ)] == 0 or H[ent(H, u, HE_QPOS)] < 0:
+        return 0  # blocked (not TASK_RUNNING) or running on a pCPU
+    ti = int(t)
+    H[cpu(H, pu, HC_NEXT)] = u  # yield_to_task_fair: set_next_buddy(p)
+    if nr_s > 1:  # yield_task_fair
+        update_curr(H, ps, ti)
+        if H[HP_SCHED] == SCHED_EEVDF:
+            H[ent(H, s, HE_DL)] += vdelta(H[HP_SLICE], weight(H, s))
+        else:
+            clear_buddies(H, ps, s)
+            H[cpu(H, ps, HC_SKIP)] = s
+    H[ent(H, s, HE_NYIELD)] += 1
+    if pu != ps:
+        update_curr(H, pu, ti)
+        fs_schedule(pu, t, OFF_PREEMPT, I, F, G, P, LP, H, TF, TI)  # resched_curr(p_rq)
+    return 1
+
+
+@njit(cache=True, _nrt=False)
+def fs_on_spin(v, t, I, F, G, P, LP, H, TF, TI):
+    """``kvm_vcpu_on_spin`` at the end of v's PLE exit under a fair scheduler: scan the
+    VM's other vCPUs round-robin after ``last_boosted_vcpu`` with the era's candidate
+    rules (HP_DY_*), ``yield_to`` the first that passes, three -ESRCH and it gives up;
+    then v's schedule(). Returns True if v goes back to spinning on its pCPU."""
+    k = H[ent(H, v, HE_VM)]
+    v0 = H[vmr(H, k, HVM_V0)]
+    nv = H[vmr(H, k, HVM_V1)] - v0
+    last = H[vmr(H, k, HVM_LASTB)]
+    tries = H[HP_DY_TRIES]
+    yielded = False
+    for j in range(1, nv + 1):
+        idx = (last + j) % nv
+        u = v0 + idx
+        if u == v:
+            continue
+        vs = I[u, VSTATE]
+        kicked = vs == VS_HALTED and I[u, WAKE_PENDING] == WAKE_KICK
+        if H[HP_DY_READY] != 0:
+            if vs != VS_READY and not kicked:  # vcpu->ready (5.3+): preempted or woken
+                continue
+        elif vs != VS_READY or H[ent(H, u, HE_KPRE)] == 0:
+            continue  # vcpu->preempted (3.10-5.2): scheduled out while runnable
+        if vs == VS_HALTED and (H[HP_DY_HALTED] == 0 or not kicked):
+            continue
+        if H[HP_DY_ELIG] != 0 and H[ent(H, u, HE_INSPIN)] != 0:
+            # kvm_vcpu_eligible_for_directed_yield: a spinner is eligible every other time
+            el = H[ent(H, u, HE_DYELIG)]
+            H[ent(H, u, HE_DYELIG)] = 1 - el
+            if el == 0:
+                continue
+        r = fs_yield_to(v, u, t, I, F, G, P, LP, H, TF, TI)
+        if r > 0:
+            H[vmr(H, k, HVM_LASTB)] = idx
+            G[G_DYIELDS] += 1
+            I[u, BOOSTED] += 1
+            yielded = True
+            break
+        if r < 0:
+            tries -= 1
+            if tries == 0:
+                break
+    if not yielded:
+        H[ent(H, v, HE_DYELIG)] = 0
+        return True
+    p = I[v, PCPU]
+    fs_schedule(p, t, OFF_PLE_YIELD, I, F, G, P, LP, H, TF, TI)
+    if H[HV_CUR + p] == v:
+        H[ent(H, v, HE_INSPIN)] = 0
+        H[ent(H, v, HE_DYELIG)] = 0
+        return True
+    return False
+
+
+@njit(cache=True, _nrt=False)
+def fs_init(I, F, G, P, LP, H, TF, TI, rng):
+    """t = 0 under a fair scheduler: entities in random order go to an idle allowed pCPU,
+    else the allowed one with the fewest (fork balancing); each pCPU's tick gets a
+    random phase; EEVDF deadlines one slice ahead."""
+    n = I.shape[0]
+    npc = H[HP_NPCPU]
+    tot = H[HV_NENT]
+    order = H[HV_SCR]
+    for k in range(tot):
+        H[order + k] = k
+    for k in range(tot - 1, 0, -1):  # Fisher-Yates
+        j = bounded_int(rng, 0, k + 1)
+        H[order + k], H[order + j] = H[order + j], H[order + k]
+    for p in range(npc):
+        H[cpu(H, p, HC_TICK0)] = int(uniform(rng) * H[HP_TICK])
+        H[cpu(H, p, HC_BAL)] = H[cpu(H, p, HC_TICK0)] + H[HP_BALANCE]
+    for k in range(tot):
+        e = H[order + k]
+        H[ent(H, e, HE_DL)] = vdelta(H[HP_SLICE], weight(H, e))
+        lo = H[ent(H, e, HE_LO)]
+        hi = H[ent(H, e, HE_HI)]
+        p = -1
+        best = 0
+        for q in range(lo, hi):
+            ln = H[cpu(H, q, HC_NR)] + (1 if H[HV_CUR + q] >= 0 else 0)
+            if p < 0 or ln < best:
+                p = q
+                best = ln
+        if e < n:
+            I[e, VSTATE] = VS_READY
+            F[e, F_STASH] = TF[e] if TF[e] < INF else -1.0
+            tm_clear(TF, TI, e)
+            F[e, F_OFF_T0] = 0.0
+        if H[HV_CUR + p] < 0:
+            _fs_start(p, e, 0.0, I, F, G, P, H, TF, TI)
+        else:
+            rq_add(H, p, e, 0)

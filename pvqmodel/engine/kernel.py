@@ -70,6 +70,7 @@ from .coherence import (
     start_service,
 )
 from .core import INF, TMM_NSLOTS, tm_pop, tm_reset, tm_set
+from .fair import HP_END_NS
 from .hypervisor import (
     HV_CUR,
     HV_SBSLOT,
@@ -123,6 +124,7 @@ from .state import (
     GF_LAST_ACQ,
     GF_LAST_REL,
     GF_NOW,
+    HALT_IDLE,
     HALT_SITE,
     IN_ACQ,
     KICK_SEQ,
@@ -155,6 +157,7 @@ from .state import (
     P_LOOP_EXP,
     P_PLE_WINDOW,
     P_SC,
+    P_THINK_SLEEP,
     P_WATCHDOG,
     PATH,
     PC,
@@ -191,6 +194,7 @@ from .state import (
     W_UNLOCKED,
     WATCH,
     act_delay,
+    act_halt,
 )
 
 
@@ -303,6 +307,10 @@ def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
             if G[G_DONE] == 1:
                 for u in range(n):
                     first_ops[u] = I[u, OPS_DONE]
+        elif P[P_THINK_SLEEP] != 0.0:
+            # a sleeping think time: the guest idles in HLT until its timer fires
+            F[v, F_DELAY] = draw_time(P[P_LOOP], P[P_LOOP_EXP], rng)
+            act_halt(I, v, HALT_IDLE, W_LOOP_DONE)
         else:
             act_delay(I, F, v, draw_time(P[P_LOOP], P[P_LOOP_EXP], rng), W_LOOP_DONE)
     elif pc == W_LOOP_DONE:
@@ -512,6 +520,7 @@ def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
     pslot = n + n_lines
     sbslot = H[HV_SBSLOT]
     cap = TR.shape[0]
+    end = float(H[HP_END_NS])
     done_here = 0
     while G[G_DONE] < n:
         if done_here >= budget:
@@ -520,6 +529,9 @@ def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
         i, t = tm_pop(TF, TI)
         if i < 0:
             G[G_STATUS] = ST_NO_EVENT
+            break
+        if end > 0.0 and t >= end:  # a fixed-duration run is over
+            F[n, GF_NOW] = end
             break
         F[n, GF_NOW] = t
         G[G_EVENTS] += 1

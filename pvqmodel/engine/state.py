@@ -61,7 +61,9 @@ PLE_N = 38  # PLE exits this vCPU took
 BOOSTED = 39  # times this vCPU was the target of a successful directed yield
 DY_NEXT = 40  # 1: boosted while halted with its kick on its way: runs at once when woken
 PLE_LOOP = 41  # 1: the vCPU's spin is in a PAUSE loop (the next PAUSE may continue it)
-NI = 42
+GUEST_PREEMPTED = 42  # the preempted byte of its steal-time area as the guest reads it
+#                       (fair host schedulers; -1 under round robin: hv_vcpu_preempted's rule)
+NI = 43
 
 # ---- hypervisor states of a vCPU: I[v, VSTATE] ----------------------------------------
 VS_RUNNING = 0  # on a pCPU: its timers run
@@ -72,7 +74,8 @@ VS_HALTED = 2  # halted (HLT / pv_wait): off its pCPU until a kick or an interru
 HALT_NODE = 0  # v10 PV_HALT_QNODE: a queued non-head node
 HALT_HEAD = 1  # v10 PV_HALT_QHEAD: the queue head
 HALT_TICKET = 2  # kvm_lock_spinning (PV ticket)
-NHALT = 3
+HALT_IDLE = 3  # the guest idles (HLT) through a sleeping think time (workload)
+NHALT = 4
 
 # ---- per-vCPU float registers: F[v, ...] --------------------------------------------
 F_DELAY = 0  # delay of an A_DELAY action, ns
@@ -284,7 +287,8 @@ P_PLE_EXIT = 25  # cost of a PLE exit: VM exit + kvm_vcpu_on_spin + VM entry, ns
 P_PLE_GROW = 26  # window multiplier per exit (ple_window_grow); 1.0: fixed window
 P_PLE_MAX = 27  # window cap (ple_window_max), ns
 P_PLE_GAP = 28  # ple_gap: a longer PAUSE-to-PAUSE gap starts a new PAUSE loop, ns
-NP = 29
+P_THINK_SLEEP = 29  # 1.0: the loop overhead (think time) is spent idle in HLT, not computing
+NP = 30
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
