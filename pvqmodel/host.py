@@ -256,6 +256,9 @@ class Host(_ParamsMixin):
     ``balance_busy_factor`` (32 in 3.19, 16 in 6.x) stretches a busy CPU's balance
     interval; ``migration_cost_ns`` (0.5 ms) is ``task_hot`` and the idle-balance
     threshold.
+
+    Defaults: the ``current-6.13`` preset's kernel (EEVDF, HZ 1000, KVM of 6.13) on a
+    small 8-pCPU, 1-socket machine (:meth:`preset` for the two eras).
     """
 
     pcpus: int = 8
