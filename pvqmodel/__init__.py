@@ -3,7 +3,8 @@
 The curated public API (QuantEcon style): the measured data, the analytical queueing
 models and their fits, the Monte Carlo engine's front-end (``simulate``, its parameter
 objects, calibration and the engine-vs-table comparison), the PV layer's schedule and
-studies, the exhaustive check of the v10 wake-up handshake and the timed hunt.
+studies, the exhaustive check of the v10 wake-up handshake and the timed hunt, and the
+host's parameters (``Host``, ``KVM``, ``VM`` and the host presets).
 Submodules hold the implementation; the SimPy reference model
 (``pvqmodel.reference``) and the benchmark (``pvqmodel.bench``) need the ``dev`` extra
 and are not imported here.
@@ -27,6 +28,7 @@ _LAZY = {
     "Hardware": "params", "Schedule": "params", "Workload": "params",
     "LockTunables": "sim", "SimResult": "sim", "SimulationError": "sim", "simulate": "sim",
     "ple_study": "study", "pv_lock_study": "study",
+    "Host": "host", "KVM": "host", "VM": "host",
 }
 
 
@@ -88,4 +90,7 @@ __all__ = [
     "seed_table",
     "simulate",
     "verify_raw_checksums",
+    "Host",
+    "KVM",
+    "VM",
 ]

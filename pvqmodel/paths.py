@@ -16,4 +16,5 @@ DATA = ROOT / "data"
 RAW = DATA / "raw"
 PROCESSED = DATA / "processed"
 HARDWARE = DATA / "hardware"
+HOSTS = DATA / "hosts"
 FIGURES = Path(os.environ.get("PVQ_FIGURES_DIR", ROOT / "figures"))
