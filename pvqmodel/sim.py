@@ -302,41 +302,69 @@ def global_layout(n: int, module) -> tuple[int, int, int]:
     return n_glob, -(-n_glob // wpl), wpl
 
 
-def memory_layout(n: int, module) -> tuple[np.ndarray, int]:
-    """Words and lines of a lock: word 0 (the lock) on line 0; CPU c's node words
-    ``1 + c*wpc ...`` on line ``1 + c``; the lock's global words (``global_layout``,
-    word ``1 + n*wpc + k``) on line ``1 + n + k // GLOBAL_WORDS_PER_LINE`` (all on line
-    ``1 + n`` by default). Returns (mem, lines)."""
-    wpc = module.N_WORDS_PER_CPU
-    n_glob, g_lines, wpl = global_layout(n, module)
-    mem = np.zeros((1 + wpc * n + n_glob, co.NMEM), dtype=np.int64)  # value, cache line
+def run_layout(vms) -> dict:
+    """Memory of a run of lock-running VMs ``vms`` = [(module, vCPUs, lock instances)]:
+    lock instance k's word is word k on line k (each VM owns a contiguous range of
+    instances, VM 0's first); then every vCPU's per-CPU node words (``stride`` = the
+    largest ``N_WORDS_PER_CPU``, vCPU c's block at word ``M + stride*c`` on line
+    ``M + c``; vCPU ids are global, so the VMs' nodes are disjoint); then each VM's global
+    words (``global_layout``, sized by that VM's vCPU count) at its base ``gw0[k]``,
+    ``GLOBAL_WORDS_PER_LINE`` to a line. With one VM and one lock this is the historical
+    layout (word 0 = the lock on line 0, CPU c's node on line 1 + c, globals after).
+    Returns dict(mem, lines, M, stride, n, lock0, gw0)."""
+    M = sum(m for _, _, m in vms)
+    n = sum(c for _, c, _ in vms)
+    stride = max(mod.N_WORDS_PER_CPU for mod, _, _ in vms)
+    glob = [global_layout(c, mod) for mod, c, _ in vms]
+    n_words = M + stride * n + sum(g[0] for g in glob)
+    n_lines = M + n + sum(g[1] for g in glob)
+    mem = np.zeros((n_words, co.NMEM), dtype=np.int64)  # value, cache line
+    mem[:M, co.MEM_LINE] = np.arange(M)
     for c in range(n):
-        mem[1 + wpc * c: 1 + wpc * (c + 1), co.MEM_LINE] = 1 + c
-    if n_glob:
-        mem[1 + wpc * n:, co.MEM_LINE] = 1 + n + np.arange(n_glob) // wpl
-    return mem, 1 + n + g_lines
+        mem[M + stride * c: M + stride * (c + 1), co.MEM_LINE] = M + c
+    w, line, gw0, lock0 = M + stride * n, M + n, [], []
+    k0 = 0
+    for (n_glob, g_lines, wpl), (_, _, m) in zip(glob, vms, strict=True):
+        gw0.append(w)
+        lock0.append(k0)
+        k0 += m
+        if n_glob:
+            mem[w: w + n_glob, co.MEM_LINE] = line + np.arange(n_glob) // wpl
+        w += n_glob
+        line += g_lines
+    return dict(mem=mem, lines=n_lines, M=M, stride=stride, n=n, lock0=lock0, gw0=gw0)
+
+
+def memory_layout(n: int, module) -> tuple[np.ndarray, int]:
+    """Words and lines of one VM's one lock (:func:`run_layout`): word 0 (the lock) on
+    line 0; CPU c's node words ``1 + c*wpc ...`` on line ``1 + c``; the lock's global
+    words (``global_layout``, word ``1 + n*wpc + k``) on line
+    ``1 + n + k // GLOBAL_WORDS_PER_LINE``. Returns (mem, lines)."""
+    lay = run_layout([(module, n, 1)])
+    return lay["mem"], lay["lines"]
 
 
 def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
-            pinned: bool = True, drain: bool = False) -> dict:
-    """Name -> (shape, dtype) of every array of one replication's state (``_alloc``)."""
-    wpc = module.N_WORDS_PER_CPU
-    n_glob, g_lines, _ = global_layout(n, module)
-    n_lines = 1 + n + g_lines
+            pinned: bool = True, drain: bool = False, layout: dict | None = None) -> dict:
+    """Name -> (shape, dtype) of every array of one replication's state (``_alloc``);
+    ``layout``: the run's :func:`run_layout` (default: one VM of ``module``, one lock)."""
+    lay = run_layout([(module, n, 1)]) if layout is None else layout
+    n_lines, M = lay["lines"], lay["M"]
     # timer slots: vCPUs | lines | pCPU quanta (with a schedule) | store buffers (drain)
     n_slots = n + n_lines + npcpu + (n if drain else 0)
     nq = (npcpu if pinned else 1) if npcpu > 0 else 0
     i8, f8 = np.int64, np.float64
     return dict(
         I=((n, st.NI), i8),
-        # rows 0..n-1: F_* of each vCPU; all 2n rows: RF_* of each request; row n: GF_*
-        F=((2 * n, st.NF + co.NRF), f8),
-        mem=((1 + wpc * n + n_glob, co.NMEM), i8),  # value, cache line
+        # rows 0..n-1: F_* of each vCPU; all 2n rows: RF_* of each request; row n: GF_*;
+        # rows 2n + k: FL_* of lock instance k
+        F=((2 * n + M, st.NF + co.NRF), f8),
+        mem=(lay["mem"].shape, i8),  # value, cache line
         L=((n_lines, co.line_columns(n)), i8),  # line state, sharer and watcher bitmaps, queue
         R=((2 * n, co.NR), i8),
         H=((hv_size(n, npcpu, nbg, nq),), i8),
         TF=((core.tm_float_size(n_slots),), f8), TI=((core.tm_int_size(n_slots),), i8),
-        G=((st.NG,), i8),
+        G=((st.NG + M * st.NGL,), i8),  # global counters, then a check block per instance
         TR=((trace, st.NTR), i8), TRT=((trace,), f8),
         # rows 0..n: handoff by waiters at release; rows n+1..: wait histogram (log2 ns)
         HO=((n + 1 + WAIT_BINS, 2), f8),
@@ -345,9 +373,10 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
 
 
 def _alloc(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
-           pinned: bool = True, drain: bool = False):
-    shapes = _shapes(n, module, trace, timer, npcpu, nbg, pinned, drain)
-    mem, n_lines = memory_layout(n, module)
+           pinned: bool = True, drain: bool = False, layout: dict | None = None):
+    lay = run_layout([(module, n, 1)]) if layout is None else layout
+    shapes = _shapes(n, module, trace, timer, npcpu, nbg, pinned, drain, lay)
+    mem, n_lines = lay["mem"].copy(), lay["lines"]
     n_slots = n + n_lines + npcpu + (n if drain else 0)
     mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
                                                   n_slots <= DENSE_TIMER_MAX_SLOTS)) \
@@ -411,29 +440,71 @@ class _Cancelled(Exception):
     """Raised in a worker thread that saw the cancel flag between two chunks."""
 
 
+def _place_vm(LP, lay, k, lock_id, K, nlocks, vcpu0, nvcpu):
+    """Write VM k's place in the run (lock, K, its lock instances, vCPUs, global words)
+    and the host-wide node layout into its ``LP`` row."""
+    LP[st.LP_LOCK_ID] = lock_id
+    LP[st.LP_K] = K
+    LP[st.LP_LOCK0] = lay["lock0"][k]
+    LP[st.LP_NLOCKS] = nlocks
+    LP[st.LP_VCPU0] = vcpu0
+    LP[st.LP_NVCPU] = nvcpu
+    LP[st.LP_GLOBAL_W0] = lay["gw0"][k]
+    LP[st.LP_NODE_W0] = lay["M"]
+    LP[st.LP_NODE_STRIDE] = lay["stride"]
+
+
+def _lock_table(LP, lay) -> np.ndarray:
+    """The lock-instance table ``LK`` (one row per instance) from the VMs' ``LP`` rows."""
+    LK = np.zeros((lay["M"], st.NLK), dtype=np.int64)
+    for k in range(LP.shape[0]):
+        for j in range(int(LP[k, st.LP_NLOCKS])):
+            i = int(LP[k, st.LP_LOCK0]) + j
+            LK[i, st.LK_VM] = k
+            if LP[k, st.LP_LOCK_ID] == st.LOCK_PV_QSPINLOCK:
+                LK[i, st.LK_PVH_HASH] = _pvq.lock_hash(int(LP[k, st.LP_PVH_BITS]),
+                                                       int(LP[k, st.LP_PVQ_VER]), j)
+    return LK
+
+
 def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
             chunk_events=None, cancel=None):
-    """Run one replication; return the state dict (outputs included).
+    """Run one replication of one VM (``P``/``LP``: its parameter vectors, schedule
+    included); return the state dict (outputs included). See :func:`run_state`."""
+    lay = run_layout([(module, n, 1)])
+    LP = LP.copy()
+    _place_vm(LP, lay, 0, lock_id, K, 1, 0, n)
+    LPr = LP[None, :]
+    run = dict(P=P[None, :], LP=LPr, LK=_lock_table(LPr, lay), layout=lay, sock=sock,
+               vm=np.zeros(n, dtype=np.int64), module=module, n=n)
+    return run_state(run, rng, max_events, trace, timer, chunk_events, cancel)
+
+
+def run_state(run, rng, max_events, trace, timer, chunk_events=None, cancel=None):
+    """Run one replication of a run (``build_run``: one row of ``P``/``LP`` per VM, the
+    lock-instance table, the layout); return the state dict (outputs included).
 
     The kernel runs in chunks of at most ``chunk_events`` events (``None``: adapted so a
     chunk takes about :data:`CHUNK_SECONDS`); between chunks Python runs, so Ctrl-C is
     raised promptly and a set ``cancel`` event (``threading.Event``) stops the run. The
     chunking never changes the results: all state lives in the arrays and ``rng``.
     """
-    S = _alloc(n, module, trace, timer, npcpu=int(LP[st.LP_NPCPU]), nbg=int(LP[st.LP_NBG]),
-               pinned=bool(LP[st.LP_PINNED]), drain=bool(P[st.P_DRAIN_NS] > 0))
+    P, LP, n = run["P"], run["LP"], run["n"]
+    S = _alloc(n, run["module"], trace, timer, npcpu=int(LP[0, st.LP_NPCPU]),
+               nbg=int(LP[0, st.LP_NBG]), pinned=bool(LP[0, st.LP_PINNED]),
+               drain=bool(P[0, st.P_DRAIN_NS] > 0), layout=run["layout"])
     I, F, G = S["I"], S["F"], S["G"]
     # the kernels draw from the bit generator (engine/rand.py: same streams, no NRT)
     bg = rng.bit_generator
-    init_replication(K, P, LP, sock, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"],
-                     S["TI"], G, S["HO"], S["first"], bg)
+    init_replication(P, LP, run["LK"], run["sock"], run["vm"], I, F, S["mem"], S["L"],
+                     S["R"], S["H"], S["TF"], S["TI"], G, S["HO"], S["first"], bg)
     budget = CHUNK_FIRST if chunk_events is None else int(chunk_events)
     while True:
         if cancel is not None and cancel.is_set():
             raise _Cancelled
         t0 = time.perf_counter()
         status = run_replication(
-            lock_id, K, P, LP, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"],
+            P, LP, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"],
             G, S["TR"], S["TRT"], S["HO"], S["first"], max_events, budget, bg)
         if status != st.ST_PAUSED:
             break
@@ -726,8 +797,8 @@ class _Collector:
             "pv_wait_head": int(G[st.G_PV_WAIT_HEAD]),
             "pv_wait_node": int(G[st.G_PV_WAIT_NODE]),
             # the authors' invariants (kernel-locks.md §2.5), read by the tests
-            "pvq_hash_entries_max": int(G[st.G_PVQ_ENTRIES_MAX]),
-            "pvq_hash_entries_left": int(G[st.G_PVQ_ENTRIES]),
+            "pvq_hash_entries_max": int(G[st.NG + st.GL_PVQ_ENTRIES_MAX::st.NGL].max()),
+            "pvq_hash_entries_left": int(G[st.NG + st.GL_PVQ_ENTRIES::st.NGL].sum()),
             "pvq_unhash_miss": int(G[st.G_PVQ_UNHASH_MISS]),
             "pvq_release_hashed": int(G[st.G_PVQ_REL_HASHED]),
             "pvq_multi_kick": int(G[st.G_PVQ_MULTI_KICK]),
