@@ -686,6 +686,154 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     return out.result()
 
 
+@dataclass(frozen=True)
+class VMSpec:
+    """One VM of a multi-VM run (:func:`simulate_vms`): ``lock`` (a :data:`LOCKS` name,
+    or ``None`` for a CPU-bound VM: always runnable entities that never lock, today's
+    background vCPUs), ``vcpus``, and for a lock-running VM its ``ops_per_task`` (K),
+    ``workload``, ``tunables`` and ``locks`` (lock instances; each operation takes one
+    of the VM's at random)."""
+
+    lock: str | None
+    vcpus: int
+    ops_per_task: int = 1000
+    workload: Workload | None = None
+    tunables: LockTunables | None = None
+    locks: int = 1
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        if self.lock is not None:
+            lock = TABLE_LOCK_NAMES.get(self.lock, LOCK_ALIASES.get(self.lock, self.lock)) \
+                if isinstance(self.lock, str) else self.lock
+            put("lock", check_choice("lock", lock, tuple(sorted(LOCKS))))
+        put("vcpus", check_int("vcpus", self.vcpus, 1, MAX_VCPUS))
+        put("ops_per_task", check_int("ops_per_task", self.ops_per_task, 1, 10**8))
+        put("locks", check_int("locks", self.locks, 1, 4096))
+        check_instance("workload", self.workload, Workload, none_ok=True)
+        check_instance("tunables", self.tunables, LockTunables, none_ok=True)
+
+
+def build_run(vms, hw: Hardware, sched: Schedule, watchdog_ns: float) -> dict:
+    """The arrays of a run of several VMs (``vms``: :class:`VMSpec`, the lock-running
+    VMs first, then any CPU-bound ones): engine vCPUs are VM 0's, then VM 1's, ...;
+    one ``P``/``LP`` row per VM (host-wide values identical in every row, the kernel
+    reads row 0's); the lock-instance table; the memory layout; each vCPU's socket and
+    VM; ``ent_vm``, the VM of each of the ``n + nbg`` scheduling entities (the CPU-bound
+    ones after the ``n`` lock-running vCPUs; without a CPU-bound VM, the schedule's own
+    background vCPUs, ``Schedule.layout``, form one more VM, id ``len(vms)``)."""
+    vms = list(vms)
+    locking = [v for v in vms if v.lock is not None]
+    if not locking:
+        raise ValueError("vms must hold at least one VM with a lock, got none")
+    if any(v.lock is None for v in vms[:len(locking)]):
+        raise ValueError("vms: CPU-bound VMs (lock=None) must come after every lock VM")
+    n = sum(v.vcpus for v in locking)
+    if n > MAX_VCPUS:
+        raise ValueError(f"vms: lock-running vCPUs must be in [1, {MAX_VCPUS}], got {n}")
+    lay = run_layout([(LOCKS[v.lock][1], v.vcpus, v.locks) for v in locking])
+    P = np.zeros((len(vms), st.NP))
+    LP = np.zeros((len(vms), st.NLP), dtype=np.int64)
+    sock = np.zeros(n, dtype=np.int64)
+    vm = np.zeros(n, dtype=np.int64)
+    c0 = 0
+    for k, spec in enumerate(vms):
+        wl = spec.workload or default_workload()
+        tun = spec.tunables or LockTunables()
+        lock = spec.lock or locking[0].lock
+        P[k] = param_array(hw, wl, watchdog_ns, sched, pv=lock in PV_LOCKS)
+        LP[k] = tun.array()
+        schedule_lp(LP[k], sched, n)
+        if spec.lock is None:
+            continue
+        if spec.lock in PVQ_LOCKS:
+            _pvq.fill_lp(LP[k], spec.lock, spec.vcpus, steal=tun.pv_steal,
+                         wait_early=tun.pv_wait_early, preempted=tun.pv_preempted_check)
+        _place_vm(LP[k], lay, k, LOCKS[spec.lock][0], spec.ops_per_task, spec.locks, c0,
+                  spec.vcpus)
+        sock[c0:c0 + spec.vcpus] = placement(n, hw, wl.placement)[c0:c0 + spec.vcpus]
+        vm[c0:c0 + spec.vcpus] = k
+        c0 += spec.vcpus
+    bound = [(k, v.vcpus) for k, v in enumerate(vms) if v.lock is None]
+    if bound:
+        if sched.dedicated:
+            raise ValueError("vms: a CPU-bound VM needs a schedule (pCPUs to share), "
+                             "got the dedicated Schedule()")
+        LP[:, st.LP_NBG] = sum(c for _, c in bound)
+        ent_bg = [k for k, c in bound for _ in range(c)]
+    else:
+        ent_bg = [len(vms)] * int(LP[0, st.LP_NBG])
+    ent_vm = np.concatenate([vm, np.array(ent_bg, dtype=np.int64)])
+    return dict(P=P, LP=LP, LK=_lock_table(LP[:len(locking)], lay), layout=lay, sock=sock,
+                vm=vm, ent_vm=ent_vm, module=LOCKS[locking[0].lock][1], n=n,
+                nbg=int(LP[0, st.LP_NBG]), vms=vms)
+
+
+def simulate_vms(vms, *, hardware: Hardware | None = None, schedule: Schedule | None = None,
+                 reps: int = 1, seed: int = 0, max_events: int | None = None,
+                 watchdog_ns: float | None = None, trace: int = 256,
+                 timer: str = "auto") -> SimResult:
+    """Run ``reps`` replications of several VMs (:class:`VMSpec`) in one engine run.
+
+    Returns a :class:`SimResult` whose ``summary`` has one row per (replication, lock
+    VM): ``vm``, ``lock``, ``vcpus``, ``ops``, ``acquisitions``, ``wait_ns`` (total lock
+    wait), ``done_ns`` (its last vCPU's completion), ``ops_per_s``, ``status``; and
+    ``tasks`` one row per vCPU (``vm``, ``task``, ``ops``, ``acquisitions``,
+    ``wait_ns``, ``done_ns``). A failed check raises :class:`SimulationError`."""
+    vms = [check_instance("vms[]", v, VMSpec) for v in vms]
+    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
+                                                                   Hardware)
+    sched = check_instance("schedule", schedule, Schedule, none_ok=True) or Schedule()
+    reps = check_int("reps", reps, 1, 10_000)
+    seed = check_seed("seed", seed)
+    trace = check_int("trace", trace, 0, 10**6)
+    timer = check_choice("timer", timer, ("auto", "dense", "heap"))
+    locking = [v for v in vms if v.lock is not None]
+    n = sum(v.vcpus for v in locking)
+    if sched.dedicated and n > hw.cores:
+        raise ValueError(f"vms: lock-running vCPUs must be in [1, hardware.cores={hw.cores}] "
+                         f"(no overcommit without a schedule), got {n}")
+    if watchdog_ns is None:
+        watchdog_ns = max(default_watchdog_ns(hw, v.workload or default_workload(), sched,
+                                              n, v.lock) for v in locking)
+    watchdog_ns = check_float("watchdog_ns", watchdog_ns, 1e-3, 1e18)
+    if max_events is None:
+        max_events = 2000 * sum(v.vcpus * v.ops_per_task for v in locking) + 100_000
+    max_events = check_int("max_events", max_events, 1, 2**62)
+    run = build_run(vms, hw, sched, float(watchdog_ns))
+    ensure_compiled()
+    children = np.random.SeedSequence(seed).spawn(reps)
+    rows, tasks = [], []
+    for r in range(reps):
+        S = run_state(run, np.random.Generator(np.random.PCG64(children[r])), max_events,
+                      trace, timer)
+        status = S["status"]
+        if status != st.ST_OK:
+            raise SimulationError(
+                f"vms, rep {r}: {STATUS_TEXT.get(status, status)} after "
+                f"{int(S['G'][st.G_EVENTS])} events; last events:\n"
+                f"{_trace_frame(S).tail(40).to_string()}", status, _trace_frame(S))
+        I, F = S["I"], S["F"]
+        acqs = I[:, st.ACQ_SEQ] - I[:, st.IN_ACQ]  # acquisitions started and completed
+        for k, spec in enumerate(locking):
+            m = run["vm"] == k
+            done = float(F[:n][m, st.F_DONE_T].max())
+            ops = int(I[m, st.OPS_DONE].sum())
+            rows.append({"rep": r, "vm": k, "lock": spec.lock, "vcpus": spec.vcpus,
+                         "ops": ops, "acquisitions": int(acqs[m].sum()),
+                         "wait_ns": float(F[:n][m, st.F_WAIT_NS].sum()), "done_ns": done,
+                         "ops_per_s": ops / done * 1e9 if done > 0 else float("nan"),
+                         "status": STATUS_TEXT[status]})
+        tasks.append(pd.DataFrame({"rep": r, "vm": run["vm"], "task": np.arange(n),
+                                   "ops": I[:, st.OPS_DONE], "acquisitions": acqs,
+                                   "wait_ns": F[:n, st.F_WAIT_NS],
+                                   "done_ns": F[:n, st.F_DONE_T]}))
+    return SimResult(pd.DataFrame(rows), pd.concat(tasks, ignore_index=True),
+                     pd.DataFrame())
+
+
 def _run_threads(one, reps, workers, cancel, out):
     """Run ``one(r)`` for every replication on ``workers`` threads (the kernel releases
     the GIL), collecting each as it finishes. Any exception in the calling thread
