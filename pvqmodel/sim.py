@@ -8,7 +8,10 @@ running the replications (each with its own state arrays and Generator, so resul
 do not depend on threads or their number), turning status codes into exceptions with
 a trace, and building tidy DataFrames: ``summary`` (one row per replication),
 ``tasks`` (per-task completion time and share of operations) and ``handoff`` (mean
-handoff time by number of waiters at release).
+handoff time by number of waiters at release). Several VMs in one run:
+``build_run`` (one ``P``/``LP`` row per VM, lock instances, memory layout ``run_layout``,
+the entities' VMs ``ent_vm``), ``run_state`` and ``simulate_vms``; ``simulate`` is the
+one-VM, one-lock case (``run_one``).
 """
 
 from __future__ import annotations

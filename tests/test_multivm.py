@@ -21,11 +21,14 @@ def test_two_vms_on_dedicated_pcpus_run_as_each_alone():
     replication and the means are compared: 16 replications each, the difference must
     be within 5 combined standard errors (a false failure has probability ~6e-7 under
     equal distributions). Sharing the lock (or its line) would slow each VM by a factor
-    ~2, far outside (the replications' relative spread is ~1 %)."""
+    ~2, far outside (the replications' relative spread is ~1 %). ``pv_iter_ns`` is 0:
+    the spin-iteration time is row 0's for every VM (coherence.iter_ns), so with a
+    non-zero value the PV VM would spin at the ticket VM's iteration time here."""
+    hw = Hardware(pv_iter_ns=0.0)
     a, b = VMSpec("ticket", 4, 200, WL), VMSpec("pv-qspinlock-5.4", 4, 200, WL)
-    both = simulate_vms([a, b], hardware=HW, reps=16, seed=1).summary
+    both = simulate_vms([a, b], hardware=hw, reps=16, seed=1).summary
     for k, spec in enumerate((a, b)):
-        alone = simulate_vms([spec], hardware=HW, reps=16, seed=2).summary["ops_per_s"]
+        alone = simulate_vms([spec], hardware=hw, reps=16, seed=2).summary["ops_per_s"]
         pair = both.loc[both["vm"] == k, "ops_per_s"]
         assert (both.loc[both["vm"] == k, "ops"] == 4 * 200).all()
         se = np.sqrt(alone.var() / len(alone) + pair.var() / len(pair))

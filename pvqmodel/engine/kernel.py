@@ -6,8 +6,9 @@ line-service completion, a pCPU quantum end or a store-buffer drain), run in chu
 at most ``budget`` events so the Python front-end regains control between chunks
 (Ctrl-C, cancellation) without changing any result (status ``ST_PAUSED``), the seed's
 micro-benchmark program around the lock (lock; critical section; unlock; loop
-overhead; K times), dispatch to the lock algorithm by integer id, the checks
-(mutual exclusion, FIFO order, watchdog, event budget) returned as a status code,
+overhead; K times), dispatch to the lock algorithm by the vCPU's integer id
+(``I[v, LOCK_ID]``), the checks (mutual exclusion and FIFO order per lock instance,
+watchdog, event budget) returned as a status code,
 the trace ring (each event recorded with its slot kind ``TK_*`` and index, and a
 snapshot read only from that kind's own arrays), and the fixed-size outputs
 (counters, handoff time by number of waiters, per-task completion times and operation
@@ -17,6 +18,14 @@ timer is postponed by its off-CPU time and its spin iterations stop advancing;
 nothing in the lock files has to change for that. The same layer owns pause-loop
 exits: a parked spinner's timer may be its PLE deadline (``F_PLE_DL``), and a vCPU in
 ``M_PLE`` is spending a PLE exit.
+
+Several VMs share one run: ``P``/``LP`` have one row per VM; the workload and lock
+steps of vCPU v get the rows of its VM ``I[v, VM]`` (views, nothing allocated), every
+host-wide reader (hypervisor, dispatch, coherence, spin, watchdog) row 0. Each operation
+takes one lock instance (``LKI``; word ``LKW``); ``lock_released`` checks the releases
+per instance. coherence.py's own release check knows one holder (``G_HOLDER``): the loop
+sets ``G_HOLDER`` to the releaser just before a release takes effect, so that check
+always passes and the per-instance one decides (same verdict with one instance).
 
 Every jitted function of the engine and the locks is compiled ``@njit(cache=True,
 _nrt=False)``: without numba's reference-counting runtime. With NRT, each array passed

@@ -133,8 +133,10 @@ an interrupt wakes it, the engine's spurious wake-ups), nesting (idx 0 only),
 ``prefetchw``, the cost of reading the steal-time flag.
 
 Node words (one line per CPU, ``qw(I, cpu, F_*)``): ``mcs.locked``, ``mcs.next`` (cpu + 1,
-0 = NULL), ``pn->cpu``, ``pn->state``. Hash entry e: words ``he(n, e)`` (lock: 0 or
-``lock word + LOCK_TOKEN``) and ``he(n, e) + 1`` (node: cpu + 1).
+0 = NULL), ``pn->cpu``, ``pn->state``. Hash entry e of the VM's table: words
+``he_word(LPa, e)`` (lock: 0 or ``lock word + LOCK_TOKEN``) and the next (node: cpu + 1).
+Each lock instance has its own ``hash_ptr(lock)`` (``lock_hash``: instance j of a VM is
+``j`` cache lines after the modelled address; [derived], the model's own choice).
 
 Registers: R0 = val (and the return pc during ``pv_hash``), R1 = my tail, R2 = prev
 cpu (-1: none), R3 = next cpu (-1: not known) / in unlock the unhashed node's cpu,

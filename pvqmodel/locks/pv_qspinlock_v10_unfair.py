@@ -74,6 +74,7 @@ from .pv_qspinlock_v10 import (
     qw,
 )
 
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 8  # the PV lock's layout (it reserves the unfair fields)
 
 PU_LOCK = 700  # queue_spin_lock_unfair

@@ -103,6 +103,7 @@ from .qspinlock import (
     qnode_next,
 )
 
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 2  # qnodes[0].mcs.locked, qnodes[0].mcs.next (same layout as v10)
 
 Q8_LOCK = 800  # queued_spin_lock (fast path)
