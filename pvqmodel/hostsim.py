@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .host import SCHEDULERS, Host, VM
+from .host import SCHEDULERS, Host
 from .params import Hardware, Schedule, Workload
 from .validate import check_float, check_instance, check_int, check_seed
 
@@ -63,7 +63,7 @@ VM_COLUMNS = {
     "steal_ns": "time its threads were runnable but not running (summed)",
     "max_wait_ns": "longest single runnable wait of any of its threads",
     "preemptions": "involuntary deschedules", "halts": "lock halts (pv_wait / HLT)",
-    "idle_halts": "guest-idle halts of a sleeping think time", "kicks": "kick hypercalls",
+    "kicks": "kick hypercalls",
     "ple_exits": "pause-loop exits", "yields": "successful directed yields made",
     "boosted": "times a vCPU of it was a directed yield's target",
     "polls_ok": "halts that ended while KVM polled", "migrations": "thread migrations",
@@ -156,10 +156,6 @@ def _schedule(host: Host, d: dict, vms) -> Schedule:
                     ple_gap_ns=d["ple_gap_ns"], wakeup_preempt=bool(d["wakeup_preemption"]))
 
 
-def _workload(vm: VM) -> Workload | None:
-    return vm.workload
-
-
 def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: int = 4,
                   seed: int = 0, hardware: Hardware | None = None, max_events: int | None = None,
                   watchdog_ns: float | None = None, trace: int = 256,
@@ -174,10 +170,13 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
     coherence costs (default: the calibrated preset). Seeds: one root ``seed``,
     ``SeedSequence(seed).spawn(reps)``. Returns a :class:`HostResult`.
     Bad arguments raise ``ValueError`` naming them before any kernel runs."""
+    from .engine import ensure_compiled
+    from .engine import state as st
+    from .engine.hypervisor import hv_entity_frame
     from .sim import (
+        STATUS_TEXT,
         LockTunables,
         SimulationError,
-        STATUS_TEXT,
         VMSpec,
         _trace_frame,
         build_run,
@@ -185,9 +184,6 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
         default_watchdog_ns,
         run_state,
     )
-    from .engine import ensure_compiled
-    from .engine import state as st
-    from .engine.hypervisor import hv_entity_frame
 
     check_instance("host", host, Host)
     vms = host.check_vms(vms)
@@ -341,7 +337,6 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
             })
         sum_rows.append({"rep": r, "status": STATUS_TEXT.get(status, str(status)),
                          "events": int(G[st.G_EVENTS]), "sim_ns": sim_ns,
-                         "idle_pcpu_ns": None,
                          "ple_exits": int(G[st.G_PLE_EXITS]),
                          "directed_yields": int(G[st.G_DYIELDS]),
                          "halts": int(sum(G[st.G_HALT0 + j] for j in range(st.HALT_IDLE))),
@@ -354,10 +349,7 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
     rank = {v.name: i for i, v in enumerate(vms)}
     vmf = vmf.sort_values(["rep", "vm"], key=lambda s: s.map(rank) if s.name == "vm" else s,
                           kind="stable").reset_index(drop=True)
-    vmf["idle_halts"] = 0
-    for r, ents in enumerate(ent_rows):
-        pass
-    summary = pd.DataFrame(sum_rows).drop(columns=["idle_pcpu_ns"])
+    summary = pd.DataFrame(sum_rows)
     return HostResult(vmf, pd.concat(ent_rows, ignore_index=True), summary,
                       replication_spread(vmf), host, vms, failures)
 
@@ -374,6 +366,7 @@ def replication_spread(vmf: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for name, g in vmf.groupby("vm", sort=False):
         lock = g["lock"].iloc[0]
+        lock = lock if isinstance(lock, str) else None
         col = "ops_per_s" if lock else "pcpus_used"
         x = g[col].to_numpy(float)
         R = len(x)

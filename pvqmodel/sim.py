@@ -8,7 +8,10 @@ running the replications (each with its own state arrays and Generator, so resul
 do not depend on threads or their number), turning status codes into exceptions with
 a trace, and building tidy DataFrames: ``summary`` (one row per replication),
 ``tasks`` (per-task completion time and share of operations) and ``handoff`` (mean
-handoff time by number of waiters at release).
+handoff time by number of waiters at release). Several VMs in one run:
+``build_run`` (one ``P``/``LP`` row per VM, lock instances, memory layout ``run_layout``,
+the entities' VMs ``ent_vm``), ``run_state`` and ``simulate_vms``; ``simulate`` is the
+one-VM, one-lock case (``run_one``).
 """
 
 from __future__ import annotations
@@ -305,41 +308,69 @@ def global_layout(n: int, module) -> tuple[int, int, int]:
     return n_glob, -(-n_glob // wpl), wpl
 
 
-def memory_layout(n: int, module) -> tuple[np.ndarray, int]:
-    """Words and lines of a lock: word 0 (the lock) on line 0; CPU c's node words
-    ``1 + c*wpc ...`` on line ``1 + c``; the lock's global words (``global_layout``,
-    word ``1 + n*wpc + k``) on line ``1 + n + k // GLOBAL_WORDS_PER_LINE`` (all on line
-    ``1 + n`` by default). Returns (mem, lines)."""
-    wpc = module.N_WORDS_PER_CPU
-    n_glob, g_lines, wpl = global_layout(n, module)
-    mem = np.zeros((1 + wpc * n + n_glob, co.NMEM), dtype=np.int64)  # value, cache line
+def run_layout(vms) -> dict:
+    """Memory of a run of lock-running VMs ``vms`` = [(module, vCPUs, lock instances)]:
+    lock instance k's word is word k on line k (each VM owns a contiguous range of
+    instances, VM 0's first); then every vCPU's per-CPU node words (``stride`` = the
+    largest ``N_WORDS_PER_CPU``, vCPU c's block at word ``M + stride*c`` on line
+    ``M + c``; vCPU ids are global, so the VMs' nodes are disjoint); then each VM's global
+    words (``global_layout``, sized by that VM's vCPU count) at its base ``gw0[k]``,
+    ``GLOBAL_WORDS_PER_LINE`` to a line. With one VM and one lock this is the historical
+    layout (word 0 = the lock on line 0, CPU c's node on line 1 + c, globals after).
+    Returns dict(mem, lines, M, stride, n, lock0, gw0)."""
+    M = sum(m for _, _, m in vms)
+    n = sum(c for _, c, _ in vms)
+    stride = max(mod.N_WORDS_PER_CPU for mod, _, _ in vms)
+    glob = [global_layout(c, mod) for mod, c, _ in vms]
+    n_words = M + stride * n + sum(g[0] for g in glob)
+    n_lines = M + n + sum(g[1] for g in glob)
+    mem = np.zeros((n_words, co.NMEM), dtype=np.int64)  # value, cache line
+    mem[:M, co.MEM_LINE] = np.arange(M)
     for c in range(n):
-        mem[1 + wpc * c: 1 + wpc * (c + 1), co.MEM_LINE] = 1 + c
-    if n_glob:
-        mem[1 + wpc * n:, co.MEM_LINE] = 1 + n + np.arange(n_glob) // wpl
-    return mem, 1 + n + g_lines
+        mem[M + stride * c: M + stride * (c + 1), co.MEM_LINE] = M + c
+    w, line, gw0, lock0 = M + stride * n, M + n, [], []
+    k0 = 0
+    for (n_glob, g_lines, wpl), (_, _, m) in zip(glob, vms, strict=True):
+        gw0.append(w)
+        lock0.append(k0)
+        k0 += m
+        if n_glob:
+            mem[w: w + n_glob, co.MEM_LINE] = line + np.arange(n_glob) // wpl
+        w += n_glob
+        line += g_lines
+    return dict(mem=mem, lines=n_lines, M=M, stride=stride, n=n, lock0=lock0, gw0=gw0)
+
+
+def memory_layout(n: int, module) -> tuple[np.ndarray, int]:
+    """Words and lines of one VM's one lock (:func:`run_layout`): word 0 (the lock) on
+    line 0; CPU c's node words ``1 + c*wpc ...`` on line ``1 + c``; the lock's global
+    words (``global_layout``, word ``1 + n*wpc + k``) on line
+    ``1 + n + k // GLOBAL_WORDS_PER_LINE``. Returns (mem, lines)."""
+    lay = run_layout([(module, n, 1)])
+    return lay["mem"], lay["lines"]
 
 
 def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
-            pinned: bool = True, drain: bool = False) -> dict:
-    """Name -> (shape, dtype) of every array of one replication's state (``_alloc``)."""
-    wpc = module.N_WORDS_PER_CPU
-    n_glob, g_lines, _ = global_layout(n, module)
-    n_lines = 1 + n + g_lines
+            pinned: bool = True, drain: bool = False, layout: dict | None = None) -> dict:
+    """Name -> (shape, dtype) of every array of one replication's state (``_alloc``);
+    ``layout``: the run's :func:`run_layout` (default: one VM of ``module``, one lock)."""
+    lay = run_layout([(module, n, 1)]) if layout is None else layout
+    n_lines, M = lay["lines"], lay["M"]
     # timer slots: vCPUs | lines | pCPU quanta (with a schedule) | store buffers (drain)
     n_slots = n + n_lines + npcpu + (n if drain else 0)
     nq = (npcpu if pinned else 1) if npcpu > 0 else 0
     i8, f8 = np.int64, np.float64
     return dict(
         I=((n, st.NI), i8),
-        # rows 0..n-1: F_* of each vCPU; all 2n rows: RF_* of each request; row n: GF_*
-        F=((2 * n, st.NF + co.NRF), f8),
-        mem=((1 + wpc * n + n_glob, co.NMEM), i8),  # value, cache line
+        # rows 0..n-1: F_* of each vCPU; all 2n rows: RF_* of each request; row n: GF_*;
+        # rows 2n + k: FL_* of lock instance k
+        F=((2 * n + M, st.NF + co.NRF), f8),
+        mem=(lay["mem"].shape, i8),  # value, cache line
         L=((n_lines, co.line_columns(n)), i8),  # line state, sharer and watcher bitmaps, queue
         R=((2 * n, co.NR), i8),
         H=((hv_size(n, npcpu, nbg, nq),), i8),
         TF=((core.tm_float_size(n_slots),), f8), TI=((core.tm_int_size(n_slots),), i8),
-        G=((st.NG,), i8),
+        G=((st.NG + M * st.NGL,), i8),  # global counters, then a check block per instance
         TR=((trace, st.NTR), i8), TRT=((trace,), f8),
         # rows 0..n: handoff by waiters at release; rows n+1..: wait histogram (log2 ns)
         HO=((n + 1 + WAIT_BINS, 2), f8),
@@ -348,9 +379,11 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
 
 
 def _alloc(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
-           pinned: bool = True, drain: bool = False, host: dict | None = None):
-    shapes = _shapes(n, module, trace, timer, npcpu, nbg, pinned, drain)
-    mem, n_lines = memory_layout(n, module)
+           pinned: bool = True, drain: bool = False, layout: dict | None = None,
+           host: dict | None = None):
+    lay = run_layout([(module, n, 1)]) if layout is None else layout
+    shapes = _shapes(n, module, trace, timer, npcpu, nbg, pinned, drain, lay)
+    mem, n_lines = lay["mem"].copy(), lay["lines"]
     n_slots = n + n_lines + npcpu + (n if drain else 0)
     mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
                                                   n_slots <= DENSE_TIMER_MAX_SLOTS)) \
@@ -414,29 +447,88 @@ class _Cancelled(Exception):
     """Raised in a worker thread that saw the cancel flag between two chunks."""
 
 
+def _place_vm(LP, lay, k, lock_id, K, nlocks, vcpu0, nvcpu):
+    """Write VM k's place in the run (lock, K, its lock instances, vCPUs, global words)
+    and the host-wide node layout into its ``LP`` row."""
+    LP[st.LP_LOCK_ID] = lock_id
+    LP[st.LP_K] = K
+    LP[st.LP_LOCK0] = lay["lock0"][k]
+    LP[st.LP_NLOCKS] = nlocks
+    LP[st.LP_VCPU0] = vcpu0
+    LP[st.LP_NVCPU] = nvcpu
+    LP[st.LP_GLOBAL_W0] = lay["gw0"][k]
+    LP[st.LP_NODE_W0] = lay["M"]
+    LP[st.LP_NODE_STRIDE] = lay["stride"]
+
+
+def _lock_table(LP, lay) -> np.ndarray:
+    """The lock-instance table ``LK`` (one row per instance) from the VMs' ``LP`` rows."""
+    LK = np.zeros((lay["M"], st.NLK), dtype=np.int64)
+    for k in range(LP.shape[0]):
+        for j in range(int(LP[k, st.LP_NLOCKS])):
+            i = int(LP[k, st.LP_LOCK0]) + j
+            LK[i, st.LK_VM] = k
+            if LP[k, st.LP_LOCK_ID] == st.LOCK_PV_QSPINLOCK:
+                LK[i, st.LK_PVH_HASH] = _pvq.lock_hash(int(LP[k, st.LP_PVH_BITS]),
+                                                       int(LP[k, st.LP_PVQ_VER]), j)
+    return LK
+
+
 def run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
-            chunk_events=None, cancel=None, host=None):
-    """Run one replication; return the state dict (outputs included).
+            chunk_events=None, cancel=None):
+    """Run one replication of one VM (``P``/``LP``: its parameter vectors, schedule
+    included); return the state dict (outputs included). See :func:`run_state`."""
+    lay = run_layout([(module, n, 1)])
+    LP = LP.copy()
+    _place_vm(LP, lay, 0, lock_id, K, 1, 0, n)
+    LPr = LP[None, :]
+    run = dict(P=P[None, :], LP=LPr, LK=_lock_table(LPr, lay), layout=lay, sock=sock,
+               vm=np.zeros(n, dtype=np.int64), module=module, n=n)
+    return run_state(run, rng, max_events, trace, timer, chunk_events, cancel)
+
+
+def _host_arg(run) -> dict | None:
+    """What ``hv_alloc`` needs of a run: a host run's scheduler and layout
+    (``hostsim.simulate_host``), or the VM of each entity for a several-VM run under the
+    round robin (its directed yields stay inside a VM); ``None``: one VM."""
+    if "host" in run:
+        return run["host"]
+    ent_vm = run.get("ent_vm")
+    if ent_vm is None or int(np.max(ent_vm, initial=0)) == 0:
+        return None
+    vm = run["vm"]
+    nvm = int(np.max(ent_vm)) + 1
+    v0 = [int(np.argmax(vm == k)) if np.any(vm == k) else run["n"] for k in range(nvm)]
+    v1 = [v0[k] + int(np.sum(vm == k)) for k in range(nvm)]
+    return {"ent_vm": ent_vm, "vm_v0": v0, "vm_v1": v1}
+
+
+def run_state(run, rng, max_events, trace, timer, chunk_events=None, cancel=None):
+    """Run one replication of a run (``build_run``: one row of ``P``/``LP`` per VM, the
+    lock-instance table, the layout); return the state dict (outputs included).
 
     The kernel runs in chunks of at most ``chunk_events`` events (``None``: adapted so a
     chunk takes about :data:`CHUNK_SECONDS`); between chunks Python runs, so Ctrl-C is
     raised promptly and a set ``cancel`` event (``threading.Event``) stops the run. The
     chunking never changes the results: all state lives in the arrays and ``rng``.
     """
-    S = _alloc(n, module, trace, timer, npcpu=int(LP[st.LP_NPCPU]), nbg=int(LP[st.LP_NBG]),
-               pinned=bool(LP[st.LP_PINNED]), drain=bool(P[st.P_DRAIN_NS] > 0), host=host)
+    P, LP, n = run["P"], run["LP"], run["n"]
+    S = _alloc(n, run["module"], trace, timer, npcpu=int(LP[0, st.LP_NPCPU]),
+               nbg=int(LP[0, st.LP_NBG]), pinned=bool(LP[0, st.LP_PINNED]),
+               drain=bool(P[0, st.P_DRAIN_NS] > 0), layout=run["layout"],
+               host=_host_arg(run))
     I, F, G = S["I"], S["F"], S["G"]
     # the kernels draw from the bit generator (engine/rand.py: same streams, no NRT)
     bg = rng.bit_generator
-    init_replication(K, P, LP, sock, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"],
-                     S["TI"], G, S["HO"], S["first"], bg)
+    init_replication(P, LP, run["LK"], run["sock"], run["vm"], I, F, S["mem"], S["L"],
+                     S["R"], S["H"], S["TF"], S["TI"], G, S["HO"], S["first"], bg)
     budget = CHUNK_FIRST if chunk_events is None else int(chunk_events)
     while True:
         if cancel is not None and cancel.is_set():
             raise _Cancelled
         t0 = time.perf_counter()
         status = run_replication(
-            lock_id, K, P, LP, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"],
+            P, LP, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"],
             G, S["TR"], S["TRT"], S["HO"], S["first"], max_events, budget, bg)
         if status != st.ST_PAUSED:
             break
@@ -507,7 +599,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
              tunables: LockTunables | None = None, max_events: int | None = None,
              watchdog_ns: float | None = None, trace: int = 256, timer: str = "auto",
              workers: int = 1, check: bool = True,
-             chunk_events: int | None = None, _host: dict | None = None) -> SimResult:
+             chunk_events: int | None = None) -> SimResult:
     """Run ``reps`` replications of the seed micro-benchmark on the engine.
 
     Parameters
@@ -607,7 +699,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     def one(r):
         rng = np.random.Generator(np.random.PCG64(children[r]))
         return run_one(lock_id, module, n, K, P, LP, sock, rng, max_events, trace, timer,
-                       chunk_events, cancel, _host)
+                       chunk_events, cancel)
 
     out = _Collector(lock, n, K, reps, check)
     if workers > 1 and reps > 1:
@@ -616,6 +708,154 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
         for r in range(reps):
             out.add(r, one(r))  # the state is dropped once its rows are taken
     return out.result()
+
+
+@dataclass(frozen=True)
+class VMSpec:
+    """One VM of a multi-VM run (:func:`simulate_vms`): ``lock`` (a :data:`LOCKS` name,
+    or ``None`` for a CPU-bound VM: always runnable entities that never lock, today's
+    background vCPUs), ``vcpus``, and for a lock-running VM its ``ops_per_task`` (K),
+    ``workload``, ``tunables`` and ``locks`` (lock instances; each operation takes one
+    of the VM's at random)."""
+
+    lock: str | None
+    vcpus: int
+    ops_per_task: int = 1000
+    workload: Workload | None = None
+    tunables: LockTunables | None = None
+    locks: int = 1
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        if self.lock is not None:
+            lock = TABLE_LOCK_NAMES.get(self.lock, LOCK_ALIASES.get(self.lock, self.lock)) \
+                if isinstance(self.lock, str) else self.lock
+            put("lock", check_choice("lock", lock, tuple(sorted(LOCKS))))
+        put("vcpus", check_int("vcpus", self.vcpus, 1, MAX_VCPUS))
+        put("ops_per_task", check_int("ops_per_task", self.ops_per_task, 1, 10**8))
+        put("locks", check_int("locks", self.locks, 1, 4096))
+        check_instance("workload", self.workload, Workload, none_ok=True)
+        check_instance("tunables", self.tunables, LockTunables, none_ok=True)
+
+
+def build_run(vms, hw: Hardware, sched: Schedule, watchdog_ns: float) -> dict:
+    """The arrays of a run of several VMs (``vms``: :class:`VMSpec`, the lock-running
+    VMs first, then any CPU-bound ones): engine vCPUs are VM 0's, then VM 1's, ...;
+    one ``P``/``LP`` row per VM (host-wide values identical in every row, the kernel
+    reads row 0's); the lock-instance table; the memory layout; each vCPU's socket and
+    VM; ``ent_vm``, the VM of each of the ``n + nbg`` scheduling entities (the CPU-bound
+    ones after the ``n`` lock-running vCPUs; without a CPU-bound VM, the schedule's own
+    background vCPUs, ``Schedule.layout``, form one more VM, id ``len(vms)``)."""
+    vms = list(vms)
+    locking = [v for v in vms if v.lock is not None]
+    if not locking:
+        raise ValueError("vms must hold at least one VM with a lock, got none")
+    if any(v.lock is None for v in vms[:len(locking)]):
+        raise ValueError("vms: CPU-bound VMs (lock=None) must come after every lock VM")
+    n = sum(v.vcpus for v in locking)
+    if n > MAX_VCPUS:
+        raise ValueError(f"vms: lock-running vCPUs must be in [1, {MAX_VCPUS}], got {n}")
+    lay = run_layout([(LOCKS[v.lock][1], v.vcpus, v.locks) for v in locking])
+    P = np.zeros((len(vms), st.NP))
+    LP = np.zeros((len(vms), st.NLP), dtype=np.int64)
+    sock = np.zeros(n, dtype=np.int64)
+    vm = np.zeros(n, dtype=np.int64)
+    c0 = 0
+    for k, spec in enumerate(vms):
+        wl = spec.workload or default_workload()
+        tun = spec.tunables or LockTunables()
+        lock = spec.lock or locking[0].lock
+        P[k] = param_array(hw, wl, watchdog_ns, sched, pv=lock in PV_LOCKS)
+        LP[k] = tun.array()
+        schedule_lp(LP[k], sched, n)
+        if spec.lock is None:
+            continue
+        if spec.lock in PVQ_LOCKS:
+            _pvq.fill_lp(LP[k], spec.lock, spec.vcpus, steal=tun.pv_steal,
+                         wait_early=tun.pv_wait_early, preempted=tun.pv_preempted_check)
+        _place_vm(LP[k], lay, k, LOCKS[spec.lock][0], spec.ops_per_task, spec.locks, c0,
+                  spec.vcpus)
+        sock[c0:c0 + spec.vcpus] = placement(n, hw, wl.placement)[c0:c0 + spec.vcpus]
+        vm[c0:c0 + spec.vcpus] = k
+        c0 += spec.vcpus
+    bound = [(k, v.vcpus) for k, v in enumerate(vms) if v.lock is None]
+    if bound:
+        if sched.dedicated:
+            raise ValueError("vms: a CPU-bound VM needs a schedule (pCPUs to share), "
+                             "got the dedicated Schedule()")
+        LP[:, st.LP_NBG] = sum(c for _, c in bound)
+        ent_bg = [k for k, c in bound for _ in range(c)]
+    else:
+        ent_bg = [len(vms)] * int(LP[0, st.LP_NBG])
+    ent_vm = np.concatenate([vm, np.array(ent_bg, dtype=np.int64)])
+    return dict(P=P, LP=LP, LK=_lock_table(LP[:len(locking)], lay), layout=lay, sock=sock,
+                vm=vm, ent_vm=ent_vm, module=LOCKS[locking[0].lock][1], n=n,
+                nbg=int(LP[0, st.LP_NBG]), vms=vms)
+
+
+def simulate_vms(vms, *, hardware: Hardware | None = None, schedule: Schedule | None = None,
+                 reps: int = 1, seed: int = 0, max_events: int | None = None,
+                 watchdog_ns: float | None = None, trace: int = 256,
+                 timer: str = "auto") -> SimResult:
+    """Run ``reps`` replications of several VMs (:class:`VMSpec`) in one engine run.
+
+    Returns a :class:`SimResult` whose ``summary`` has one row per (replication, lock
+    VM): ``vm``, ``lock``, ``vcpus``, ``ops``, ``acquisitions``, ``wait_ns`` (total lock
+    wait), ``done_ns`` (its last vCPU's completion), ``ops_per_s``, ``status``; and
+    ``tasks`` one row per vCPU (``vm``, ``task``, ``ops``, ``acquisitions``,
+    ``wait_ns``, ``done_ns``). A failed check raises :class:`SimulationError`."""
+    vms = [check_instance("vms[]", v, VMSpec) for v in vms]
+    hw = default_hardware() if hardware is None else check_instance("hardware", hardware,
+                                                                   Hardware)
+    sched = check_instance("schedule", schedule, Schedule, none_ok=True) or Schedule()
+    reps = check_int("reps", reps, 1, 10_000)
+    seed = check_seed("seed", seed)
+    trace = check_int("trace", trace, 0, 10**6)
+    timer = check_choice("timer", timer, ("auto", "dense", "heap"))
+    locking = [v for v in vms if v.lock is not None]
+    n = sum(v.vcpus for v in locking)
+    if sched.dedicated and n > hw.cores:
+        raise ValueError(f"vms: lock-running vCPUs must be in [1, hardware.cores={hw.cores}] "
+                         f"(no overcommit without a schedule), got {n}")
+    if watchdog_ns is None:
+        watchdog_ns = max(default_watchdog_ns(hw, v.workload or default_workload(), sched,
+                                              n, v.lock) for v in locking)
+    watchdog_ns = check_float("watchdog_ns", watchdog_ns, 1e-3, 1e18)
+    if max_events is None:
+        max_events = 2000 * sum(v.vcpus * v.ops_per_task for v in locking) + 100_000
+    max_events = check_int("max_events", max_events, 1, 2**62)
+    run = build_run(vms, hw, sched, float(watchdog_ns))
+    ensure_compiled()
+    children = np.random.SeedSequence(seed).spawn(reps)
+    rows, tasks = [], []
+    for r in range(reps):
+        S = run_state(run, np.random.Generator(np.random.PCG64(children[r])), max_events,
+                      trace, timer)
+        status = S["status"]
+        if status != st.ST_OK:
+            raise SimulationError(
+                f"vms, rep {r}: {STATUS_TEXT.get(status, status)} after "
+                f"{int(S['G'][st.G_EVENTS])} events; last events:\n"
+                f"{_trace_frame(S).tail(40).to_string()}", status, _trace_frame(S))
+        I, F = S["I"], S["F"]
+        acqs = I[:, st.ACQ_SEQ] - I[:, st.IN_ACQ]  # acquisitions started and completed
+        for k, spec in enumerate(locking):
+            m = run["vm"] == k
+            done = float(F[:n][m, st.F_DONE_T].max())
+            ops = int(I[m, st.OPS_DONE].sum())
+            rows.append({"rep": r, "vm": k, "lock": spec.lock, "vcpus": spec.vcpus,
+                         "ops": ops, "acquisitions": int(acqs[m].sum()),
+                         "wait_ns": float(F[:n][m, st.F_WAIT_NS].sum()), "done_ns": done,
+                         "ops_per_s": ops / done * 1e9 if done > 0 else float("nan"),
+                         "status": STATUS_TEXT[status]})
+        tasks.append(pd.DataFrame({"rep": r, "vm": run["vm"], "task": np.arange(n),
+                                   "ops": I[:, st.OPS_DONE], "acquisitions": acqs,
+                                   "wait_ns": F[:n, st.F_WAIT_NS],
+                                   "done_ns": F[:n, st.F_DONE_T]}))
+    return SimResult(pd.DataFrame(rows), pd.concat(tasks, ignore_index=True),
+                     pd.DataFrame())
 
 
 def _run_threads(one, reps, workers, cancel, out):
@@ -734,8 +974,8 @@ class _Collector:
             "pv_wait_head": int(G[st.G_PV_WAIT_HEAD]),
             "pv_wait_node": int(G[st.G_PV_WAIT_NODE]),
             # the authors' invariants (kernel-locks.md §2.5), read by the tests
-            "pvq_hash_entries_max": int(G[st.G_PVQ_ENTRIES_MAX]),
-            "pvq_hash_entries_left": int(G[st.G_PVQ_ENTRIES]),
+            "pvq_hash_entries_max": int(G[st.NG + st.GL_PVQ_ENTRIES_MAX::st.NGL].max()),
+            "pvq_hash_entries_left": int(G[st.NG + st.GL_PVQ_ENTRIES::st.NGL].sum()),
             "pvq_unhash_miss": int(G[st.G_PVQ_UNHASH_MISS]),
             "pvq_release_hashed": int(G[st.G_PVQ_REL_HASHED]),
             "pvq_multi_kick": int(G[st.G_PVQ_MULTI_KICK]),

@@ -58,7 +58,8 @@ def test_hash_table_is_sized_and_laid_out_as_the_kernel_does(n):
     assert lines == 1 + n + entries // 4
     line = mem[:, 1]
     for e in (0, 3, 4, entries - 1):  # 4 entries (lock, node) per 64-byte line
-        assert line[pvq.he_word(n, e)] == line[pvq.he_word(n, e) + 1] == 1 + n + e // 4
+        he = base + 2 * e  # hash entry e's lock field (node: the next word)
+        assert line[he] == line[he + 1] == 1 + n + e // 4
     assert len(set(line[base:])) == entries // 4
     assert not set(line[base:]) & set(line[:base])  # the table shares no line
 

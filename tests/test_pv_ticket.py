@@ -53,14 +53,14 @@ def _check_final_state(S, n, K):
     assert S["status"] == st.ST_OK, S["status"]
     assert G[st.G_OPS] == n * K
     assert (S["I"][:, st.OPS_DONE] == K).all()
-    assert G[st.G_TICKET_NEXT] == pvt.TICKET_LOCK_INC * n * K  # every grant, in order
+    assert G[st.NG + st.GL_TICKET_NEXT] == pvt.TICKET_LOCK_INC * n * K  # every grant, in order
     head = mem[pvt.W_LOCK] & pvt.HEAD_MASK
     tail = mem[pvt.W_LOCK] >> pvt.TICKET_SHIFT
     assert head == tail == pvt.TICKET_LOCK_INC * n * K
     for k in range(pvt.N_GLOBAL_WORDS):
-        assert mem[pvt.mask_word(k, n)] == 0
+        assert mem[1 + pvt.N_WORDS_PER_CPU * n + k] == 0  # waiting_cpus word k
     for c in range(n):
-        assert mem[pvt.kw(c, pvt.F_WLOCK)] == 0
+        assert mem[1 + pvt.N_WORDS_PER_CPU * c + pvt.F_WLOCK] == 0  # per_cpu w->lock
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8])

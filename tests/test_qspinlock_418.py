@@ -28,14 +28,18 @@ from pvqmodel.sim import (
     PV_LOCKS,
     LockTunables,
     _alloc,
+    _lock_table,
+    _place_vm,
     param_array,
     placement,
+    run_layout,
     schedule_lp,
     simulate,
 )
 
 HW = Hardware()
 WL = Workload(cs_ns=20.0, loop_ns=40.0, cs_dist="exp", loop_dist="exp", placement="scatter")
+QLAST = st.NG + st.GL_QLAST  # the one lock instance's MCS FIFO record (G[gl(0) + ...])
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -49,18 +53,22 @@ class _Stepper:
         self.lock_id, module = LOCKS[lock]
         self.n, self.K = n, K
         sched = Schedule()
-        self.P = param_array(HW, wl, 1e8, sched, pv=lock in PV_LOCKS)
+        self.P = param_array(HW, wl, 1e8, sched, pv=lock in PV_LOCKS)[None, :]
         self.LP = (tun or LockTunables()).array()
         schedule_lp(self.LP, sched, n)
+        lay = run_layout([(module, n, 1)])
+        _place_vm(self.LP, lay, 0, self.lock_id, K, 1, 0, n)
+        self.LP = self.LP[None, :]
         self.S = S = _alloc(n, module, 0, "auto")
         self.bg = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed))).bit_generator
-        init_replication(K, self.P, self.LP, placement(n, HW, wl.placement), S["I"], S["F"],
-                         S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"], S["G"], S["HO"],
-                         S["first"], self.bg)
+        init_replication(self.P, self.LP, _lock_table(self.LP, lay),
+                         placement(n, HW, wl.placement), np.zeros(n, dtype=np.int64), S["I"],
+                         S["F"], S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"], S["G"],
+                         S["HO"], S["first"], self.bg)
 
     def step(self):
         S = self.S
-        return run_replication(self.lock_id, self.K, self.P, self.LP, S["I"], S["F"], S["mem"],
+        return run_replication(self.P, self.LP, S["I"], S["F"], S["mem"],
                                S["L"], S["R"], S["H"], S["TF"], S["TI"], S["G"], S["TR"],
                                S["TRT"], S["HO"], S["first"], 10**9, 1, self.bg)
 
@@ -102,11 +110,11 @@ def test_the_engine_fifo_check_is_live():
     for _ in range(200_000):
         assert s.step() == st.ST_PAUSED
         heads = [v for v in range(6) if I[v, st.PC] in head_states]
-        if heads and I[heads[0], st.R4] >= 0 and G[st.G_QLAST] == I[heads[0], st.R4]:
+        if heads and I[heads[0], st.R4] >= 0 and G[QLAST] == I[heads[0], st.R4]:
             break
     else:
         pytest.fail("never saw a queue head with a predecessor")
-    G[st.G_QLAST] = (G[st.G_QLAST] + 1) % 6
+    G[QLAST] = (G[QLAST] + 1) % 6
     status = st.ST_PAUSED
     while status == st.ST_PAUSED:
         status = s.step()

@@ -248,6 +248,7 @@ from .state import (
     PLE_LOOP,
     PLE_N,
     ST_BAD_STATE,
+    VM,
     VS_HALTED,
     VS_READY,
     VS_RUNNING,
@@ -523,10 +524,11 @@ def hv_resume(v, t, I, F, G, P, TF, TI):
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def hv_preempt(v, t, I, F, G, P, TF, TI):
+def hv_preempt(v, t, I, F, G, P, TF, TI, H):
     """Take the running vCPU v off its pCPU at t (involuntarily: a quantum end, a
     wake-up preemption, a directed yield's resched of its pCPU): stash its timer."""
     G[G_PREEMPTS] += 1
+    H[ent(H, v, HE_NPREEMPT)] += 1
     if G[G_HOLDER] == v:
         G[G_LHP] += 1
     I[v, VSTATE] = VS_READY
@@ -610,7 +612,7 @@ def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
     e = H[HV_CUR + p]
     if e >= 0:
         if e < n:
-            hv_preempt(e, t, I, F, G, P, TF, TI)
+            hv_preempt(e, t, I, F, G, P, TF, TI, H)
         _enqueue(H, q, e, n, LP, t)
     hv_run(p, e2, t, I, F, G, P, LP, H, TF, TI, rng)
 
@@ -763,7 +765,7 @@ def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     e = H[HV_CUR + p]
     if e >= 0:
         if e < n:
-            hv_preempt(e, t, I, F, G, P, TF, TI)
+            hv_preempt(e, t, I, F, G, P, TF, TI, H)
         _push_front(H, q, e, n, LP, t)
     return e
 
@@ -862,6 +864,7 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
     Returns True if s keeps its pCPU (goes back to spinning)."""
     n = I.shape[0]
     G[G_DYIELDS] += 1
+    H[ent(H, s, HE_NYIELD)] += 1
     I[u, BOOSTED] += 1
     if I[u, VSTATE] == VS_HALTED:
         G[G_DY_KICKED] += 1
@@ -911,7 +914,7 @@ def hv_on_spin(v, t, I, F, G, P, LP, H, TF, TI, rng):
     last = G[G_LAST_BOOSTED]
     for k in range(1, n + 1):
         u = (last + k) % n
-        if u == v:
+        if u == v or I[u, VM] != I[v, VM]:  # other VMs' vCPUs are never candidates
             continue
         vs = I[u, VSTATE]
         if vs == VS_READY or (vs == VS_HALTED and I[u, WAKE_PENDING] == WAKE_KICK):
@@ -993,8 +996,7 @@ def _fs_off(c, t, how, I, F, G, P, TF, TI, H):
         return
     H[ent(H, c, HE_KPRE)] = 1  # kvm_sched_out with the thread still runnable
     if how == OFF_PREEMPT:
-        H[ent(H, c, HE_NPREEMPT)] += 1
-        hv_preempt(c, t, I, F, G, P, TF, TI)
+        hv_preempt(c, t, I, F, G, P, TF, TI, H)
         _guest_flag(c, I, H, True)
     elif how == OFF_PLE_YIELD:
         H[ent(H, c, HE_INSPIN)] = 1  # it sleeps inside kvm_vcpu_on_spin

@@ -6,8 +6,9 @@ line-service completion, a pCPU quantum end or a store-buffer drain), run in chu
 at most ``budget`` events so the Python front-end regains control between chunks
 (Ctrl-C, cancellation) without changing any result (status ``ST_PAUSED``), the seed's
 micro-benchmark program around the lock (lock; critical section; unlock; loop
-overhead; K times), dispatch to the lock algorithm by integer id, the checks
-(mutual exclusion, FIFO order, watchdog, event budget) returned as a status code,
+overhead; K times), dispatch to the lock algorithm by the vCPU's integer id
+(``I[v, LOCK_ID]``), the checks (mutual exclusion and FIFO order per lock instance,
+watchdog, event budget) returned as a status code,
 the trace ring (each event recorded with its slot kind ``TK_*`` and index, and a
 snapshot read only from that kind's own arrays), and the fixed-size outputs
 (counters, handoff time by number of waiters, per-task completion times and operation
@@ -17,6 +18,14 @@ timer is postponed by its off-CPU time and its spin iterations stop advancing;
 nothing in the lock files has to change for that. The same layer owns pause-loop
 exits: a parked spinner's timer may be its PLE deadline (``F_PLE_DL``), and a vCPU in
 ``M_PLE`` is spending a PLE exit.
+
+Several VMs share one run: ``P``/``LP`` have one row per VM; the workload and lock
+steps of vCPU v get the rows of its VM ``I[v, VM]`` (views, nothing allocated), every
+host-wide reader (hypervisor, dispatch, coherence, spin, watchdog) row 0. Each operation
+takes one lock instance (``LKI``; word ``LKW``); ``lock_released`` checks the releases
+per instance. coherence.py's own release check knows one holder (``G_HOLDER``): the loop
+sets ``G_HOLDER`` to the releaser just before a release takes effect, so that check
+always passes and the per-instance one decides (same verdict with one instance).
 
 Every jitted function of the engine and the locks is compiled ``@njit(cache=True,
 _nrt=False)``: without numba's reference-counting runtime. With NRT, each array passed
@@ -109,6 +118,9 @@ from .state import (
     F_DONE_T,
     F_PLE_DL,
     F_STASH,
+    F_WAIT_NS,
+    FL_LAST_ACQ,
+    FL_LAST_REL,
     G_ACQS,
     G_BLOCKED,
     G_DONE,
@@ -116,18 +128,25 @@ from .state import (
     G_HOLDER,
     G_OPS,
     G_PATH0,
-    G_QLAST,
-    G_REL_WAITERS,
     G_STATUS,
     G_TRACE_POS,
     G_WAITERS,
     GF_LAST_ACQ,
-    GF_LAST_REL,
     GF_NOW,
+    GL_HOLDER,
+    GL_PVH_HASH,
+    GL_QLAST,
+    GL_REL_WAITERS,
+    GL_WAITERS,
     HALT_IDLE,
     HALT_SITE,
+    HELD,
     IN_ACQ,
     KICK_SEQ,
+    LK_PVH_HASH,
+    LKI,
+    LKW,
+    LOCK_ID,
     LOCK_PV_QSPINLOCK,
     LOCK_PV_QSPINLOCK_V10,
     LOCK_PV_QSPINLOCK_V10_UNFAIR,
@@ -138,6 +157,12 @@ from .state import (
     LOCK_TICKET,
     LOCK_UNFAIR_QSPINLOCK,
     LP_HV,
+    LP_K,
+    LP_LOCK0,
+    LP_LOCK_ID,
+    LP_NLOCKS,
+    LP_NODE_STRIDE,
+    LP_NODE_W0,
     M_DONE,
     M_DRAIN,
     M_PARKED,
@@ -147,6 +172,7 @@ from .state import (
     M_SPINLOAD,
     M_WAITMEM,
     MODE,
+    NODEW,
     OK,
     OPS_DONE,
     P_CS,
@@ -184,6 +210,7 @@ from .state import (
     TR_RES,
     TR_SLOT,
     TR_WHO,
+    VM,
     VS_HALTED,
     VS_RUNNING,
     VSTATE,
@@ -195,6 +222,7 @@ from .state import (
     WATCH,
     act_delay,
     act_halt,
+    gl,
 )
 
 
@@ -265,42 +293,57 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
-    """The seed micro-benchmark: lock; critical section; unlock; loop overhead."""
+def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
+    """The seed micro-benchmark: lock; critical section; unlock; loop overhead. ``P`` and
+    ``LP`` are the rows of v's VM: its workload, its K, its lock instances."""
     pc = I[v, PC]
     n = I.shape[0]
     if pc == W_START:
+        # the lock this operation takes: the VM's one instance, or one of its M at random
+        k = LP[LP_LOCK0]
+        if LP[LP_NLOCKS] > 1:  # (a scaled uniform: bounded_int's body costs compile time)
+            k += min(int(uniform(rng) * LP[LP_NLOCKS]), LP[LP_NLOCKS] - 1)
+        I[v, LKI] = k
+        I[v, LKW] = k  # instance k's lock word is word k (sim.memory_layout)
         I[v, IN_ACQ] = 1
         I[v, ACQ_SEQ] += 1
         G[G_WAITERS] += 1
+        G[gl(k) + GL_WAITERS] += 1
         F[v, F_ACQ_START] = now
         I[v, PC] = lock_entry(lock_id)
     elif pc == W_LOCKED:
-        if G[G_HOLDER] != -1:
+        k = I[v, LKI]
+        b = gl(k)
+        if G[b + GL_HOLDER] != -1:
             G[G_STATUS] = ST_MUTEX
+        G[b + GL_HOLDER] = v
         G[G_HOLDER] = v
+        I[v, HELD] = k
         I[v, IN_ACQ] = 0
         G[G_WAITERS] -= 1
+        G[b + GL_WAITERS] -= 1
         G[G_ACQS] += 1
         G[G_PATH0 + I[v, PATH]] += 1
-        if G[G_REL_WAITERS] > 0 and now > F[v, F_ACQ_START]:
-            k = G[G_REL_WAITERS]
-            if k > n:
-                k = n
-            HO[k, 0] += now - F[n, GF_LAST_REL]
-            HO[k, 1] += 1.0
+        if G[b + GL_REL_WAITERS] > 0 and now > F[v, F_ACQ_START]:
+            w = G[b + GL_REL_WAITERS]
+            if w > n:
+                w = n
+            HO[w, 0] += now - F[2 * n + k, FL_LAST_REL]
+            HO[w, 1] += 1.0
         F[n, GF_LAST_ACQ] = now
+        F[2 * n + k, FL_LAST_ACQ] = now
+        F[v, F_WAIT_NS] += now - F[v, F_ACQ_START]
         # wait-time histogram in log2(ns) bins: rows n+1.. of HO, column 0
-        b = int(np.log2(now - F[v, F_ACQ_START] + 1.0))
+        bn = int(np.log2(now - F[v, F_ACQ_START] + 1.0))
         nb = HO.shape[0] - n - 1
-        HO[n + 1 + (b if b < nb else nb - 1), 0] += 1.0
+        HO[n + 1 + (bn if bn < nb else nb - 1), 0] += 1.0
         act_delay(I, F, v, draw_time(P[P_CS], P[P_CS_EXP], rng), W_CS_DONE)
     elif pc == W_CS_DONE:
         I[v, PC] = unlock_entry(lock_id)
     elif pc == W_UNLOCKED:
         I[v, OPS_DONE] += 1
         G[G_OPS] += 1
-        if I[v, OPS_DONE] >= K:
+        if I[v, OPS_DONE] >= LP[LP_K]:
             I[v, MODE] = M_DONE
             F[v, F_DONE_T] = now
             G[G_DONE] += 1
@@ -317,6 +360,20 @@ def workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng):
         I[v, PC] = W_START
     else:
         G[G_STATUS] = ST_BAD_STATE
+
+
+@njit(cache=True, _nrt=False, inline='always')
+def lock_released(k, v, now, I, F, G):
+    """The release of lock instance ``k`` by ``v`` took effect (a write marked ``A_REL``
+    that succeeded): the per-instance mutual-exclusion check and handoff bookkeeping."""
+    n = I.shape[0]
+    b = gl(k)
+    if G[b + GL_HOLDER] != v:
+        G[G_STATUS] = ST_MUTEX
+    G[b + GL_HOLDER] = -1
+    I[v, HELD] = -1
+    F[2 * n + k, FL_LAST_REL] = now
+    G[b + GL_REL_WAITERS] = G[b + GL_WAITERS]
 
 
 # What the event loop does with a vCPU's request after issuing it (``issue`` has one
@@ -402,16 +459,18 @@ def dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n):
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def run_steps(lock_id, v, now, K, I, F, mem, R, P, LP, H, rng, TF, TI,
+def run_steps(v, now, I, F, mem, R, P, LP, Pv, LPv, H, rng, TF, TI,
               G, HO, first_ops, n):
     """Step vCPU ``v`` until it asks for the machine. Returns what the event loop must
-    issue (``IS_*``)."""
+    issue (``IS_*``). ``Pv``/``LPv``: the rows of v's VM (workload and lock steps);
+    ``P``/``LP``: row 0, the host-wide values (hypervisor, dispatch)."""
+    lock_id = I[v, LOCK_ID]  # loop-invariant here, so the dispatch need not be re-read
     for _ in range(64):
         I[v, ACT] = A_NONE
         if I[v, PC] < 100:
-            workload_step(lock_id, v, now, K, I, F, G, P, HO, first_ops, rng)
+            workload_step(lock_id, v, now, I, F, G, LPv, Pv, HO, first_ops, rng)
         else:
-            lock_step(lock_id, v, now, I, F, G, LP, P, n)
+            lock_step(lock_id, v, now, I, F, G, LPv, Pv, n)
         if G[G_STATUS] != 0:
             return IS_NONE
         if I[v, MODE] == M_DONE:
@@ -435,9 +494,12 @@ def run_steps(lock_id, v, now, K, I, F, mem, R, P, LP, H, rng, TF, TI,
 
 
 @njit(cache=True, _nrt=False, nogil=True)
-def init_replication(K, P, LP, sock, I, F, mem, L, R, H, TF, TI, G, HO, first_ops, rng):
+def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, first_ops,
+                     rng):
     """Set up one replication: initial state, the tasks' start times, the schedule.
-    ``run_replication`` then runs its events (in as many chunks as the caller likes)."""
+    ``run_replication`` then runs its events (in as many chunks as the caller likes).
+    ``P``/``LP``: one row per VM (row 0 host-wide); ``LK``: the lock-instance table;
+    ``vm``: the VM of each vCPU."""
     n = I.shape[0]
     tm_reset(TF, TI)
     I[:, :] = 0
@@ -451,7 +513,10 @@ def init_replication(K, P, LP, sock, I, F, mem, L, R, H, TF, TI, G, HO, first_op
     HO[:, :] = 0.0
     first_ops[:] = 0
     G[G_HOLDER] = -1
-    G[G_QLAST] = -1
+    for k in range(LK.shape[0]):
+        G[gl(k) + GL_HOLDER] = -1
+        G[gl(k) + GL_QLAST] = -1
+        G[gl(k) + GL_PVH_HASH] = LK[k, LK_PVH_HASH]
     for v in range(n):
         I[v, PC] = W_START
         I[v, MODE] = M_RUN
@@ -461,12 +526,16 @@ def init_replication(K, P, LP, sock, I, F, mem, L, R, H, TF, TI, G, HO, first_op
         I[v, HALT_SITE] = -1
         I[v, KICK_SEQ] = -1
         I[v, SOCKET] = sock[v]
+        I[v, VM] = vm[v]
+        I[v, LOCK_ID] = LP[vm[v], LP_LOCK_ID]
+        I[v, NODEW] = LP[0, LP_NODE_W0] + LP[0, LP_NODE_STRIDE] * v
+        I[v, HELD] = -1
         R[v, R_V] = v
         R[n + v, R_V] = v
         R[n + v, R_BUFFERED] = 1
         # tasks start within one loop overhead of each other
-        tm_set(TF, TI, v, uniform(rng) * P[P_LOOP])
-    hv_init(I, F, G, P, LP, H, TF, TI, rng)
+        tm_set(TF, TI, v, uniform(rng) * P[vm[v], P_LOOP])
+    hv_init(I, F, G, P[0], LP[0], H, TF, TI, rng)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -507,14 +576,17 @@ def trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot):
 
 
 @njit(cache=True, _nrt=False, nogil=True)
-def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
+def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
                     G, TR, TRT, HO, first_ops, max_events, budget, rng):
     """Run at most ``budget`` events of a replication set up by ``init_replication``.
 
     Returns the status: ``ST_PAUSED`` if the budget ran out first (all state is in the
     arrays and ``rng``: calling again continues exactly where this call stopped, so the
     results do not depend on the chunking), else ``ST_OK`` or the failed check.
+    ``PV``/``LPV``: one parameter row per VM; the host-wide values are row 0's.
     """
+    P = PV[0]  # host-wide values live in row 0 (state.py): views, nothing allocated
+    LP = LPV[0]
     n = I.shape[0]
     n_lines = L.shape[0]
     pslot = n + n_lines
@@ -589,7 +661,8 @@ def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
             else:
                 G[G_STATUS] = ST_BAD_STATE
             if go:
-                kind = run_steps(lock_id, v, t, K, I, F, mem, R, P, LP, H, rng,
+                vm = I[v, VM]
+                kind = run_steps(v, t, I, F, mem, R, P, LP, PV[vm], LPV[vm], H, rng,
                                  TF, TI, G, HO, first_ops, n)
         r = -1
         iss = -1
@@ -604,7 +677,14 @@ def run_replication(lock_id, K, P, LP, I, F, mem, L, R, H, TF, TI,
                 sr = r
         # the one call site of apply_effect and of start_service (both inlined)
         if ar >= 0:
+            rel = R[ar, R_REL]
+            if rel != 0:
+                # coherence.py checks releases against the one holder G_HOLDER; the
+                # check per lock instance is lock_released's, so satisfy the global one
+                G[G_HOLDER] = R[ar, R_V]
             apply_effect(ar, t, I, F, mem, L, R, P, rng, TF, TI, G)
+            if rel != 0 and R[ar, R_OK] != 0:
+                lock_released(R[ar, R_WORD], R[ar, R_V], t, I, F, G)
             if line >= 0:
                 sr = line_done(line, ar, t, I, F, L, R, TF, TI, rng, n)
             else:

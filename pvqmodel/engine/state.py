@@ -61,9 +61,16 @@ PLE_N = 38  # PLE exits this vCPU took
 BOOSTED = 39  # times this vCPU was the target of a successful directed yield
 DY_NEXT = 40  # 1: boosted while halted with its kick on its way: runs at once when woken
 PLE_LOOP = 41  # 1: the vCPU's spin is in a PAUSE loop (the next PAUSE may continue it)
-GUEST_PREEMPTED = 42  # the preempted byte of its steal-time area as the guest reads it
+# several VMs, several lock instances (kernel.py, sim.build_run)
+VM = 42  # VM of this vCPU: its row of P and LP
+LOCK_ID = 43  # lock algorithm this vCPU runs (LOCK_*; the dispatch reads it)
+LKW = 44  # word index of the lock the current operation takes (set at W_START)
+LKI = 45  # global lock-instance index of the current operation (its check block in G)
+NODEW = 46  # first word of this vCPU's per-CPU node (per_cpu_ptr: other vCPUs read it)
+HELD = 47  # lock instance this vCPU holds now, or -1 (per-vCPU lock-holder test)
+GUEST_PREEMPTED = 48  # the preempted byte of its steal-time area as the guest reads it
 #                       (fair host schedulers; -1 under round robin: hv_vcpu_preempted's rule)
-NI = 43
+NI = 49
 
 # ---- hypervisor states of a vCPU: I[v, VSTATE] ----------------------------------------
 VS_RUNNING = 0  # on a pCPU: its timers run
@@ -88,7 +95,8 @@ F_KICK_T = 6  # time the pending kick was sent (wake-latency statistics)
 F_PLE_WIN = 7  # this vCPU's current PLE window, ns (KVM's per-vCPU vmx->ple_window)
 F_PLE_DL = 8  # PLE deadline of the current park (inf: the parked timer is the budget's)
 F_PLE_T0 = 9  # first PAUSE of the current PAUSE loop (the PLE window counts from it)
-NF = 10
+F_WAIT_NS = 10  # total lock-wait time of this vCPU (lock entry -> acquired, summed), ns
+NF = 11
 
 # ---- engine modes --------------------------------------------------------------------
 M_RUN = 0  # the next timer event runs the step at PC
@@ -254,7 +262,13 @@ def act_fence(I, v, nxt):
     I[v, ACT] = A_FENCE
     I[v, A_NEXT] = nxt
 
-# ---- float parameters P[...] (hardware + workload; a kernel argument) -----------------
+# ---- float parameters P[vm, ...] (hardware + workload; a kernel argument) -------------
+# P is (nvm, NP) and LP (nvm, NLP): row k holds VM k's workload and lock tunables; the
+# hardware values are the same in every row. **Host-wide values live in row 0**: the
+# schedule, PLE, watchdog, store-buffer drain, memory model and the hardware costs the
+# coherence model, the spin code and the hypervisor read (they get the row-0 views
+# P[0], LP[0]); the workload and lock steps of vCPU v get its VM's row P[I[v, VM]].
+# The spin iteration time (coherence.iter_ns) uses row 0's P_PV_ITER for every VM.
 P_HIT = 0  # L1 hit of a load or plain store, ns
 P_RMW = 1  # extra cost of a locked read-modify-write (locks the line in L1), ns
 P_PAUSE = 2  # PAUSE (cpu_relax) latency, ns
@@ -313,13 +327,28 @@ LP_PVQ_WAIT_EARLY = 17  # 1: pv_wait_node's wait-early check of prev->state (4.5
 LP_PVQ_PREEMPTED = 18  # 1: pv_wait_early also tests vcpu_is_preempted(prev->cpu) (4.11-5.3)
 LP_PV_PREV_CHECK_MASK = 19  # PV_PREV_CHECK_MASK (0xff)
 LP_PVH_BITS = 20  # pv_lock_hash_bits
-LP_PVH_HASH = 21  # hash_ptr(lock, pv_lock_hash_bits) of the modelled lock's address
-NLP = 22
+# one VM's place in the run (sim.build_run); NODE_W0 / NODE_STRIDE are host-wide
+LP_LOCK_ID = 21  # lock algorithm of the VM's vCPUs (LOCK_*)
+LP_K = 22  # lock/unlock operations per vCPU of this VM
+LP_LOCK0 = 23  # first lock instance of the VM (instances LOCK0 .. LOCK0 + NLOCKS - 1)
+LP_NLOCKS = 24  # lock instances of the VM (an operation takes one, uniformly at random)
+LP_VCPU0 = 25  # first (global) vCPU id of the VM: its vCPUs are VCPU0 .. VCPU0 + NVCPU - 1
+LP_NVCPU = 26  # vCPUs of the VM (its guest's nr_cpu_ids)
+LP_GLOBAL_W0 = 27  # first word of the VM's lock-global words (pv_lock_hash, waiting_cpus)
+LP_NODE_W0 = 28  # first per-CPU node word (= lock instances of the run; host-wide)
+LP_NODE_STRIDE = 29  # words per vCPU node block (the largest N_WORDS_PER_CPU; host-wide)
+NLP = 30
+
+# ---- lock-instance table LK[k, ...] (init_replication copies it into G) --------------
+LK_VM = 0  # VM owning instance k (the lock word of instance k is word k, on line k)
+LK_PVH_HASH = 1  # hash_ptr(lock, pv_lock_hash_bits) of the instance's address
+NLK = 2
 
 # ---- global integer counters G[...] --------------------------------------------------
 G_STATUS = 0
 G_EVENTS = 1
-G_HOLDER = 2
+G_HOLDER = 2  # the last acquirer, -1 after a release: exact for one lock instance (the
+#               hypervisor's lock-holder test); with several, use I[v, HELD]
 G_OPS = 3
 G_XFER_SAME = 4  # ownership transfers / snoops served from a core on the same socket
 G_XFER_CROSS = 5  # ... from another socket
@@ -329,16 +358,14 @@ G_HITS = 8
 G_RMW = 9  # locked RMW operations
 G_WAKES = 10  # parked spinners woken by an invalidation
 G_ACQS = 11
-G_WAITERS = 12  # tasks currently waiting for the lock
-G_REL_WAITERS = 13  # waiters at the last release
+G_WAITERS = 12  # tasks currently waiting for a lock (all instances: the watchdog's)
+G_REL_WAITERS = 13  # waiters at the last release (coherence.py; instances: GL_REL_WAITERS)
 G_DONE = 14
 G_TRACE_POS = 15
-G_TICKET_NEXT = 16  # ticket FIFO check: next ticket to be granted
-G_QLAST = 17  # MCS FIFO check: tail code of the last queue-path acquirer
-G_TIMEOUTS = 18  # spin budgets exhausted
-G_FAILED_CAS = 19
-G_STEALS = 20
-G_PATH0 = 21  # acquisitions by path: G_PATH0 + PATH_*
+G_TIMEOUTS = 16  # spin budgets exhausted
+G_FAILED_CAS = 17
+G_STEALS = 18
+G_PATH0 = 19  # acquisitions by path: G_PATH0 + PATH_*
 G_HALT0 = G_PATH0 + NPATH  # halts by site: G_HALT0 + HALT_*
 G_KICKS = G_HALT0 + NHALT  # kick hypercalls
 G_KICK_NOHALT = G_KICKS + 1  # kicks (or v10 pv_kick_node) to a vCPU that was not halted
@@ -375,24 +402,44 @@ G_PV_WAIT_NODE = G_KICKS + 26
 G_LOCK_SLOWPATH = G_KICKS + 27  # locking ops through the MCS queue (head reached)
 G_PV_HASH_CALLS = G_KICKS + 28  # pv_hash calls (hops per call = G_PV_HASH_HOPS / this)
 # ... and the authors' invariants (kernel-locks.md §2.5), read by the tests
-G_PVQ_ENTRIES = G_KICKS + 29  # hash entries holding the lock now
-G_PVQ_ENTRIES_MAX = G_KICKS + 30  # most entries the lock ever held at once (must be <= 1)
-G_PVQ_UNHASH_MISS = G_KICKS + 31  # pv_unhash found no entry (the kernel's BUG())
-G_PVQ_REL_HASHED = G_KICKS + 32  # slowpath releases with an entry still in the table
-G_PVQ_MULTI_KICK = G_KICKS + 33  # acquisitions whose vCPU was kicked more than once
-G_PVQ_HALTED_ACQS = G_KICKS + 34  # acquisitions whose vCPU halted at least once
-G_PVQ_UNLOCK_NOKICK = G_KICKS + 35  # slowpath unlocks whose state test skipped the kick
-NG = G_KICKS + 36
+G_PVQ_UNHASH_MISS = G_KICKS + 29  # pv_unhash found no entry (the kernel's BUG())
+G_PVQ_REL_HASHED = G_KICKS + 30  # slowpath releases with an entry still in the table
+G_PVQ_MULTI_KICK = G_KICKS + 31  # acquisitions whose vCPU was kicked more than once
+G_PVQ_HALTED_ACQS = G_KICKS + 32  # acquisitions whose vCPU halted at least once
+G_PVQ_UNLOCK_NOKICK = G_KICKS + 33  # slowpath unlocks whose state test skipped the kick
+NG = G_KICKS + 34
+
+# per lock instance k: a block of check state G[NG + k * NGL + GL_*] (gl(k))
+GL_HOLDER = 0  # vCPU holding instance k, or -1 (mutual exclusion is per instance)
+GL_WAITERS = 1  # tasks waiting for instance k
+GL_REL_WAITERS = 2  # ... at its last release (handoff statistics)
+GL_TICKET_NEXT = 3  # ticket FIFO check: next ticket to be granted
+GL_QLAST = 4  # MCS FIFO check: the last queue-path acquirer, or -1
+GL_PVQ_ENTRIES = 5  # hash entries holding the lock now (kernel-locks.md §2.5)
+GL_PVQ_ENTRIES_MAX = 6  # most entries the lock ever held at once (must be <= 1)
+GL_PVH_HASH = 7  # hash_ptr(lock, pv_lock_hash_bits) (copied from LK at init)
+NGL = 8
+
+
+@njit(cache=True, _nrt=False, inline='always')
+def gl(k):
+    """First index of lock instance k's check block in G (``G[gl(k) + GL_*]``)."""
+    return NG + k * NGL
+
 
 # global floats live in the extra last row of F: F[n, GF_*] (one array fewer to pass)
-GF_LAST_REL = 0
-GF_LAST_ACQ = 1
+GF_LAST_REL = 0  # last release of any instance (coherence.py)
+GF_LAST_ACQ = 1  # last acquisition of any instance (the watchdog: "no acquisition
+#                  anywhere for P_WATCHDOG while some task waits")
 GF_NOW = 2
 GF_WAKE_LAT = 3  # sum of kick -> running latencies, ns
 GF_SLOW_UNLOCK_NS = 4  # time spent in PV unlock slowpaths, ns
 GF_BLOCKED_NS = 5  # time halted vCPUs spent halted, ns
 GF_PV_KICK_NS = 6  # time spent in the unlock's pv_kick (qstat pv_latency_kick), ns
 NGF = 7
+# per lock instance k: F[2 * n + k, FL_*] (after the 2n request rows of coherence.py)
+FL_LAST_REL = 0  # last release of instance k
+FL_LAST_ACQ = 1  # last acquisition of instance k
 
 # trace ring columns: what fired (TR_KIND, its own index TR_SLOT) and a snapshot of it
 TR_EVENT = 0

@@ -14,6 +14,13 @@ qspinlock 400-499, PV ticket 500-599, v10 PV qspinlock 600-699, its unfair varia
 700-799, native 4.18+ qspinlock 800-899, the merged PV qspinlock (every generation,
 ``pv_qspinlock.py``; its generations' metadata in ``pv_generations.py``) 900-999.
 
+Addresses are never constants: the lock an operation takes is word ``lock = I[v, LKW]``
+(one of its VM's lock instances, chosen by the workload), a CPU's per-CPU node starts at
+``I[cpu, NODEW]`` (``per_cpu_ptr``), the VM's lock-global words (``pv_lock_hash``,
+``waiting_cpus``) at ``LP[LP_GLOBAL_W0]``; ``LP``/``P`` are the rows of v's VM, and the
+FIFO / hash records are the instance's block ``G[gl(I[v, LKI]) + GL_*]``. So several
+VMs, each with its own lock algorithm and any number of lock instances, share one run.
+
 This file imports nothing heavy (no numba), so the registry costs nothing to read.
 """
 

@@ -132,9 +132,11 @@ Not modelled: ``in_nmi()``, the IRQ flags of ``kvm_wait`` (the HLT is a ``safe_h
 an interrupt wakes it, the engine's spurious wake-ups), nesting (idx 0 only),
 ``prefetchw``, the cost of reading the steal-time flag.
 
-Node words (one line per CPU, ``qw(cpu, F_*)``): ``mcs.locked``, ``mcs.next`` (cpu + 1,
-0 = NULL), ``pn->cpu``, ``pn->state``. Hash entry e: words ``he(n, e)`` (lock: 0 or
-``LOCK_TOKEN``) and ``he(n, e) + 1`` (node: cpu + 1).
+Node words (one line per CPU, ``qw(I, cpu, F_*)``): ``mcs.locked``, ``mcs.next`` (cpu + 1,
+0 = NULL), ``pn->cpu``, ``pn->state``. Hash entry e of the VM's table: words
+``he_word(LPa, e)`` (lock: 0 or ``lock word + LOCK_TOKEN``) and the next (node: cpu + 1).
+Each lock instance has its own ``hash_ptr(lock)`` (``lock_hash``: instance j of a VM is
+``j`` cache lines after the modelled address; [derived], the model's own choice).
 
 Registers: R0 = val (and the return pc during ``pv_hash``), R1 = my tail, R2 = prev
 cpu (-1: none), R3 = next cpu (-1: not known) / in unlock the unhashed node's cpu,
@@ -162,31 +164,35 @@ from ..engine.state import (
     G_PV_WAIT_EARLY,
     G_PV_WAIT_HEAD,
     G_PV_WAIT_NODE,
-    G_PVQ_ENTRIES,
-    G_PVQ_ENTRIES_MAX,
     G_PVQ_HALTED_ACQS,
     G_PVQ_MULTI_KICK,
     G_PVQ_REL_HASHED,
     G_PVQ_UNHASH_MISS,
     G_PVQ_UNLOCK_NOKICK,
-    G_QLAST,
     G_SLOW_OPEN,
     G_SLOW_UNLOCKS,
     G_STATUS,
     GF_PV_KICK_NS,
     GF_SLOW_UNLOCK_NS,
+    GL_PVH_HASH,
+    GL_PVQ_ENTRIES,
+    GL_PVQ_ENTRIES_MAX,
+    GL_QLAST,
     HALT_HEAD,
     HALT_NODE,
     IN_ACQ,
     ITERS,
+    LKI,
+    LKW,
+    LP_GLOBAL_W0,
     LP_PV_PREV_CHECK_MASK,
     LP_PVH_BITS,
-    LP_PVH_HASH,
     LP_PVQ_PREEMPTED,
     LP_PVQ_STEAL,
     LP_PVQ_VER,
     LP_PVQ_WAIT_EARLY,
     LP_SPIN_THRESHOLD,
+    NODEW,
     OK,
     OP_CMPXCHG,
     OP_LOAD,
@@ -218,6 +224,7 @@ from ..engine.state import (
     act_mem_release,
     act_spin,
     act_store,
+    gl,
 )
 from .pv_generations import ALIAS, GENERATIONS  # noqa: F401 (re-exported)
 from .qspinlock import (
@@ -232,7 +239,7 @@ from .qspinlock import (
     encode_tail,
 )
 
-W_LOCK = 0
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 4
 F_LOCKED = 0  # mcs.locked
 F_NEXT = 1  # mcs.next (cpu + 1, 0 = NULL)
@@ -243,7 +250,7 @@ _WORD = -1
 PV_HE_PER_LINE = 4  # SMP_CACHE_BYTES / sizeof(struct pv_hash_entry) = 64 / 16
 _PV_HE_MIN = 256  # PAGE_SIZE / sizeof(struct pv_hash_entry)
 GLOBAL_WORDS_PER_LINE = 2 * PV_HE_PER_LINE  # sim.memory_layout: one line per 4 entries
-LOCK_TOKEN = 1  # the lock's address as stored in he->lock (0 = NULL)
+LOCK_TOKEN = 1  # he->lock holds the lock's address: its word + LOCK_TOKEN (0 = NULL)
 #: The modelled lock's address (a direct-map address; only its hash matters).
 _PV_LOCK_ADDR = 0xFFFF88807C3D5A40
 
@@ -354,7 +361,8 @@ def hash_ptr(addr: int, bits: int, ver: int) -> int:
 
 def fill_lp(LP, lock: str, n: int, steal=None, wait_early=None, preempted=None) -> None:
     """Write the generation's switches (``LockTunables`` overrides where not None) and
-    the hash geometry into the ``LP`` kernel-argument array."""
+    the hash geometry into the ``LP`` kernel-argument row (each lock instance's hash is
+    :func:`lock_hash`)."""
     from ..engine import state as st
 
     g = GENERATIONS[ALIAS.get(lock, lock)]
@@ -369,37 +377,48 @@ def fill_lp(LP, lock: str, n: int, steal=None, wait_early=None, preempted=None) 
     LP[st.LP_PVQ_WAIT_EARLY] = g["wait_early"] if wait_early is None else int(wait_early)
     LP[st.LP_PVQ_PREEMPTED] = g["preempted"] if preempted is None else int(preempted)
     LP[st.LP_PVH_BITS] = bits
-    LP[st.LP_PVH_HASH] = hash_ptr(_PV_LOCK_ADDR, bits, ver)
+
+
+def lock_hash(bits: int, ver: int, j: int) -> int:
+    """``hash_ptr(lock, pv_lock_hash_bits)`` of a VM's lock instance ``j`` (``LP_PVH_BITS``,
+    ``LP_PVQ_VER`` of its row): instance j sits ``j`` cache lines after the modelled
+    address (each lock on its own line, as ``sim.memory_layout`` puts them)."""
+    return hash_ptr(_PV_LOCK_ADDR + 64 * j, bits, ver)
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def qw(cpu, field):
-    """Word index of a field of cpu's qnode (node 0)."""
-    return 1 + N_WORDS_PER_CPU * cpu + field
+def qw(I, cpu, field):
+    """Word index of a field of cpu's qnode (node 0): ``per_cpu_ptr`` is the cpu's node
+    base ``I[cpu, NODEW]``."""
+    return I[cpu, NODEW] + field
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def he_word(n, e):
-    """Word index of hash entry e's ``lock`` field (``node`` is the next word)."""
-    return 1 + N_WORDS_PER_CPU * n + 2 * e
+def he_word(LPa, e):
+    """Word index of hash entry e's ``lock`` field (``node`` is the next word) in the
+    VM's table (its global words)."""
+    return LPa[LP_GLOBAL_W0] + 2 * e
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def he_entry(LPa, offset):
-    """for_each_hash_entry: entry ``offset`` hops from the hash's line start."""
+def he_entry(LPa, hash, offset):
+    """for_each_hash_entry: entry ``offset`` hops from the line start of ``hash`` (the
+    lock's ``hash_ptr``)."""
     mask = (1 << LPa[LP_PVH_BITS]) - 1
-    start = LPa[LP_PVH_HASH] & ~(PV_HE_PER_LINE - 1)
+    start = hash & ~(PV_HE_PER_LINE - 1)
     return (start + offset) & mask
 
 
 @njit(cache=True, _nrt=False)
 def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
+    lock = I[v, LKW]  # the lock this operation takes (its word)
+    lk = gl(I[v, LKI])  # ... and its instance's block in G (checks, hash_ptr(lock))
     ver = LPa[LP_PVQ_VER]
     if pc == PV_LOCK:
         I[v, R7] = 0  # a new acquisition: no flags, no kicks received
         # queued_spin_lock: if (likely(atomic_cmpxchg(&lock->val, 0, _Q_LOCKED_VAL) == 0))
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, PV_FAST_DONE)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, PV_FAST_DONE)
     elif pc == PV_FAST_DONE:
         if I[v, OK] != 0:
             I[v, PATH] = PATH_FAST
@@ -415,19 +434,19 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         if P[P_PV_CALL] > 0.0:
             act_delay(I, F, v, P[P_PV_CALL], PV_NODE_INIT)
         else:
-            act_store(I, v, qw(v, F_LOCKED), _WORD, 0, 0, PV_NODE_INIT2)
+            act_store(I, v, qw(I, v, F_LOCKED), _WORD, 0, 0, PV_NODE_INIT2)
     elif pc == PV_NODE_INIT:
-        act_store(I, v, qw(v, F_LOCKED), _WORD, 0, 0, PV_NODE_INIT2)
+        act_store(I, v, qw(I, v, F_LOCKED), _WORD, 0, 0, PV_NODE_INIT2)
     elif pc == PV_NODE_INIT2:
-        act_store(I, v, qw(v, F_NEXT), _WORD, 0, 0, PV_INIT_CPU)  # node->next = NULL;
+        act_store(I, v, qw(I, v, F_NEXT), _WORD, 0, 0, PV_INIT_CPU)  # node->next = NULL;
     elif pc == PV_INIT_CPU:
         # pv_init_node: pn->cpu = smp_processor_id(); pn->state = vcpu_running;
-        act_store(I, v, qw(v, F_CPU), _WORD, v, 0, PV_INIT_STATE)
+        act_store(I, v, qw(I, v, F_CPU), _WORD, v, 0, PV_INIT_STATE)
     elif pc == PV_INIT_STATE:
-        act_store(I, v, qw(v, F_STATE), _WORD, VCPU_RUNNING, 0, PV_TRYLOCK)
+        act_store(I, v, qw(I, v, F_STATE), _WORD, VCPU_RUNNING, 0, PV_TRYLOCK)
     elif pc == PV_TRYLOCK:
         # if (queued_spin_trylock(lock)) goto release;  (each form starts with a read)
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, PV_TRYLOCK_READ)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, PV_TRYLOCK_READ)
     elif pc == PV_TRYLOCK_READ or pc == PV_HYB_SPUN:
         val = I[v, RES] & _Q_VAL_MASK
         I[v, R0] = val
@@ -436,20 +455,20 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             # [4.2-4.4] queued_spin_trylock: if (!atomic_read(&lock->val) &&
             #           (atomic_cmpxchg(&lock->val, 0, _Q_LOCKED_VAL) == 0))
             if val == 0:
-                act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0,
+                act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0,
                         PV_TRYLOCK_CAS)
             else:
                 _xchg_tail(v, I)
         elif (val & _Q_LOCKED_PENDING_MASK) == 0:
             # [4.5+] pv_queued_spin_steal_lock / [4.15+] pv_hybrid_queued_unfair_trylock:
             # !(val & _Q_LOCKED_PENDING_MASK) && cmpxchg(&l->locked, 0, _Q_LOCKED_VAL) == 0
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0,
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0,
                     PV_TRYLOCK_CAS)
         elif steal == 1 or (val & _Q_TAIL_MASK) == 0 or (val & _Q_PENDING_MASK) != 0:
             _xchg_tail(v, I)  # [4.15+] if (!(val & _Q_TAIL_MASK) || (val & _Q_PENDING_MASK)) break;
         else:
             # [4.15+] cpu_relax(); val = atomic_read(&lock->val): re-read until it changes
-            act_spin(I, v, W_LOCK, _Q_VAL_MASK, CMP_NE, val, -1, PV_HYB_SPUN)
+            act_spin(I, v, lock, _Q_VAL_MASK, CMP_NE, val, -1, PV_HYB_SPUN)
     elif pc == PV_TRYLOCK_CAS:
         steal = LPa[LP_PVQ_STEAL]
         if I[v, OK] != 0:
@@ -473,7 +492,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             prev = decode_tail_cpu(old)
             I[v, R2] = prev
             # prev = decode_tail(old); WRITE_ONCE(prev->next, node); pv_wait_node(node, prev)
-            act_store(I, v, qw(prev, F_NEXT), _WORD, v + 1, 0, PV_WAIT_NODE)
+            act_store(I, v, qw(I, prev, F_NEXT), _WORD, v + 1, 0, PV_WAIT_NODE)
         else:
             _head(v, I, G, ver)
     elif pc == PV_WAIT_NODE:
@@ -489,7 +508,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             # if (READ_ONCE(node->locked)) return;  we are the queue head
             if ver >= 405:
                 # [4.5+] next = READ_ONCE(node->next); if (next) prefetchw(next);
-                act_mem(I, v, OP_LOAD, qw(v, F_NEXT), _WORD, 0, 0, PV_NODE_NEXT)
+                act_mem(I, v, OP_LOAD, qw(I, v, F_NEXT), _WORD, 0, 0, PV_NODE_NEXT)
             else:
                 _head(v, I, G, ver)
         elif I[v, R4] >= LPa[LP_SPIN_THRESHOLD]:
@@ -497,7 +516,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         else:
             # [4.5+] pv_wait_early(pp, loop): (loop & PV_PREV_CHECK_MASK) == 0 here;
             # READ_ONCE(prev->state) != vcpu_running
-            act_mem(I, v, OP_LOAD, qw(I[v, R2], F_STATE), _WORD, 0, 0, PV_WAIT_EARLY)
+            act_mem(I, v, OP_LOAD, qw(I, I[v, R2], F_STATE), _WORD, 0, 0, PV_WAIT_EARLY)
     elif pc == PV_WAIT_EARLY:
         if I[v, RES] != VCPU_RUNNING or (LPa[LP_PVQ_PREEMPTED] != 0
                                          and hv_vcpu_preempted(I[v, R2], I, F)):
@@ -508,9 +527,9 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             act_delay(I, F, v, P[P_PAUSE], PV_NODE_SPIN)  # cpu_relax(); next iterations
     elif pc == PV_NODE_HALT:
         # smp_store_mb(pn->state, vcpu_halted): on x86 an xchg (store + full barrier)
-        act_mem(I, v, OP_XCHG, qw(v, F_STATE), _WORD, VCPU_HALTED, 0, PV_NODE_LOCKED_RD)
+        act_mem(I, v, OP_XCHG, qw(I, v, F_STATE), _WORD, VCPU_HALTED, 0, PV_NODE_LOCKED_RD)
     elif pc == PV_NODE_LOCKED_RD:
-        act_mem(I, v, OP_LOAD, qw(v, F_LOCKED), _WORD, 0, 0, PV_NODE_LOCKED_DONE)
+        act_mem(I, v, OP_LOAD, qw(I, v, F_LOCKED), _WORD, 0, 0, PV_NODE_LOCKED_DONE)
     elif pc == PV_NODE_LOCKED_DONE:
         if I[v, RES] == 0:
             # if (!READ_ONCE(node->locked)) { pv_wait_node, pv_wait_early counts;
@@ -518,7 +537,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             if I[v, R7] & FL_WAIT_EARLY:
                 G[G_PV_WAIT_EARLY] += 1
             # pv_wait(&pn->state, vcpu_halted): kvm_wait re-reads, halts if still equal
-            act_mem(I, v, OP_LOAD, qw(v, F_STATE), _WORD, 0, 0, PV_NODE_WAIT_RD)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_STATE), _WORD, 0, 0, PV_NODE_WAIT_RD)
         else:
             I[v, PC] = PV_NODE_RESET
     elif pc == PV_NODE_WAIT_RD:
@@ -530,15 +549,15 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
     elif pc == PV_NODE_RESET:
         if ver < 403:
             # [4.2] WRITE_ONCE(pn->state, vcpu_running);
-            act_store(I, v, qw(v, F_STATE), _WORD, VCPU_RUNNING, 0, PV_NODE_SPURIOUS)
+            act_store(I, v, qw(I, v, F_STATE), _WORD, VCPU_RUNNING, 0, PV_NODE_SPURIOUS)
         else:
             # [4.3+] cmpxchg(&pn->state, vcpu_halted, vcpu_running): keep vcpu_hashed
-            act_mem(I, v, OP_CMPXCHG, qw(v, F_STATE), _WORD, VCPU_RUNNING, VCPU_HALTED,
+            act_mem(I, v, OP_CMPXCHG, qw(I, v, F_STATE), _WORD, VCPU_RUNNING, VCPU_HALTED,
                     PV_NODE_SPURIOUS)
     elif pc == PV_NODE_SPURIOUS:
         if ver >= 405:
             # [4.5+] qstat_inc(qstat_pv_spurious_wakeup, !READ_ONCE(node->locked));
-            act_mem(I, v, OP_LOAD, qw(v, F_LOCKED), _WORD, 0, 0, PV_NODE_SPUR_RD)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_LOCKED), _WORD, 0, 0, PV_NODE_SPUR_RD)
         else:
             I[v, PC] = PV_WAIT_NODE
     elif pc == PV_NODE_SPUR_RD:
@@ -550,7 +569,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         I[v, R3] = I[v, RES] - 1
         _head(v, I, G, ver)
     elif pc == PV_HEAD:
-        act_mem(I, v, OP_LOAD, qw(v, F_STATE), _WORD, 0, 0, PV_HEAD_STATE)
+        act_mem(I, v, OP_LOAD, qw(I, v, F_STATE), _WORD, 0, 0, PV_HEAD_STATE)
     elif pc == PV_HEAD_STATE:
         # if (READ_ONCE(pn->state) == vcpu_hashed) lp = (struct qspinlock **)1;
         I[v, R6] = 1 if I[v, RES] == VCPU_HASHED else 0
@@ -558,37 +577,37 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
     elif pc == PV_HEAD_PASS:
         if ver >= 405:
             # [4.5+] WRITE_ONCE(pn->state, vcpu_running); for pv_wait_early of followers
-            act_store(I, v, qw(v, F_STATE), _WORD, VCPU_RUNNING, 0, PV_HOL_PENDING)
+            act_store(I, v, qw(I, v, F_STATE), _WORD, VCPU_RUNNING, 0, PV_HOL_PENDING)
         else:
             # [4.2-4.4] for (loop = SPIN_THRESHOLD; loop; loop--)
             #               if (!READ_ONCE(l->locked)) return;
-            act_spin(I, v, W_LOCK, _Q_LOCKED_MASK, CMP_EQ, 0, LPa[LP_SPIN_THRESHOLD],
+            act_spin(I, v, lock, _Q_LOCKED_MASK, CMP_EQ, 0, LPa[LP_SPIN_THRESHOLD],
                      PV_HEAD_SPUN)
     elif pc == PV_HEAD_SPUN:
         if I[v, OK] != 0:
             I[v, PC] = PV_HEAD_CLAIM_WAIT  # the lock is free: the generic code claims it
         elif ver < 403:
             # [4.2] WRITE_ONCE(pn->state, vcpu_halted); (every pass)
-            act_store(I, v, qw(v, F_STATE), _WORD, VCPU_HALTED, 0, PV_HASH_ONCE)
+            act_store(I, v, qw(I, v, F_STATE), _WORD, VCPU_HALTED, 0, PV_HASH_ONCE)
         elif ver == 403 and I[v, R6] == 0:
             # [4.3] first pass: WRITE_ONCE(pn->state, vcpu_hashed); before pv_hash
-            act_store(I, v, qw(v, F_STATE), _WORD, VCPU_HASHED, 0, PV_HASH_ONCE)
+            act_store(I, v, qw(I, v, F_STATE), _WORD, VCPU_HASHED, 0, PV_HASH_ONCE)
         else:
             I[v, PC] = PV_HASH_ONCE
     elif pc == PV_HOL_PENDING:
         # [4.5+] set_pending(lock): WRITE_ONCE(lock->pending, 1);
         I[v, R4] = 0
-        act_store(I, v, W_LOCK, _Q_PENDING_MASK, _Q_PENDING_VAL, 0, PV_HOL_SPIN)
+        act_store(I, v, lock, _Q_PENDING_MASK, _Q_PENDING_VAL, 0, PV_HOL_SPIN)
     elif pc == PV_HOL_SPIN:
         # for (loop = SPIN_THRESHOLD; loop; loop--) { if (trylock_clear_pending(lock))
         #     goto gotlock; cpu_relax(); }   trylock_clear_pending: !READ_ONCE(lock->locked)
-        act_spin(I, v, W_LOCK, _Q_LOCKED_MASK, CMP_EQ, 0,
+        act_spin(I, v, lock, _Q_LOCKED_MASK, CMP_EQ, 0,
                  LPa[LP_SPIN_THRESHOLD] - I[v, R4], PV_HOL_SPUN)
     elif pc == PV_HOL_SPUN:
         I[v, R4] += I[v, ITERS]
         if I[v, OK] != 0:
             # && cmpxchg(&lock->locked_pending, _Q_PENDING_VAL, _Q_LOCKED_VAL) == _Q_PENDING_VAL
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_PENDING_MASK, _Q_LOCKED_VAL,
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_LOCKED_PENDING_MASK, _Q_LOCKED_VAL,
                     _Q_PENDING_VAL, PV_HOL_CAS)
         else:
             I[v, PC] = PV_HOL_CLEAR
@@ -601,7 +620,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             I[v, PC] = PV_HOL_SPIN
     elif pc == PV_HOL_CLEAR:
         # clear_pending(lock): WRITE_ONCE(lock->pending, 0);
-        act_store(I, v, W_LOCK, _Q_PENDING_MASK, 0, 0, PV_HASH_ONCE)
+        act_store(I, v, lock, _Q_PENDING_MASK, 0, 0, PV_HASH_ONCE)
     elif pc == PV_HASH_ONCE:
         if I[v, R6] != 0:
             # hashed (by us, or by pv_kick_node): [4.5+] state = vcpu_hashed; pv_wait
@@ -613,11 +632,11 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
     elif pc == PV_HEAD_SLOW:
         if ver < 405:
             # [4.2-4.4] if (!cmpxchg(&l->locked, _Q_LOCKED_VAL, _Q_SLOW_VAL))
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, _Q_SLOW_VAL, _Q_LOCKED_VAL,
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, _Q_SLOW_VAL, _Q_LOCKED_VAL,
                     PV_HEAD_SLOW_DONE)
         else:
             # [4.5+] if (xchg(&lock->locked, _Q_SLOW_VAL) == 0)
-            act_mem(I, v, OP_XCHG, W_LOCK, _Q_LOCKED_MASK, _Q_SLOW_VAL, 0,
+            act_mem(I, v, OP_XCHG, lock, _Q_LOCKED_MASK, _Q_SLOW_VAL, 0,
                     PV_HEAD_SLOW_DONE)
     elif pc == PV_HEAD_SLOW_DONE:
         if (I[v, RES] & _Q_LOCKED_MASK) != 0:
@@ -625,24 +644,24 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         elif ver < 405:
             # [4.2-4.4] the lock is free and _Q_SLOW_VAL never set: WRITE_ONCE(*lp, NULL);
             # return;  (then the generic head wait claims it)
-            G[G_PVQ_ENTRIES] -= 1
-            act_store(I, v, he_word(n, I[v, R6] - 2), _WORD, 0, 0, PV_HEAD_CLAIM_WAIT)
+            G[lk + GL_PVQ_ENTRIES] -= 1
+            act_store(I, v, he_word(LPa, I[v, R6] - 2), _WORD, 0, 0, PV_HEAD_CLAIM_WAIT)
         else:
             # [4.5+] we own the lock: WRITE_ONCE(lock->locked, _Q_LOCKED_VAL);
-            act_store(I, v, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PV_HEAD_UNHASH)
+            act_store(I, v, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PV_HEAD_UNHASH)
     elif pc == PV_HEAD_UNHASH:
         # [4.5+] WRITE_ONCE(*lp, NULL); goto gotlock;
-        G[G_PVQ_ENTRIES] -= 1
-        act_store(I, v, he_word(n, I[v, R6] - 2), _WORD, 0, 0, PV_HOL_GOT)
+        G[lk + GL_PVQ_ENTRIES] -= 1
+        act_store(I, v, he_word(LPa, I[v, R6] - 2), _WORD, 0, 0, PV_HOL_GOT)
     elif pc == PV_HEAD_HASHED:
         # [4.5+] WRITE_ONCE(pn->state, vcpu_hashed);
-        act_store(I, v, qw(v, F_STATE), _WORD, VCPU_HASHED, 0, PV_HEAD_WAIT)
+        act_store(I, v, qw(I, v, F_STATE), _WORD, VCPU_HASHED, 0, PV_HEAD_WAIT)
     elif pc == PV_HEAD_WAIT:
         G[G_PV_WAIT_HEAD] += 1
         if I[v, R7] & FL_WAITCNT:
             G[G_PV_WAIT_AGAIN] += 1
         # pv_wait(&l->locked, _Q_SLOW_VAL): kvm_wait re-reads the byte first
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, PV_HEAD_WAIT_RD)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, PV_HEAD_WAIT_RD)
     elif pc == PV_HEAD_WAIT_RD:
         if (I[v, RES] & _Q_LOCKED_MASK) == _Q_SLOW_VAL:
             I[v, R7] |= FL_HALTED
@@ -654,14 +673,14 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         I[v, PC] = PV_HEAD_PASS
     elif pc == PV_HOL_GOT:
         # gotlock: return (u32)(atomic_read(&lock->val) | _Q_LOCKED_VAL);
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, PV_HOL_GOT_RD)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, PV_HOL_GOT_RD)
     elif pc == PV_HOL_GOT_RD:
         I[v, R0] = (I[v, RES] & _Q_VAL_MASK) | _Q_LOCKED_VAL
         I[v, PC] = PV_CLAIM
     elif pc == PV_HEAD_CLAIM_WAIT:
         # [4.2-4.4] while ((val = smp_load_acquire(&lock->val.counter))
         #                  & _Q_LOCKED_PENDING_MASK) cpu_relax();
-        act_spin(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, PV_HEAD_CLAIM_SEEN)
+        act_spin(I, v, lock, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, PV_HEAD_CLAIM_SEEN)
     elif pc == PV_HEAD_CLAIM_SEEN:
         I[v, R0] = I[v, RES] & _Q_VAL_MASK
         I[v, PC] = PV_CLAIM
@@ -671,10 +690,10 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         other = val != I[v, R1] if ver < 405 else (val & _Q_TAIL_MASK) != I[v, R1]
         if other:
             # set_locked(lock): WRITE_ONCE(l->locked, _Q_LOCKED_VAL); then wait for next
-            act_store(I, v, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PV_WAIT_NEXT)
+            act_store(I, v, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PV_WAIT_NEXT)
         else:
             # old = atomic_cmpxchg(&lock->val, val, _Q_LOCKED_VAL);
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, val, PV_CLAIM_CAS)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, val, PV_CLAIM_CAS)
     elif pc == PV_CLAIM_CAS:
         if I[v, OK] != 0:
             _queue_granted(v, I, G)  # if (old == val) goto release; /* No contention */
@@ -686,33 +705,33 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             I[v, PC] = PV_NOTIFY_STORE  # [4.5+] next was read after pv_wait_node
         else:
             # while (!(next = READ_ONCE(node->next))) cpu_relax();
-            act_spin(I, v, qw(v, F_NEXT), _WORD, CMP_NE, 0, -1, PV_NOTIFY)
+            act_spin(I, v, qw(I, v, F_NEXT), _WORD, CMP_NE, 0, -1, PV_NOTIFY)
     elif pc == PV_NOTIFY:
         I[v, R3] = I[v, RES] - 1
         I[v, PC] = PV_NOTIFY_STORE
     elif pc == PV_NOTIFY_STORE:
         # arch_mcs_spin_unlock_contended(&next->locked): smp_store_release(..., 1)
-        act_store(I, v, qw(I[v, R3], F_LOCKED), _WORD, 1, 0, PV_KICK_NODE)
+        act_store(I, v, qw(I, I[v, R3], F_LOCKED), _WORD, 1, 0, PV_KICK_NODE)
     elif pc == PV_KICK_NODE:
         if ver < 403:
             # [4.2] if (xchg(&pn->state, vcpu_running) == vcpu_halted) pv_kick(pn->cpu);
-            act_mem(I, v, OP_XCHG, qw(I[v, R3], F_STATE), _WORD, VCPU_RUNNING, 0,
+            act_mem(I, v, OP_XCHG, qw(I, I[v, R3], F_STATE), _WORD, VCPU_RUNNING, 0,
                     PV_KICK_NODE_DONE)
         else:
             # [4.3+] if (cmpxchg(&pn->state, vcpu_halted, vcpu_hashed) != vcpu_halted)
             #            return;   ([4.5+]: smp_mb__before_atomic(); cmpxchg_relaxed)
-            act_mem(I, v, OP_CMPXCHG, qw(I[v, R3], F_STATE), _WORD, VCPU_HASHED,
+            act_mem(I, v, OP_CMPXCHG, qw(I, I[v, R3], F_STATE), _WORD, VCPU_HASHED,
                     VCPU_HALTED, PV_KICK_NODE_DONE)
     elif pc == PV_KICK_NODE_DONE:
         if I[v, RES] != VCPU_HALTED:
             _queue_granted(v, I, G)
         elif ver < 403:
             G[G_PV_KICK_NODE] += 1
-            act_mem(I, v, OP_LOAD, qw(I[v, R3], F_CPU), _WORD, 0, 0, PV_KICK_NODE_CPU)
+            act_mem(I, v, OP_LOAD, qw(I, I[v, R3], F_CPU), _WORD, 0, 0, PV_KICK_NODE_CPU)
         else:
             G[G_PV_KICK_NODE] += 1
             # [4.3+] WRITE_ONCE(l->locked, _Q_SLOW_VAL); (void)pv_hash(lock, pn);
-            act_store(I, v, W_LOCK, _Q_LOCKED_MASK, _Q_SLOW_VAL, 0, PV_KICK_NODE_SLOW)
+            act_store(I, v, lock, _Q_LOCKED_MASK, _Q_SLOW_VAL, 0, PV_KICK_NODE_SLOW)
     elif pc == PV_KICK_NODE_CPU:
         _kick(v, I, I[v, RES], PV_ACQUIRED)  # [4.2] pv_kick(pn->cpu)
     elif pc == PV_KICK_NODE_SLOW:
@@ -724,18 +743,18 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         # for_each_hash_entry(he, offset, hash) { hopcnt++;
         #     if (!cmpxchg(&he->lock, NULL, lock)) {
         G[G_PV_HASH_HOPS] += 1
-        act_mem(I, v, OP_CMPXCHG, he_word(n, he_entry(LPa, I[v, R5])), _WORD, LOCK_TOKEN,
-                0, PV_HASH_CAS)
+        act_mem(I, v, OP_CMPXCHG, he_word(LPa, he_entry(LPa, G[lk + GL_PVH_HASH], I[v, R5])),
+                _WORD, lock + LOCK_TOKEN, 0, PV_HASH_CAS)
     elif pc == PV_HASH_CAS:
-        e = he_entry(LPa, I[v, R5])
+        e = he_entry(LPa, G[lk + GL_PVH_HASH], I[v, R5])
         if I[v, OK] != 0:
-            G[G_PVQ_ENTRIES] += 1
-            if G[G_PVQ_ENTRIES] > G[G_PVQ_ENTRIES_MAX]:
-                G[G_PVQ_ENTRIES_MAX] = G[G_PVQ_ENTRIES]
+            G[lk + GL_PVQ_ENTRIES] += 1
+            if G[lk + GL_PVQ_ENTRIES] > G[lk + GL_PVQ_ENTRIES_MAX]:
+                G[lk + GL_PVQ_ENTRIES_MAX] = G[lk + GL_PVQ_ENTRIES]
             I[v, R6] = 2 + e if I[v, R0] == PV_HEAD_SLOW else I[v, R6]
             # WRITE_ONCE(he->node, node); return &he->lock;  (our node, or next's)
             node = v if I[v, R0] == PV_HEAD_SLOW else I[v, R3]
-            act_store(I, v, he_word(n, e) + 1, _WORD, node + 1, 0, I[v, R0])
+            act_store(I, v, he_word(LPa, e) + 1, _WORD, node + 1, 0, I[v, R0])
         else:
             I[v, R5] += 1
             if I[v, R5] >= (1 << LPa[LP_PVH_BITS]):
@@ -751,7 +770,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             I[v, PC] = PV_UNLOCK_CAS
     elif pc == PV_UNLOCK_CAS:
         # locked = cmpxchg(&l->locked, _Q_LOCKED_VAL, 0);  (the release if it was 1)
-        act_mem_release(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, 0, _Q_LOCKED_VAL,
+        act_mem_release(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, 0, _Q_LOCKED_VAL,
                         PV_UNLOCK_DONE)
     elif pc == PV_UNLOCK_DONE:
         if I[v, OK] != 0:
@@ -771,12 +790,14 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
             I[v, PC] = PV_UNHASH  # smp_rmb() (a compiler barrier on x86); pv_unhash
     elif pc == PV_UNHASH:
         # pv_unhash: for_each_hash_entry: if (READ_ONCE(he->lock) == lock)
-        act_mem(I, v, OP_LOAD, he_word(n, he_entry(LPa, I[v, R5])), _WORD, 0, 0,
+        w = he_word(LPa, he_entry(LPa, G[lk + GL_PVH_HASH], I[v, R5]))
+        act_mem(I, v, OP_LOAD, w, _WORD, 0, 0,
                 PV_UNHASH_RD)
     elif pc == PV_UNHASH_RD:
-        if I[v, RES] == LOCK_TOKEN:
+        if I[v, RES] == lock + LOCK_TOKEN:
             # node = READ_ONCE(he->node);
-            act_mem(I, v, OP_LOAD, he_word(n, he_entry(LPa, I[v, R5])) + 1, _WORD, 0, 0,
+            w = he_word(LPa, he_entry(LPa, G[lk + GL_PVH_HASH], I[v, R5]))
+            act_mem(I, v, OP_LOAD, w + 1, _WORD, 0, 0,
                     PV_UNHASH_NODE)
         else:
             I[v, R5] += 1
@@ -788,17 +809,18 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
     elif pc == PV_UNHASH_NODE:
         I[v, R3] = I[v, RES] - 1
         # WRITE_ONCE(he->lock, NULL); return node;
-        G[G_PVQ_ENTRIES] -= 1
-        act_store(I, v, he_word(n, he_entry(LPa, I[v, R5])), _WORD, 0, 0, PV_UNLOCK_REL)
+        G[lk + GL_PVQ_ENTRIES] -= 1
+        w = he_word(LPa, he_entry(LPa, G[lk + GL_PVH_HASH], I[v, R5]))
+        act_store(I, v, w, _WORD, 0, 0, PV_UNLOCK_REL)
     elif pc == PV_UNLOCK_REL:
-        if G[G_PVQ_ENTRIES] != 0:
+        if G[lk + GL_PVQ_ENTRIES] != 0:
             G[G_PVQ_REL_HASHED] += 1  # the owner must have unhashed before releasing
         # smp_store_release(&l->locked, 0);
-        act_store(I, v, W_LOCK, _Q_LOCKED_MASK, 0, 1, PV_UNLOCK_STATE)
+        act_store(I, v, lock, _Q_LOCKED_MASK, 0, 1, PV_UNLOCK_STATE)
     elif pc == PV_UNLOCK_STATE:
         if ver < 404:
             # [4.2] if (READ_ONCE(node->state) == vcpu_halted) / [4.3] == vcpu_hashed
-            act_mem(I, v, OP_LOAD, qw(I[v, R3], F_STATE), _WORD, 0, 0, PV_UNLOCK_KICK)
+            act_mem(I, v, OP_LOAD, qw(I, I[v, R3], F_STATE), _WORD, 0, 0, PV_UNLOCK_KICK)
         else:
             I[v, PC] = PV_UNLOCK_KICK_GO  # [4.4+] pv_kick(node->cpu) unconditionally
     elif pc == PV_UNLOCK_KICK:
@@ -810,7 +832,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
     elif pc == PV_UNLOCK_KICK_GO:
         G[G_PV_KICK_UNLOCK] += 1
         # pv_kick(node->cpu): read node->cpu
-        act_mem(I, v, OP_LOAD, qw(I[v, R3], F_CPU), _WORD, 0, 0, PV_UNLOCK_CPU)
+        act_mem(I, v, OP_LOAD, qw(I, I[v, R3], F_CPU), _WORD, 0, 0, PV_UNLOCK_CPU)
     elif pc == PV_UNLOCK_CPU:
         F[n, GF_PV_KICK_NS] -= now
         _kick(v, I, I[v, RES], PV_UNLOCK_KICKED)
@@ -827,9 +849,10 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
 
 @njit(cache=True, _nrt=False)
 def _xchg_tail(v, I):
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     # old = xchg_tail(lock, tail): 16-bit xchg on the tail half-word
     I[v, PC] = PV_XCHG_TAIL
-    act_mem(I, v, OP_XCHG, W_LOCK, _Q_TAIL_MASK, I[v, R1], 0, PV_XCHG_DONE)
+    act_mem(I, v, OP_XCHG, lock, _Q_TAIL_MASK, I[v, R1], 0, PV_XCHG_DONE)
 
 
 @njit(cache=True, _nrt=False)
@@ -846,7 +869,7 @@ def _node_spin(v, I, LPa):
         if m > 0:
             end = T + 1 - m  # the iteration (1-based) whose loop value is m
     I[v, PC] = PV_NODE_SPIN
-    act_spin(I, v, qw(v, F_LOCKED), _WORD, CMP_NE, 0, end - done, PV_NODE_SPUN)
+    act_spin(I, v, qw(I, v, F_LOCKED), _WORD, CMP_NE, 0, end - done, PV_NODE_SPUN)
 
 
 @njit(cache=True, _nrt=False)
@@ -861,7 +884,7 @@ def _head(v, I, G, ver):
         return
     # [4.3+] if (READ_ONCE(pn->state) == vcpu_hashed) lp = (struct qspinlock **)1;
     I[v, PC] = PV_HEAD
-    act_mem(I, v, OP_LOAD, qw(v, F_STATE), _WORD, 0, 0, PV_HEAD_STATE)
+    act_mem(I, v, OP_LOAD, qw(I, v, F_STATE), _WORD, 0, 0, PV_HEAD_STATE)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -896,8 +919,8 @@ def _queue_granted(v, I, G):
     order, so our predecessor must be the previous queue-path acquirer (stealers and
     hybrid arrivals take the lock outside the queue and are not in this order)."""
     prev = I[v, R2]
-    if prev >= 0 and G[G_QLAST] != prev:
+    if prev >= 0 and G[gl(I[v, LKI]) + GL_QLAST] != prev:
         G[G_STATUS] = ST_FIFO
-    G[G_QLAST] = v
+    G[gl(I[v, LKI]) + GL_QLAST] = v
     I[v, PATH] = PATH_QUEUE
     _acquired(v, I, G)

@@ -71,7 +71,7 @@ waiter or, unfair, a stealer took the lock) resets its count up to ``HEAD_MULT *
 QSPIN_THRESHOLD`` iterations later than the kernel, i.e. halts later. A kick followed by
 the release lets the head claim at once in both, so the fair table regime is unaffected.
 
-Node words (one line per CPU, ``qw(cpu, F_*)``): qhead, next (cpu + 1), cpustate,
+Node words (one line per CPU, ``qw(I, cpu, F_*)``): qhead, next (cpu + 1), cpustate,
 mayhalt, mycpu, prev (cpu + 1, 0 = NULL), and the unfair lock's lsteal_mask and prev_tail
 (used by :mod:`pv_qspinlock_v10_unfair` only; one layout for both variants). ``idx`` is
 always 0 (the benchmark never nests).
@@ -90,18 +90,21 @@ from ..engine.state import (
     CMP_EQ,
     CMP_NE,
     G_PV_KICK_NOHALT,
-    G_QLAST,
     G_SLOW_OPEN,
     G_SLOW_UNLOCKS,
     G_STATUS,
     GF_SLOW_UNLOCK_NS,
+    GL_QLAST,
     HALT_HEAD,
     HALT_NODE,
+    LKI,
+    LKW,
     LP_HEAD_MULT,
     LP_MAYHALT_GAP,
     LP_PENDING_RETRY,
     LP_PSPIN_THRESHOLD,
     LP_QSPIN_THRESHOLD,
+    NODEW,
     OK,
     OP_CMPXCHG,
     OP_LOAD,
@@ -134,6 +137,7 @@ from ..engine.state import (
     act_mem_release,
     act_spin,
     act_store,
+    gl,
 )
 from .qspinlock import (
     _Q_LOCKED_MASK,
@@ -147,7 +151,7 @@ from .qspinlock import (
     encode_tail,
 )
 
-W_LOCK = 0
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 8
 F_QHEAD = 0  # mcs.locked (v10: qhead)
 F_NEXT = 1  # mcs.next (cpu + 1, 0 = NULL)
@@ -228,9 +232,10 @@ PQ_US_DONE = 681
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def qw(cpu, field):
-    """Word index of a field of cpu's qnode (qnodes[0])."""
-    return 1 + N_WORDS_PER_CPU * cpu + field
+def qw(I, cpu, field):
+    """Word index of a field of cpu's qnode (qnodes[0]): ``per_cpu_ptr`` is the cpu's node
+    base ``I[cpu, NODEW]``."""
+    return I[cpu, NODEW] + field
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -246,9 +251,10 @@ def pv_call(v, I, F, P, nxt):
 @njit(cache=True, _nrt=False)
 def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     if pc == PQ_LOCK:
         # [base] queue_spin_lock: if (likely(!atomic_cmpxchg(&lock->val, 0, _Q_LOCKED_VAL)))
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, PQ_FAST_DONE)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, PQ_FAST_DONE)
     elif pc == PQ_FAST_DONE:
         if I[v, OK] != 0:
             I[v, PATH] = PATH_FAST
@@ -262,7 +268,7 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
         _tp_loop(v, I, F, P)
     elif pc == PQ_TP_REREAD:
         # *pval = val = atomic_read(&lock->val);
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, PQ_TP_READ_DONE)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, PQ_TP_READ_DONE)
     elif pc == PQ_TP_READ_DONE:
         I[v, R0] = I[v, RES] & _Q_VAL_MASK
         _tp_loop(v, I, F, P)
@@ -278,12 +284,12 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
         # [v10] if (pv_qspinlock_enabled()) retry = PSPIN_THRESHOLD;
         # while ((val = smp_load_acquire(&lock->val.counter)) & _Q_LOCKED_MASK)
         #         if (pv_qspinlock_enabled() && (--retry == 0)) { clear pending; return 0; }
-        act_spin(I, v, W_LOCK, _Q_LOCKED_MASK, CMP_EQ, 0, LPa[LP_PSPIN_THRESHOLD],
+        act_spin(I, v, lock, _Q_LOCKED_MASK, CMP_EQ, 0, LPa[LP_PSPIN_THRESHOLD],
                  PQ_PEND_SPUN)
     elif pc == PQ_PEND_SPUN:
         if I[v, OK] != 0:
             # clear_pending_set_locked: ACCESS_ONCE(l->locked_pending) = _Q_LOCKED_VAL;
-            act_store(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, _Q_LOCKED_VAL, 0, PQ_PEND_ACQ)
+            act_store(I, v, lock, _Q_LOCKED_PENDING_MASK, _Q_LOCKED_VAL, 0, PQ_PEND_ACQ)
         else:
             I[v, R7] = I[v, RES] & _Q_VAL_MASK
             I[v, PC] = PQ_PEND_GIVEUP
@@ -304,26 +310,26 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
         _node_init(v, I)
     elif pc == PQ_NODE_INIT2:
         # [base] node->mcs.next = NULL;
-        act_store(I, v, qw(v, F_NEXT), _WORD, 0, 0, PQ_PV_INIT)
+        act_store(I, v, qw(I, v, F_NEXT), _WORD, 0, 0, PQ_PV_INIT)
     elif pc == PQ_PV_INIT:
         # [seed] pv_init_vars(&node->pv, cpu_nr): pv->cpustate = PV_CPU_ACTIVE;
-        act_store(I, v, qw(v, F_CPUSTATE), _WORD, PV_CPU_ACTIVE, 0, PQ_PV_INIT2)
+        act_store(I, v, qw(I, v, F_CPUSTATE), _WORD, PV_CPU_ACTIVE, 0, PQ_PV_INIT2)
     elif pc == PQ_PV_INIT2:
-        act_store(I, v, qw(v, F_PREV), _WORD, 0, 0, PQ_PV_INIT3)  # pv->prev = NULL;
+        act_store(I, v, qw(I, v, F_PREV), _WORD, 0, 0, PQ_PV_INIT3)  # pv->prev = NULL;
     elif pc == PQ_PV_INIT3:
-        act_store(I, v, qw(v, F_MAYHALT), _WORD, 0, 0, PQ_PV_INIT4)  # pv->mayhalt = false;
+        act_store(I, v, qw(I, v, F_MAYHALT), _WORD, 0, 0, PQ_PV_INIT4)  # pv->mayhalt = false;
     elif pc == PQ_PV_INIT4:
-        act_store(I, v, qw(v, F_MYCPU), _WORD, v, 0, PQ_TRYLOCK)  # pv->mycpu = cpu;
+        act_store(I, v, qw(I, v, F_MYCPU), _WORD, v, 0, PQ_TRYLOCK)  # pv->mycpu = cpu;
     elif pc == PQ_TRYLOCK:
         # [base] if ((val & _Q_TAIL_MASK) || !queue_spin_trylock(lock))
         #            queue_spin_lock_slowerpath(lock, node, tail);
         if I[v, R0] & _Q_TAIL_MASK:
             _xchg_tail(v, I)
         else:
-            act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, PQ_TRYLOCK_READ)
+            act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, PQ_TRYLOCK_READ)
     elif pc == PQ_TRYLOCK_READ:
         if (I[v, RES] & _Q_VAL_MASK) == 0:
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, PQ_TRYLOCK_CAS)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, PQ_TRYLOCK_CAS)
         else:
             _xchg_tail(v, I)
     elif pc == PQ_TRYLOCK_CAS:
@@ -340,16 +346,16 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
             prev = decode_tail_cpu(old)
             I[v, R4] = prev
             # [seed] pv_set_prev(&node->pv, prev): ACCESS_ONCE(pv->prev) = prev; smp_wmb();
-            act_store(I, v, qw(v, F_PREV), _WORD, prev + 1, 0, PQ_LINK)
+            act_store(I, v, qw(I, v, F_PREV), _WORD, prev + 1, 0, PQ_LINK)
         else:
             # [base] ACCESS_ONCE(node->qhead) = true;
             I[v, R4] = -1
             I[v, R6] = 0  # DEF_LOOP_CNT(hcnt)
-            act_store(I, v, qw(v, F_QHEAD), _WORD, 1, 0, PQ_HEAD_WAIT)
+            act_store(I, v, qw(I, v, F_QHEAD), _WORD, 1, 0, PQ_HEAD_WAIT)
     elif pc == PQ_LINK:
         # [base] ACCESS_ONCE(prev->mcs.next) = (struct mcs_spinlock *)node;
         I[v, R6] = 0  # DEF_LOOP_CNT(cnt)
-        act_store(I, v, qw(I[v, R4], F_NEXT), _WORD, v + 1, 0, PQ_NODE_SPIN)
+        act_store(I, v, qw(I, I[v, R4], F_NEXT), _WORD, v + 1, 0, PQ_NODE_SPIN)
     elif pc == PQ_NODE_SPIN:
         _node_spin(v, I, LPa)
     elif pc == PQ_NODE_SPUN:
@@ -364,22 +370,22 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
             # the budget ran out at *count == MAYHALT_THRESHOLD
             I[v, R6] = mayhalt_at
             # [seed] pv->mayhalt = true; smp_mb();
-            act_store(I, v, qw(v, F_MAYHALT), _WORD, 1, 0, PQ_NQ_MAYHALT_MB)
+            act_store(I, v, qw(I, v, F_MAYHALT), _WORD, 1, 0, PQ_NQ_MAYHALT_MB)
         else:
             # [seed] *count >= QSPIN_THRESHOLD: ACCESS_ONCE(pv->cpustate) = PV_CPU_HALTED;
             I[v, R6] = q
-            act_store(I, v, qw(v, F_CPUSTATE), _WORD, PV_CPU_HALTED, 0, PQ_NQ_HALT_MB)
+            act_store(I, v, qw(I, v, F_CPUSTATE), _WORD, PV_CPU_HALTED, 0, PQ_NQ_HALT_MB)
     elif pc == PQ_NQ_MAYHALT_MB:
         act_fence(I, v, PQ_NODE_SPIN)  # smp_mb(): mayhalt visible before proceeding
     elif pc == PQ_NQ_HALT_MB:
         act_fence(I, v, PQ_NQ_QHEAD)  # smp_mb(): the 2-variable handshake
     elif pc == PQ_NQ_QHEAD:
         # if (!ACCESS_ONCE(mcs->locked))
-        act_mem(I, v, OP_LOAD, qw(v, F_QHEAD), _WORD, 0, 0, PQ_NQ_QHEAD_DONE)
+        act_mem(I, v, OP_LOAD, qw(I, v, F_QHEAD), _WORD, 0, 0, PQ_NQ_QHEAD_DONE)
     elif pc == PQ_NQ_QHEAD_DONE:
         if I[v, RES] == 0:
             # __queue_halt_cpu(PV_HALT_QNODE, &pv->cpustate, PV_CPU_HALTED): re-check
-            act_mem(I, v, OP_LOAD, qw(v, F_CPUSTATE), _WORD, 0, 0, PQ_NQ_RECHECK)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_CPUSTATE), _WORD, 0, 0, PQ_NQ_RECHECK)
         else:
             I[v, PC] = PQ_NQ_RESET  # already the queue head: abort the halt
     elif pc == PQ_NQ_RECHECK:
@@ -390,10 +396,10 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
     elif pc == PQ_NQ_RESET:
         # ACCESS_ONCE(pv->cpustate) = PV_CPU_ACTIVE; *count = 0;
         I[v, R6] = 0
-        act_store(I, v, qw(v, F_CPUSTATE), _WORD, PV_CPU_ACTIVE, 0, PQ_NQ_RESET2)
+        act_store(I, v, qw(I, v, F_CPUSTATE), _WORD, PV_CPU_ACTIVE, 0, PQ_NQ_RESET2)
     elif pc == PQ_NQ_RESET2:
         # pv->mayhalt = false; then arch_mutex_cpu_relax() and the loop's qhead load
-        act_store(I, v, qw(v, F_MAYHALT), _WORD, 0, 0, PQ_NODE_SPIN)
+        act_store(I, v, qw(I, v, F_MAYHALT), _WORD, 0, 0, PQ_NODE_SPIN)
     elif pc == PQ_HEAD_WAIT:
         _head_wait(v, I, LPa)
     elif pc == PQ_HEAD_SPUN:
@@ -403,26 +409,26 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
             return
         I[v, R6] = LPa[LP_HEAD_MULT] * LPa[LP_QSPIN_THRESHOLD]
         # [seed] pv_head_spin_check: if (pv->cpustate == PV_CPU_KICKED) (see docstring)
-        act_mem(I, v, OP_LOAD, qw(v, F_CPUSTATE), _WORD, 0, 0, PQ_HS_STATE)
+        act_mem(I, v, OP_LOAD, qw(I, v, F_CPUSTATE), _WORD, 0, 0, PQ_HS_STATE)
     elif pc == PQ_HS_STATE:
         if I[v, RES] == PV_CPU_KICKED:
             I[v, PC] = PQ_HS_RESET  # *count = 0; pv->cpustate = PV_CPU_ACTIVE;
         else:
             # *count >= 2*QSPIN_THRESHOLD:
             # oldstate = cmpxchg(&pv->cpustate, PV_CPU_ACTIVE, PV_CPU_HALTED);
-            act_mem(I, v, OP_CMPXCHG, qw(v, F_CPUSTATE), _WORD, PV_CPU_HALTED, PV_CPU_ACTIVE,
+            act_mem(I, v, OP_CMPXCHG, qw(I, v, F_CPUSTATE), _WORD, PV_CPU_HALTED, PV_CPU_ACTIVE,
                     PQ_HS_CAS_STATE)
     elif pc == PQ_HS_CAS_STATE:
         if I[v, RES] == PV_CPU_KICKED:
             I[v, PC] = PQ_HS_RESET  # goto reset;
         else:
             # lockval = cmpxchg((u8 *)lock, _Q_LOCKED_VAL, _Q_LOCKED_SLOWPATH);
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_SLOWPATH,
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, _Q_LOCKED_SLOWPATH,
                     _Q_LOCKED_VAL, PQ_HS_CAS_LOCK)
     elif pc == PQ_HS_CAS_LOCK:
         if I[v, RES] & _Q_LOCKED_MASK:
             # __queue_halt_cpu(PV_HALT_QHEAD, &pv->cpustate, PV_CPU_HALTED): re-check
-            act_mem(I, v, OP_LOAD, qw(v, F_CPUSTATE), _WORD, 0, 0, PQ_HS_RECHECK)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_CPUSTATE), _WORD, 0, 0, PQ_HS_RECHECK)
         else:
             I[v, PC] = PQ_HS_RESET  # the lock is free: no halting needed
     elif pc == PQ_HS_RECHECK:
@@ -433,17 +439,17 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
     elif pc == PQ_HS_RESET:
         # reset: ACCESS_ONCE(pv->cpustate) = PV_CPU_ACTIVE; *count = 0;
         I[v, R6] = 0
-        act_store(I, v, qw(v, F_CPUSTATE), _WORD, PV_CPU_ACTIVE, 0, PQ_HEAD_WAIT)
+        act_store(I, v, qw(I, v, F_CPUSTATE), _WORD, PV_CPU_ACTIVE, 0, PQ_HEAD_WAIT)
     elif pc == PQ_CLAIM:
         # for (;;) { LOOP_CNT(hcnt = 0); if (val != tail) { get_qlock(lock); break; } ...
         I[v, R6] = 0
         val = I[v, R0]
         if val != I[v, R1]:
             # [base] get_qlock: ACCESS_ONCE(l->locked) = _Q_LOCKED_VAL;
-            act_store(I, v, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PQ_WAIT_NEXT)
+            act_store(I, v, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PQ_WAIT_NEXT)
         else:
             # old = atomic_cmpxchg(&lock->val, val, _Q_LOCKED_VAL);
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, val, PQ_CLAIM_CAS)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, val, PQ_CLAIM_CAS)
     elif pc == PQ_CLAIM_CAS:
         if I[v, OK] != 0:
             queue_granted(v, I, G)  # if (old == val) return;  /* No contention */
@@ -454,14 +460,14 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
             I[v, PC] = PQ_CLAIM
     elif pc == PQ_WAIT_NEXT:
         # notify_next: while (!(next = ACCESS_ONCE(node->mcs.next))) cpu_relax();
-        act_spin(I, v, qw(v, F_NEXT), _WORD, CMP_NE, 0, -1, PQ_NOTIFY)
+        act_spin(I, v, qw(I, v, F_NEXT), _WORD, CMP_NE, 0, -1, PQ_NOTIFY)
     elif pc == PQ_NOTIFY:
         I[v, R5] = I[v, RES] - 1
         # arch_mcs_spin_unlock_contended(&next->qhead);
-        act_store(I, v, qw(I[v, R5], F_QHEAD), _WORD, 1, 0, PQ_HALTCHK)
+        act_store(I, v, qw(I, I[v, R5], F_QHEAD), _WORD, 1, 0, PQ_HALTCHK)
     elif pc == PQ_HALTCHK:
         # [seed] pv_halt_check(&next->pv, lock): if (ACCESS_ONCE(pv->mayhalt))
-        act_mem(I, v, OP_LOAD, qw(I[v, R5], F_MAYHALT), _WORD, 0, 0, PQ_HALTCHK_MB)
+        act_mem(I, v, OP_LOAD, qw(I, I[v, R5], F_MAYHALT), _WORD, 0, 0, PQ_HALTCHK_MB)
     elif pc == PQ_HALTCHK_MB:
         if I[v, RES] != 0:
             act_fence(I, v, PQ_HALTCHK_STATE)  # smp_mb(): qhead visible first
@@ -469,11 +475,11 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
             queue_granted(v, I, G)
     elif pc == PQ_HALTCHK_STATE:
         # if (pv->cpustate == PV_CPU_HALTED)
-        act_mem(I, v, OP_LOAD, qw(I[v, R5], F_CPUSTATE), _WORD, 0, 0, PQ_HALTCHK_DONE)
+        act_mem(I, v, OP_LOAD, qw(I, I[v, R5], F_CPUSTATE), _WORD, 0, 0, PQ_HALTCHK_DONE)
     elif pc == PQ_HALTCHK_DONE:
         if I[v, RES] == PV_CPU_HALTED:
             # ACCESS_ONCE(*(u8 *)lock) = _Q_LOCKED_SLOWPATH;
-            act_store(I, v, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_SLOWPATH, 0, PQ_ACQUIRED)
+            act_store(I, v, lock, _Q_LOCKED_MASK, _Q_LOCKED_SLOWPATH, 0, PQ_ACQUIRED)
         else:
             queue_granted(v, I, G)
     elif pc == PQ_ACQUIRED:
@@ -483,7 +489,7 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
     elif pc == PQ_UNLOCK_CAS:
         # [seed] queue_spin_unlock: if (likely(cmpxchg((u8 *)lock, _Q_LOCKED_VAL, 0)
         #                                      == _Q_LOCKED_VAL)) return;
-        act_mem_release(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, 0, _Q_LOCKED_VAL,
+        act_mem_release(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, 0, _Q_LOCKED_VAL,
                         PQ_UNLOCK_DONE)
     elif pc == PQ_UNLOCK_DONE:
         if I[v, OK] != 0:
@@ -496,7 +502,7 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
         pv_call(v, I, F, P, PQ_US_TAIL)
     elif pc == PQ_US_TAIL:
         # node = decode_tail(atomic_read(&lock->val));
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, PQ_US_TAIL_DONE)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, PQ_US_TAIL_DONE)
     elif pc == PQ_US_TAIL_DONE:
         node = decode_tail_cpu(I[v, RES])
         if node < 0 or node >= n:
@@ -506,14 +512,14 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
         I[v, PC] = PQ_US_WALK
     elif pc == PQ_US_WALK:
         # while (!ACCESS_ONCE(node->qhead)) {
-        act_mem(I, v, OP_LOAD, qw(I[v, R5], F_QHEAD), _WORD, 0, 0, PQ_US_QHEAD)
+        act_mem(I, v, OP_LOAD, qw(I, I[v, R5], F_QHEAD), _WORD, 0, 0, PQ_US_QHEAD)
     elif pc == PQ_US_QHEAD:
         if I[v, RES] != 0:
             # found the queue head: __queue_spin_unlock(lock): ACCESS_ONCE(*(u8 *)lock) = 0
-            act_store(I, v, W_LOCK, _Q_LOCKED_MASK, 0, 1, PQ_US_KICK)
+            act_store(I, v, lock, _Q_LOCKED_MASK, 0, 1, PQ_US_KICK)
         else:
             # prev = pv_get_prev(&node->pv);
-            act_mem(I, v, OP_LOAD, qw(I[v, R5], F_PREV), _WORD, 0, 0, PQ_US_PREV)
+            act_mem(I, v, OP_LOAD, qw(I, I[v, R5], F_PREV), _WORD, 0, 0, PQ_US_PREV)
     elif pc == PQ_US_PREV:
         if I[v, RES] != 0:
             I[v, R5] = I[v, RES] - 1  # node = prev;
@@ -522,12 +528,12 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
             act_delay(I, F, v, P[P_PAUSE], PQ_US_WALK)  # arch_mutex_cpu_relax();
     elif pc == PQ_US_KICK:
         # pv_kick_node(&node->pv): oldstate = xchg(&pv->cpustate, PV_CPU_KICKED);
-        act_mem(I, v, OP_XCHG, qw(I[v, R5], F_CPUSTATE), _WORD, PV_CPU_KICKED, 0,
+        act_mem(I, v, OP_XCHG, qw(I, I[v, R5], F_CPUSTATE), _WORD, PV_CPU_KICKED, 0,
                 PQ_US_KICKED)
     elif pc == PQ_US_KICKED:
         if I[v, RES] == PV_CPU_HALTED:
             # __queue_kick_cpu(pv->mycpu);
-            act_mem(I, v, OP_LOAD, qw(I[v, R5], F_MYCPU), _WORD, 0, 0, PQ_US_MYCPU)
+            act_mem(I, v, OP_LOAD, qw(I, I[v, R5], F_MYCPU), _WORD, 0, 0, PQ_US_MYCPU)
         else:
             G[G_PV_KICK_NOHALT] += 1  # __queue_lockstat(PV_KICK_NOHALT);
             I[v, PC] = PQ_US_DONE
@@ -544,6 +550,7 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
 @njit(cache=True, _nrt=False)
 def _tp_loop(v, I, F, P):
     """[base] One pass of the v10 ``trylock_pending`` for (;;) loop on val = R0."""
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     I[v, PC] = PQ_TP_LOOP
     val = I[v, R0]
     if val & _Q_TAIL_MASK:
@@ -560,21 +567,22 @@ def _tp_loop(v, I, F, P):
         return
     if lp == _Q_PENDING_VAL:
         # pending set, lock not: cpu_relax(); *pval = val = atomic_read(&lock->val);
-        act_spin(I, v, W_LOCK, _Q_VAL_MASK, CMP_NE, val, -1, PQ_TP_READ_DONE)
+        act_spin(I, v, lock, _Q_VAL_MASK, CMP_NE, val, -1, PQ_TP_READ_DONE)
         return
     new = _Q_LOCKED_VAL
     if val == new:
         new |= _Q_PENDING_VAL
     I[v, R2] = new
     # old = atomic_cmpxchg(&lock->val, val, new);
-    act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, new, val, PQ_TP_CAS_DONE)
+    act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, new, val, PQ_TP_CAS_DONE)
 
 
 @njit(cache=True, _nrt=False, inline='always')
 def _pend_giveup(v, I):
     """[v10] PV pending give-up: new = val & ~_Q_PENDING_MASK; atomic_cmpxchg(val, new)."""
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     val = I[v, R7]
-    act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, val & ~_Q_PENDING_MASK, val,
+    act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, val & ~_Q_PENDING_MASK, val,
             PQ_PEND_GIVEUP_DONE)
 
 
@@ -584,14 +592,15 @@ def _node_init(v, I):
     # tail = encode_tail(cpu_nr = smp_processor_id(), idx); node->qhead = 0;
     I[v, R1] = encode_tail(v)
     I[v, PC] = PQ_NODE_INIT
-    act_store(I, v, qw(v, F_QHEAD), _WORD, 0, 0, PQ_NODE_INIT2)
+    act_store(I, v, qw(I, v, F_QHEAD), _WORD, 0, 0, PQ_NODE_INIT2)
 
 
 @njit(cache=True, _nrt=False)
 def _xchg_tail(v, I):
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     # [base] old = xchg_tail(lock, tail, &val): 16-bit xchg on the tail half-word
     I[v, PC] = PQ_XCHG_TAIL
-    act_mem(I, v, OP_XCHG, W_LOCK, _Q_TAIL_MASK, I[v, R1], 0, PQ_XCHG_DONE)
+    act_mem(I, v, OP_XCHG, lock, _Q_TAIL_MASK, I[v, R1], 0, PQ_XCHG_DONE)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -603,16 +612,17 @@ def _node_spin(v, I, LPa):
     cnt = I[v, R6]
     target = mayhalt_at if cnt < mayhalt_at else q
     I[v, PC] = PQ_NODE_SPIN
-    act_spin(I, v, qw(v, F_QHEAD), _WORD, CMP_NE, 0, target - cnt, PQ_NODE_SPUN)
+    act_spin(I, v, qw(I, v, F_QHEAD), _WORD, CMP_NE, 0, target - cnt, PQ_NODE_SPUN)
 
 
 @njit(cache=True, _nrt=False)
 def _head_wait(v, I, LPa):
     """retry_queue_wait: spin until locked and pending are both 0, or until ``hcnt``
     reaches ``HEAD_MULT * QSPIN_THRESHOLD`` (``pv_head_spin_check``)."""
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     limit = LPa[LP_HEAD_MULT] * LPa[LP_QSPIN_THRESHOLD]
     I[v, PC] = PQ_HEAD_WAIT
-    act_spin(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, limit - I[v, R6], PQ_HEAD_SPUN)
+    act_spin(I, v, lock, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, limit - I[v, R6], PQ_HEAD_SPUN)
 
 
 @njit(cache=True, _nrt=False)
@@ -620,9 +630,9 @@ def queue_granted(v, I, G):
     """A queue-path acquisition. FIFO check: the MCS queue grants in ``xchg_tail``
     order, so our predecessor must be the previous queue-path acquirer."""
     prev = I[v, R4]
-    if prev >= 0 and G[G_QLAST] != prev:
+    if prev >= 0 and G[gl(I[v, LKI]) + GL_QLAST] != prev:
         G[G_STATUS] = ST_FIFO
-    G[G_QLAST] = v
+    G[gl(I[v, LKI]) + GL_QLAST] = v
     I[v, PATH] = PATH_QUEUE
     I[v, PC] = W_LOCKED
 

@@ -36,6 +36,7 @@ from numba import njit
 
 from ..engine.state import (
     G_STEALS,
+    LKW,
     LP_LSTEAL_MIN_MASK,
     OK,
     OP_CMPXCHG,
@@ -67,13 +68,13 @@ from .pv_qspinlock_v10 import (
     PQ_PV_INIT,
     PQ_UNLOCK,
     PQ_WAIT_NEXT,
-    W_LOCK,
     encode_tail,
     pv_call,
     pv_qspinlock_v10_step,
     qw,
 )
 
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 8  # the PV lock's layout (it reserves the unfair fields)
 
 PU_LOCK = 700  # queue_spin_lock_unfair
@@ -90,17 +91,18 @@ PU_UNLOCK = PQ_UNLOCK  # queue_spin_unlock: the PV unlock unchanged
 @njit(cache=True, _nrt=False)
 def pv_qspinlock_v10_unfair_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     if pc < 700:
         if pc == PQ_CLAIM and I[v, R0] != I[v, R1]:
             # for (;;) { LOOP_CNT(hcnt = 0); if (val != tail) {
             #     if (get_qlock(lock)) { ... break; } else goto retry_queue_wait; } ...
             I[v, R6] = 0
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PU_GETQ_DONE)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PU_GETQ_DONE)
         else:
             pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n)
     elif pc == PU_LOCK:
         # queue_spin_lock_unfair: if (likely(cmpxchg(&qlock->locked, 0, _Q_LOCKED_VAL) == 0))
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PU_FAST_DONE)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, PU_FAST_DONE)
     elif pc == PU_FAST_DONE:
         if I[v, OK] != 0:
             if I[v, RES] & _Q_TAIL_MASK:
@@ -116,19 +118,19 @@ def pv_qspinlock_v10_unfair_step(v, now, I, F, G, LPa, P, n):
         pv_call(v, I, F, P, PU_INIT)
     elif pc == PU_INIT:
         # node->qhead = 0;
-        act_store(I, v, qw(v, F_QHEAD), _WORD, 0, 0, PU_INIT2)
+        act_store(I, v, qw(I, v, F_QHEAD), _WORD, 0, 0, PU_INIT2)
     elif pc == PU_INIT2:
         # node->mcs.next = NULL;
-        act_store(I, v, qw(v, F_NEXT), _WORD, 0, 0, PU_INIT3)
+        act_store(I, v, qw(I, v, F_NEXT), _WORD, 0, 0, PU_INIT3)
     elif pc == PU_INIT3:
         # unfair_init_vars(node): node->qprev = NULL;   (qprev is pv.prev)
-        act_store(I, v, qw(v, F_PREV), _WORD, 0, 0, PU_INIT4)
+        act_store(I, v, qw(I, v, F_PREV), _WORD, 0, 0, PU_INIT4)
     elif pc == PU_INIT4:
-        act_store(I, v, qw(v, F_PREV_TAIL), _WORD, 0, 0, PU_INIT5)  # node->prev_tail = 0;
+        act_store(I, v, qw(I, v, F_PREV_TAIL), _WORD, 0, 0, PU_INIT5)  # node->prev_tail = 0;
     elif pc == PU_INIT5:
         # node->lsteal_mask = LSTEAL_MIN_MASK; then pv_init_vars(&node->pv, cpu_nr) and,
         # as (val & _Q_TAIL_MASK), queue_spin_lock_slowerpath()
-        act_store(I, v, qw(v, F_LSTEAL_MASK), _WORD, LPa[LP_LSTEAL_MIN_MASK], 0, PQ_PV_INIT)
+        act_store(I, v, qw(I, v, F_LSTEAL_MASK), _WORD, LPa[LP_LSTEAL_MIN_MASK], 0, PQ_PV_INIT)
     elif pc == PU_GETQ_DONE:
         if I[v, OK] != 0:
             # unfair_check_and_clear_tail() is false under PV: break; -> notify_next

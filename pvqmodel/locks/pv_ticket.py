@@ -36,7 +36,9 @@ branch (``static_key_false(&paravirt_spinlocks_enabled)`` taken).
 
 Memory: per-CPU ``klock_waiting`` (2 words on the CPU's line: ``want``, ``lock``); the
 ``waiting_cpus`` cpumask is ``N_GLOBAL_WORDS`` words (64 CPUs per word) on one shared
-line. ``lock`` holds ``LOCK_PTR`` (this lock's "address") or 0 (NULL).
+line (one per VM, at ``LP_GLOBAL_W0``). ``lock`` holds the lock's word + ``LOCK_PTR`` (its
+"address") or 0 (NULL). CPU numbers in the cpumask and the scan are the guest's own
+(vCPU ``LP_VCPU0 + cpu`` of the VM), as the kernel's ``smp_processor_id()``.
 
 Registers: R0 = my ticket (``inc.tail`` without the flag); unlock: R1 = ``prev``,
 R2 = ``old.head_tail``, R3 = ``find_next_bit`` offset, R4 = candidate cpu.
@@ -52,10 +54,16 @@ from ..engine.state import (
     G_SLOW_OPEN,
     G_SLOW_UNLOCKS,
     G_STATUS,
-    G_TICKET_NEXT,
     GF_SLOW_UNLOCK_NS,
+    GL_TICKET_NEXT,
     HALT_TICKET,
+    LKI,
+    LKW,
+    LP_GLOBAL_W0,
+    LP_NVCPU,
     LP_SPIN_THRESHOLD,
+    LP_VCPU0,
+    NODEW,
     OK,
     OP_AND,
     OP_CMPXCHG,
@@ -84,9 +92,10 @@ from ..engine.state import (
     act_mem_release,
     act_spin,
     act_store,
+    gl,
 )
 
-W_LOCK = 0  # arch_spinlock_t: the lock word, on line 0
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 2  # per_cpu(klock_waiting): want, lock
 F_WANT = 0  # struct kvm_lock_waiting.want
 F_WLOCK = 1  # struct kvm_lock_waiting.lock
@@ -97,7 +106,7 @@ TICKET_LOCK_INC = 2  # __TICKET_LOCK_INC (CONFIG_PARAVIRT_SPINLOCKS)
 TICKET_SLOWPATH_FLAG = 1  # bit 0 of the tail
 TICKET_SHIFT = 32
 HEAD_MASK = (1 << TICKET_SHIFT) - 1
-LOCK_PTR = 1  # the value of "lock" (its address) in w->lock; NULL is 0
+LOCK_PTR = 1  # w->lock holds the lock's "address": its word + LOCK_PTR; NULL is 0
 _WORD = -1
 
 PVT_LOCK = 500  # arch_spin_lock
@@ -129,15 +138,16 @@ PVT_UL_SLOW_END = 531  # end of __ticket_unlock_slowpath
 
 
 @njit(cache=True, _nrt=False)
-def kw(cpu, field):
-    """Word index of a field of cpu's ``klock_waiting``."""
-    return 1 + N_WORDS_PER_CPU * cpu + field
+def kw(I, cpu, field):
+    """Word index of a field of cpu's ``klock_waiting`` (``per_cpu``: the cpu's per-CPU
+    base ``I[cpu, NODEW]``)."""
+    return I[cpu, NODEW] + field
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def mask_word(k, n):
-    """Word index of word ``k`` of the ``waiting_cpus`` bitmap (after the per-CPU words)."""
-    return 1 + N_WORDS_PER_CPU * n + k
+def mask_word(LP, k):
+    """Word index of word ``k`` of the VM's ``waiting_cpus`` bitmap (its global words)."""
+    return LP[LP_GLOBAL_W0] + k
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -159,9 +169,9 @@ def _ffs(x):
 @njit(cache=True, _nrt=False)
 def _granted(v, I, G, path):
     # FIFO check: tickets are granted strictly in the order they were taken
-    if I[v, R0] != G[G_TICKET_NEXT]:
+    if I[v, R0] != G[gl(I[v, LKI]) + GL_TICKET_NEXT]:
         G[G_STATUS] = ST_FIFO
-    G[G_TICKET_NEXT] += TICKET_LOCK_INC
+    G[gl(I[v, LKI]) + GL_TICKET_NEXT] += TICKET_LOCK_INC
     I[v, PATH] = path
     I[v, PC] = W_LOCKED
 
@@ -176,22 +186,25 @@ def _pv_call(v, I, F, P, nxt):
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def _scan(v, I, n):
+def _scan(v, I, LP):
     """``find_next_bit(waiting_cpus, nr_cpu_ids, offset)`` from offset R3: load the
-    bitmap word holding it, or end the walk (nobody to kick) past the last cpu."""
-    if I[v, R3] >= n:
+    bitmap word holding it, or end the walk (nobody to kick) past the last cpu. CPU
+    numbers are the guest's: vCPU ``LP_VCPU0 + cpu`` of the VM."""
+    if I[v, R3] >= LP[LP_NVCPU]:
         I[v, PC] = PVT_UL_SLOW_END
     else:
-        act_mem(I, v, OP_LOAD, mask_word(I[v, R3] // BITS_PER_LONG, n), _WORD, 0, 0,
+        act_mem(I, v, OP_LOAD, mask_word(LP, I[v, R3] // BITS_PER_LONG), _WORD, 0, 0,
                 PVT_UL_SCAN_DONE)
 
 
 @njit(cache=True, _nrt=False)
 def pv_ticket_step(v, now, I, F, G, LP, P, n):
     pc = I[v, PC]
+    lock = I[v, LKW]  # the lock this operation takes (its word)
+    cpu = v - LP[LP_VCPU0]  # smp_processor_id() in the guest
     if pc == PVT_LOCK:
         # inc = xadd(&lock->tickets, (struct __raw_tickets){ .tail = TICKET_LOCK_INC })
-        act_mem(I, v, OP_XADD, W_LOCK, _WORD, TICKET_LOCK_INC << TICKET_SHIFT, 0,
+        act_mem(I, v, OP_XADD, lock, _WORD, TICKET_LOCK_INC << TICKET_SHIFT, 0,
                 PVT_XADD_DONE)
     elif pc == PVT_XADD_DONE:
         old = I[v, RES]
@@ -205,7 +218,7 @@ def pv_ticket_step(v, now, I, F, G, LP, P, n):
     elif pc == PVT_SPIN:
         # do { if (ACCESS_ONCE(lock->tickets.head) == inc.tail) goto out; cpu_relax(); }
         # while (--count);
-        act_spin(I, v, W_LOCK, HEAD_MASK, CMP_EQ, I[v, R0], LP[LP_SPIN_THRESHOLD],
+        act_spin(I, v, lock, HEAD_MASK, CMP_EQ, I[v, R0], LP[LP_SPIN_THRESHOLD],
                  PVT_SPIN_DONE)
     elif pc == PVT_SPIN_DONE:
         if I[v, OK] != 0:
@@ -215,22 +228,23 @@ def pv_ticket_step(v, now, I, F, G, LP, P, n):
     # ---- kvm_lock_spinning(lock, want) ------------------------------------------------
     elif pc == PVT_LS_W_NULL:
         # "lock" may only be set non-NULL if "want" is correct: clear it first
-        act_store(I, v, kw(v, F_WLOCK), _WORD, 0, 0, PVT_LS_W_WANT)  # w->lock = NULL;
+        act_store(I, v, kw(I, v, F_WLOCK), _WORD, 0, 0, PVT_LS_W_WANT)  # w->lock = NULL;
     elif pc == PVT_LS_W_WANT:
-        act_store(I, v, kw(v, F_WANT), _WORD, I[v, R0], 0, PVT_LS_W_LOCK)  # w->want = want;
+        act_store(I, v, kw(I, v, F_WANT), _WORD, I[v, R0], 0, PVT_LS_W_LOCK)  # w->want = want;
     elif pc == PVT_LS_W_LOCK:
-        act_store(I, v, kw(v, F_WLOCK), _WORD, LOCK_PTR, 0, PVT_LS_SETCPU)  # w->lock = lock;
+        act_store(I, v, kw(I, v, F_WLOCK), _WORD, lock + LOCK_PTR, 0,
+                  PVT_LS_SETCPU)  # w->lock = lock;
     elif pc == PVT_LS_SETCPU:
         # cpumask_set_cpu(cpu, &waiting_cpus): set_bit, a locked bts
-        act_mem(I, v, OP_OR, mask_word(v // BITS_PER_LONG, n), _WORD,
-                _cpu_bit(v), 0, PVT_LS_SLOWPATH)
+        act_mem(I, v, OP_OR, mask_word(LP, cpu // BITS_PER_LONG), _WORD,
+                _cpu_bit(cpu), 0, PVT_LS_SLOWPATH)
     elif pc == PVT_LS_SLOWPATH:
         # __ticket_enter_slowpath: set_bit(0, (volatile unsigned long *)&lock->tickets.tail)
-        act_mem(I, v, OP_OR, W_LOCK, _WORD, TICKET_SLOWPATH_FLAG << TICKET_SHIFT, 0,
+        act_mem(I, v, OP_OR, lock, _WORD, TICKET_SLOWPATH_FLAG << TICKET_SHIFT, 0,
                 PVT_LS_RECHECK)
     elif pc == PVT_LS_RECHECK:
         # check again make sure it didn't become free while we weren't looking
-        act_mem(I, v, OP_LOAD, W_LOCK, _WORD, 0, 0, PVT_LS_RECHECK_DONE)
+        act_mem(I, v, OP_LOAD, lock, _WORD, 0, 0, PVT_LS_RECHECK_DONE)
     elif pc == PVT_LS_RECHECK_DONE:
         if (I[v, RES] & HEAD_MASK) == I[v, R0]:
             I[v, PC] = PVT_LS_OUT  # add_stats(TAKEN_SLOW_PICKUP, 1); goto out;
@@ -238,25 +252,25 @@ def pv_ticket_step(v, now, I, F, G, LP, P, n):
             act_halt(I, v, HALT_TICKET, PVT_LS_OUT)  # safe_halt();
     elif pc == PVT_LS_OUT:
         # out: cpumask_clear_cpu(cpu, &waiting_cpus): clear_bit, a locked btr
-        act_mem(I, v, OP_AND, mask_word(v // BITS_PER_LONG, n), _WORD,
-                ~_cpu_bit(v), 0, PVT_LS_W_CLEAR)
+        act_mem(I, v, OP_AND, mask_word(LP, cpu // BITS_PER_LONG), _WORD,
+                ~_cpu_bit(cpu), 0, PVT_LS_W_CLEAR)
     elif pc == PVT_LS_W_CLEAR:
         # w->lock = NULL; then back in arch_spin_lock's for (;;): spin SPIN_THRESHOLD again
-        act_store(I, v, kw(v, F_WLOCK), _WORD, 0, 0, PVT_SPIN)
+        act_store(I, v, kw(I, v, F_WLOCK), _WORD, 0, 0, PVT_SPIN)
     # ---- arch_spin_unlock ---------------------------------------------------------------
     elif pc == PVT_UNLOCK:
         # if (TICKET_SLOWPATH_FLAG && static_key_false(&paravirt_spinlocks_enabled))
         _pv_call(v, I, F, P, PVT_UL_PREV)
     elif pc == PVT_UL_PREV:
-        act_mem(I, v, OP_LOAD, W_LOCK, _WORD, 0, 0, PVT_UL_ADD)  # prev = *lock;
+        act_mem(I, v, OP_LOAD, lock, _WORD, 0, 0, PVT_UL_ADD)  # prev = *lock;
     elif pc == PVT_UL_ADD:
         I[v, R1] = I[v, RES]
         # add_smp(&lock->tickets.head, TICKET_LOCK_INC): LOCK add on the head half (no
         # carry into the tail: head never reaches bit 32 here); releases the lock
-        act_mem_release(I, v, OP_XADD, W_LOCK, _WORD, TICKET_LOCK_INC, 0, PVT_UL_TAIL)
+        act_mem_release(I, v, OP_XADD, lock, _WORD, TICKET_LOCK_INC, 0, PVT_UL_TAIL)
     elif pc == PVT_UL_TAIL:
         # add_smp() is a full mb(); a fresh read of the tail
-        act_mem(I, v, OP_LOAD, W_LOCK, _WORD, 0, 0, PVT_UL_TAIL_DONE)
+        act_mem(I, v, OP_LOAD, lock, _WORD, 0, 0, PVT_UL_TAIL_DONE)
     elif pc == PVT_UL_TAIL_DONE:
         if ((I[v, RES] >> TICKET_SHIFT) & TICKET_SLOWPATH_FLAG) == 0:
             I[v, PC] = W_UNLOCKED
@@ -274,7 +288,7 @@ def pv_ticket_step(v, now, I, F, G, LP, P, n):
             I[v, R3] = 0
         else:
             # uncontended: clear the flag, with cmpxchg in case it changes behind our back
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _WORD, new, old, PVT_UL_CAS_DONE)
+            act_mem(I, v, OP_CMPXCHG, lock, _WORD, new, old, PVT_UL_CAS_DONE)
     elif pc == PVT_UL_CAS_DONE:
         if I[v, OK] != 0:
             I[v, PC] = PVT_UL_SLOW_END
@@ -283,30 +297,32 @@ def pv_ticket_step(v, now, I, F, G, LP, P, n):
             _pv_call(v, I, F, P, PVT_UL_SCAN)  # __ticket_unlock_kick(lock, old.head)
     # ---- kvm_unlock_kick(lock, ticket) ----------------------------------------------------
     elif pc == PVT_UL_SCAN:
-        _scan(v, I, n)
+        _scan(v, I, LP)
     elif pc == PVT_UL_SCAN_DONE:
         off = I[v, R3]
         k = off // BITS_PER_LONG
         bits = I[v, RES] & (_WORD << (off % BITS_PER_LONG))  # tmp &= (~0UL << offset)
         if bits != 0:
-            cpu = k * BITS_PER_LONG + _ffs(bits)
-            if cpu >= n:
+            c = k * BITS_PER_LONG + _ffs(bits)
+            if c >= LP[LP_NVCPU]:
                 I[v, PC] = PVT_UL_SLOW_END  # past nr_cpu_ids: nobody to kick
             else:
-                I[v, R4] = cpu
-                act_mem(I, v, OP_LOAD, kw(cpu, F_WLOCK), _WORD, 0, 0, PVT_UL_W_LOCK_DONE)
+                I[v, R4] = c
+                act_mem(I, v, OP_LOAD, kw(I, LP[LP_VCPU0] + c, F_WLOCK), _WORD, 0, 0,
+                        PVT_UL_W_LOCK_DONE)
         else:
             I[v, R3] = (k + 1) * BITS_PER_LONG  # next bitmap word
-            _scan(v, I, n)
+            _scan(v, I, LP)
     elif pc == PVT_UL_W_LOCK_DONE:
-        if I[v, RES] == LOCK_PTR:  # ACCESS_ONCE(w->lock) == lock &&
-            act_mem(I, v, OP_LOAD, kw(I[v, R4], F_WANT), _WORD, 0, 0, PVT_UL_W_WANT_DONE)
+        if I[v, RES] == lock + LOCK_PTR:  # ACCESS_ONCE(w->lock) == lock &&
+            act_mem(I, v, OP_LOAD, kw(I, LP[LP_VCPU0] + I[v, R4], F_WANT), _WORD, 0, 0,
+                    PVT_UL_W_WANT_DONE)
         else:
             I[v, R3] = I[v, R4] + 1
             I[v, PC] = PVT_UL_SCAN
     elif pc == PVT_UL_W_WANT_DONE:
         if I[v, RES] == (I[v, R2] & HEAD_MASK):  # ACCESS_ONCE(w->want) == ticket
-            act_kick(I, v, I[v, R4], PVT_UL_SLOW_END)  # kvm_kick_cpu(cpu); break;
+            act_kick(I, v, LP[LP_VCPU0] + I[v, R4], PVT_UL_SLOW_END)  # kvm_kick_cpu(cpu); break;
         else:
             I[v, R3] = I[v, R4] + 1
             I[v, PC] = PVT_UL_SCAN

@@ -50,9 +50,12 @@ from numba import njit
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
-    G_QLAST,
     G_STATUS,
+    GL_QLAST,
+    LKI,
+    LKW,
     LP_PENDING_RETRY,
+    NODEW,
     OK,
     OP_CMPXCHG,
     OP_LOAD,
@@ -78,9 +81,10 @@ from ..engine.state import (
     act_mem,
     act_spin,
     act_store,
+    gl,
 )
 
-W_LOCK = 0
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 2  # qnodes[0].mcs.locked (qhead), qnodes[0].mcs.next
 
 
@@ -122,13 +126,13 @@ QS_UNLOCK = 230
 
 
 @njit(cache=True, _nrt=False)
-def qnode_locked(cpu):
-    return 1 + 2 * cpu
+def qnode_locked(I, cpu):
+    return I[cpu, NODEW]  # per_cpu_ptr(&qnodes[0].mcs, cpu)->locked
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def qnode_next(cpu):
-    return 2 + 2 * cpu
+def qnode_next(I, cpu):
+    return I[cpu, NODEW] + 1
 
 
 @njit(cache=True, _nrt=False)
@@ -144,9 +148,10 @@ def decode_tail_cpu(val):
 @njit(cache=True, _nrt=False)
 def qspinlock_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     if pc == QS_LOCK:
         # queue_spin_lock: if (likely(!atomic_cmpxchg(&lock->val, 0, _Q_LOCKED_VAL)))
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, QS_FAST_DONE)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, QS_FAST_DONE)
     elif pc == QS_FAST_DONE:
         if I[v, OK] != 0:
             I[v, PATH] = PATH_FAST
@@ -161,7 +166,7 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
         _tp_loop(v, I, F, P)
     elif pc == QS_TP_REREAD:
         # *pval = val = atomic_read(&lock->val);
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, QS_TP_READ_DONE)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, QS_TP_READ_DONE)
     elif pc == QS_TP_READ_DONE:
         I[v, R0] = I[v, RES] & _Q_VAL_MASK
         I[v, PC] = QS_TP_LOOP
@@ -180,10 +185,10 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
         # we're pending, wait for the owner to go away:
         # while ((val = smp_load_acquire(&lock->val.counter)) & _Q_LOCKED_MASK)
         #         arch_mutex_cpu_relax();
-        act_spin(I, v, W_LOCK, _Q_LOCKED_MASK, CMP_EQ, 0, -1, QS_PEND_SPIN_DONE)
+        act_spin(I, v, lock, _Q_LOCKED_MASK, CMP_EQ, 0, -1, QS_PEND_SPIN_DONE)
     elif pc == QS_PEND_SPIN_DONE:
         # clear_pending_set_locked: ACCESS_ONCE(l->locked_pending) = _Q_LOCKED_VAL;
-        act_store(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, _Q_LOCKED_VAL, 0, QS_PEND_ACQ)
+        act_store(I, v, lock, _Q_LOCKED_PENDING_MASK, _Q_LOCKED_VAL, 0, QS_PEND_ACQ)
     elif pc == QS_PEND_ACQ:
         I[v, PATH] = PATH_PENDING
         I[v, PC] = W_LOCKED
@@ -191,10 +196,10 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
         # node = this_cpu_ptr(&qnodes[0]); idx = node->mcs.count++;
         # tail = encode_tail(smp_processor_id(), idx); node->qhead = 0;
         I[v, R1] = encode_tail(v)
-        act_store(I, v, qnode_locked(v), _WORD, 0, 0, QS_NODE_INIT2)
+        act_store(I, v, qnode_locked(I, v), _WORD, 0, 0, QS_NODE_INIT2)
     elif pc == QS_NODE_INIT2:
         # node->mcs.next = NULL;
-        act_store(I, v, qnode_next(v), _WORD, 0, 0, QS_TRYLOCK)
+        act_store(I, v, qnode_next(I, v), _WORD, 0, 0, QS_TRYLOCK)
     elif pc == QS_TRYLOCK and (I[v, R0] & _Q_TAIL_MASK) != 0:
         # if ((val & _Q_TAIL_MASK) || !queue_spin_trylock(lock))
         #         queue_spin_lock_slowerpath(lock, node, tail);
@@ -202,11 +207,11 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
         _xchg_tail(v, I)
     elif pc == QS_TRYLOCK:
         # queue_spin_trylock: if (!atomic_read(&lock->val) && ...
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, QS_TRYLOCK_READ)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, QS_TRYLOCK_READ)
     elif pc == QS_TRYLOCK_READ:
         if (I[v, RES] & _Q_VAL_MASK) == 0:
             # ... (atomic_cmpxchg(&lock->val, 0, _Q_LOCKED_VAL) == 0))
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, QS_TRYLOCK_CAS)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, QS_TRYLOCK_CAS)
         else:
             I[v, PC] = QS_XCHG_TAIL
             _xchg_tail(v, I)
@@ -225,18 +230,18 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
             # prev = decode_tail(old); ACCESS_ONCE(prev->mcs.next) = node;
             prev = decode_tail_cpu(old)
             I[v, R4] = prev
-            act_store(I, v, qnode_next(prev), _WORD, v + 1, 0, QS_WAIT_QHEAD)
+            act_store(I, v, qnode_next(I, prev), _WORD, v + 1, 0, QS_WAIT_QHEAD)
         else:
             # ACCESS_ONCE(node->qhead) = true;   (v10)
             I[v, R4] = -1
-            act_store(I, v, qnode_locked(v), _WORD, 1, 0, QS_HEAD_WAIT)
+            act_store(I, v, qnode_locked(I, v), _WORD, 1, 0, QS_HEAD_WAIT)
     elif pc == QS_WAIT_QHEAD:
         # while (!smp_load_acquire(&node->qhead)) arch_mutex_cpu_relax();
-        act_spin(I, v, qnode_locked(v), _WORD, CMP_NE, 0, -1, QS_HEAD_WAIT)
+        act_spin(I, v, qnode_locked(I, v), _WORD, CMP_NE, 0, -1, QS_HEAD_WAIT)
     elif pc == QS_HEAD_WAIT:
         # retry_queue_wait: while ((val = smp_load_acquire(&lock->val.counter))
         #                          & _Q_LOCKED_PENDING_MASK) arch_mutex_cpu_relax();
-        act_spin(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, QS_HEAD_SEEN)
+        act_spin(I, v, lock, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, QS_HEAD_SEEN)
     elif pc == QS_HEAD_SEEN:
         I[v, R0] = I[v, RES] & _Q_VAL_MASK
         I[v, PC] = QS_CLAIM
@@ -250,7 +255,7 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
         elif I[v, RES] & _Q_LOCKED_MASK:
             # else if (old & _Q_LOCKED_MASK) goto retry_queue_wait;  (only if stolen)
             I[v, PC] = QS_HEAD_WAIT
-            act_spin(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, QS_HEAD_SEEN)
+            act_spin(I, v, lock, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, QS_HEAD_SEEN)
         else:
             I[v, R0] = I[v, RES] & _Q_VAL_MASK  # val = old;
             I[v, PC] = QS_CLAIM
@@ -258,17 +263,17 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
     elif pc == QS_WAIT_NEXT:
         # while (!(next = (struct qnode *)ACCESS_ONCE(node->mcs.next)))
         #         arch_mutex_cpu_relax();
-        act_spin(I, v, qnode_next(v), _WORD, CMP_NE, 0, -1, QS_NOTIFY)
+        act_spin(I, v, qnode_next(I, v), _WORD, CMP_NE, 0, -1, QS_NOTIFY)
     elif pc == QS_NOTIFY:
         nxt = I[v, RES] - 1
         I[v, R5] = nxt
         # notify_next: arch_mcs_spin_unlock_contended(&next->qhead);
-        act_store(I, v, qnode_locked(nxt), _WORD, 1, 0, QS_ACQUIRED)
+        act_store(I, v, qnode_locked(I, nxt), _WORD, 1, 0, QS_ACQUIRED)
     elif pc == QS_ACQUIRED:
         _queue_granted(v, I, G)
     elif pc == QS_UNLOCK:
         # queue_spin_unlock: ACCESS_ONCE(*(u8 *)lock) = 0;
-        act_store(I, v, W_LOCK, _Q_LOCKED_MASK, 0, 1, W_UNLOCKED)
+        act_store(I, v, lock, _Q_LOCKED_MASK, 0, 1, W_UNLOCKED)
     else:
         G[G_STATUS] = ST_BAD_STATE
 
@@ -276,11 +281,12 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
 @njit(cache=True, _nrt=False)
 def _tp_loop(v, I, F, P):
     """One pass of the v10 ``trylock_pending`` for (;;) loop on val = R0."""
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     val = I[v, R0]
     if val & _Q_TAIL_MASK:
         # if (val & _Q_TAIL_MASK) return 0;   -> be queued
         I[v, PC] = QS_NODE_INIT
-        act_store(I, v, qnode_locked(v), _WORD, 0, 0, QS_NODE_INIT2)
+        act_store(I, v, qnode_locked(I, v), _WORD, 0, 0, QS_NODE_INIT2)
         I[v, R1] = encode_tail(v)
         return
     lp = val & _Q_LOCKED_PENDING_MASK
@@ -289,7 +295,7 @@ def _tp_loop(v, I, F, P):
         if I[v, R3] <= 0:
             I[v, PC] = QS_NODE_INIT
             I[v, R1] = encode_tail(v)
-            act_store(I, v, qnode_locked(v), _WORD, 0, 0, QS_NODE_INIT2)
+            act_store(I, v, qnode_locked(I, v), _WORD, 0, 0, QS_NODE_INIT2)
             return
         I[v, R3] -= 1
         act_delay(I, F, v, 2.0 * P[P_PAUSE], QS_TP_REREAD)
@@ -297,31 +303,33 @@ def _tp_loop(v, I, F, P):
     if lp == _Q_PENDING_VAL:
         # pending set, lock not: the pending holder is about to take the lock; wait.
         # cpu_relax(); *pval = val = atomic_read(&lock->val); continue;
-        act_spin(I, v, W_LOCK, _Q_VAL_MASK, CMP_NE, val, -1, QS_TP_READ_DONE)
+        act_spin(I, v, lock, _Q_VAL_MASK, CMP_NE, val, -1, QS_TP_READ_DONE)
         return
     new = _Q_LOCKED_VAL
     if val == new:
         new |= _Q_PENDING_VAL
     I[v, R2] = new
     # old = atomic_cmpxchg(&lock->val, val, new);
-    act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, new, val, QS_TP_CAS_DONE)
+    act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, new, val, QS_TP_CAS_DONE)
 
 
 @njit(cache=True, _nrt=False)
 def _xchg_tail(v, I):
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     # old = xchg_tail(lock, tail): 16-bit xchg on the tail half-word
-    act_mem(I, v, OP_XCHG, W_LOCK, _Q_TAIL_MASK, I[v, R1], 0, QS_XCHG_DONE)
+    act_mem(I, v, OP_XCHG, lock, _Q_TAIL_MASK, I[v, R1], 0, QS_XCHG_DONE)
 
 
 @njit(cache=True, _nrt=False)
 def _claim(v, I):
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     val = I[v, R0]
     if val != I[v, R1]:
         # get_qlock(lock): ACCESS_ONCE(l->locked) = _Q_LOCKED_VAL; then wait for next
-        act_store(I, v, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, QS_WAIT_NEXT)
+        act_store(I, v, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, QS_WAIT_NEXT)
     else:
         # old = atomic_cmpxchg(&lock->val, val, _Q_LOCKED_VAL);
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, val, QS_CLAIM_CAS)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, val, QS_CLAIM_CAS)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -329,8 +337,8 @@ def _queue_granted(v, I, G):
     # FIFO check: the MCS queue grants in xchg_tail order, so our predecessor in the
     # queue must be the previous queue-path acquirer.
     prev = I[v, R4]
-    if prev >= 0 and G[G_QLAST] != prev:
+    if prev >= 0 and G[gl(I[v, LKI]) + GL_QLAST] != prev:
         G[G_STATUS] = ST_FIFO
-    G[G_QLAST] = v
+    G[gl(I[v, LKI]) + GL_QLAST] = v
     I[v, PATH] = PATH_QUEUE
     I[v, PC] = W_LOCKED

@@ -63,6 +63,7 @@ from ..engine.state import (
     CMP_EQ,
     CMP_NE,
     G_STATUS,
+    LKW,
     LP_PENDING_LOOPS,
     OK,
     OP_CMPXCHG,
@@ -95,7 +96,6 @@ from .qspinlock import (
     _Q_TAIL_MASK,
     _Q_VAL_MASK,
     _WORD,
-    W_LOCK,
     _queue_granted,
     decode_tail_cpu,
     encode_tail,
@@ -103,6 +103,7 @@ from .qspinlock import (
     qnode_next,
 )
 
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 2  # qnodes[0].mcs.locked, qnodes[0].mcs.next (same layout as v10)
 
 Q8_LOCK = 800  # queued_spin_lock (fast path)
@@ -140,9 +141,10 @@ Q8_UNLOCK = 830
 @njit(cache=True, _nrt=False)
 def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     if pc == Q8_LOCK:
         # queued_spin_lock: val = atomic_cmpxchg_acquire(&lock->val, 0, _Q_LOCKED_VAL);
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, Q8_FAST_DONE)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, Q8_FAST_DONE)
     elif pc == Q8_FAST_DONE:
         if I[v, OK] != 0:
             I[v, PATH] = PATH_FAST
@@ -155,7 +157,7 @@ def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
             # int cnt = _Q_PENDING_LOOPS; val = atomic_cond_read_relaxed(&lock->val,
             #                 (VAL != _Q_PENDING_VAL) || !cnt--);
             # each iteration loads first: at most cnt + 1 loads
-            act_spin(I, v, W_LOCK, _Q_VAL_MASK, CMP_NE, _Q_PENDING_VAL,
+            act_spin(I, v, lock, _Q_VAL_MASK, CMP_NE, _Q_PENDING_VAL,
                      LPa[LP_PENDING_LOOPS] + 1, Q8_HANDOVER_DONE)
         else:
             I[v, PC] = Q8_CONTENDED
@@ -169,12 +171,12 @@ def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
         else:
             # val = queued_fetch_set_pending_acquire(lock);
             # x86: GEN_BINARY_RMWcc(LOCK_PREFIX "btsl", ..., _Q_PENDING_OFFSET)
-            act_mem(I, v, OP_OR, W_LOCK, _Q_VAL_MASK, _Q_PENDING_VAL, 0, Q8_BTS_DONE)
+            act_mem(I, v, OP_OR, lock, _Q_VAL_MASK, _Q_PENDING_VAL, 0, Q8_BTS_DONE)
     elif pc == Q8_BTS_DONE:
         # the carry flag: the old pending bit, * _Q_PENDING_VAL
         I[v, R2] = I[v, RES] & _Q_PENDING_VAL
         # val |= atomic_read(&lock->val) & ~_Q_PENDING_MASK;
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, Q8_FETCH_DONE)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, Q8_FETCH_DONE)
     elif pc == Q8_FETCH_DONE:
         val = I[v, R2] | (I[v, RES] & _Q_VAL_MASK & ~_Q_PENDING_MASK)
         I[v, R0] = val
@@ -182,18 +184,18 @@ def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
             # If we observe contention, there is a concurrent locker. Undo and queue.
             if (val & _Q_PENDING_MASK) == 0:
                 # Undo PENDING if we set it: clear_pending: WRITE_ONCE(lock->pending, 0);
-                act_store(I, v, W_LOCK, _Q_PENDING_MASK, 0, 0, Q8_QUEUE)
+                act_store(I, v, lock, _Q_PENDING_MASK, 0, 0, Q8_QUEUE)
             else:
                 I[v, PC] = Q8_QUEUE
         elif val & _Q_LOCKED_MASK:
             # We're pending, wait for the owner to go away: 0,1,1 -> 0,1,0
             # atomic_cond_read_acquire(&lock->val, !(VAL & _Q_LOCKED_MASK));
-            act_spin(I, v, W_LOCK, _Q_LOCKED_MASK, CMP_EQ, 0, -1, Q8_PEND_SPIN_DONE)
+            act_spin(I, v, lock, _Q_LOCKED_MASK, CMP_EQ, 0, -1, Q8_PEND_SPIN_DONE)
         else:
             I[v, PC] = Q8_PEND_SPIN_DONE
     elif pc == Q8_PEND_SPIN_DONE:
         # clear_pending_set_locked: WRITE_ONCE(lock->locked_pending, _Q_LOCKED_VAL);
-        act_store(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, _Q_LOCKED_VAL, 0, Q8_PEND_ACQ)
+        act_store(I, v, lock, _Q_LOCKED_PENDING_MASK, _Q_LOCKED_VAL, 0, Q8_PEND_ACQ)
     elif pc == Q8_PEND_ACQ:
         I[v, PATH] = PATH_PENDING
         I[v, PC] = W_LOCKED
@@ -201,18 +203,18 @@ def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
         # node = this_cpu_ptr(&qnodes[0].mcs); idx = node->count++;
         # tail = encode_tail(smp_processor_id(), idx); node->locked = 0;
         I[v, R1] = encode_tail(v)
-        act_store(I, v, qnode_locked(v), _WORD, 0, 0, Q8_NODE_INIT2)
+        act_store(I, v, qnode_locked(I, v), _WORD, 0, 0, Q8_NODE_INIT2)
     elif pc == Q8_NODE_INIT2:
         # node->next = NULL; pv_init_node(node) is a no-op natively
-        act_store(I, v, qnode_next(v), _WORD, 0, 0, Q8_TRYLOCK)
+        act_store(I, v, qnode_next(I, v), _WORD, 0, 0, Q8_TRYLOCK)
     elif pc == Q8_TRYLOCK:
         # if (queued_spin_trylock(lock)) goto release;  ("touched a cold cacheline")
         # queued_spin_trylock: if (!atomic_read(&lock->val) && ...
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, Q8_TRYLOCK_READ)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, Q8_TRYLOCK_READ)
     elif pc == Q8_TRYLOCK_READ:
         if (I[v, RES] & _Q_VAL_MASK) == 0:
             # ... atomic_cmpxchg_acquire(&lock->val, 0, _Q_LOCKED_VAL) == 0)
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, Q8_TRYLOCK_CAS)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, Q8_TRYLOCK_CAS)
         else:
             I[v, PC] = Q8_XCHG_TAIL
     elif pc == Q8_TRYLOCK_CAS:
@@ -223,7 +225,7 @@ def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
             I[v, PC] = Q8_XCHG_TAIL
     elif pc == Q8_XCHG_TAIL:
         # smp_wmb() (a compiler barrier on x86); old = xchg_tail(lock, tail): 16-bit xchg
-        act_mem(I, v, OP_XCHG, W_LOCK, _Q_TAIL_MASK, I[v, R1], 0, Q8_XCHG_DONE)
+        act_mem(I, v, OP_XCHG, lock, _Q_TAIL_MASK, I[v, R1], 0, Q8_XCHG_DONE)
     elif pc == Q8_XCHG_DONE:
         I[v, R5] = -1  # next = NULL;
         old = I[v, RES]
@@ -231,35 +233,35 @@ def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
             # prev = decode_tail(old); WRITE_ONCE(prev->next, node);
             prev = decode_tail_cpu(old)
             I[v, R4] = prev
-            act_store(I, v, qnode_next(prev), _WORD, v + 1, 0, Q8_WAIT_LOCKED)
+            act_store(I, v, qnode_next(I, prev), _WORD, v + 1, 0, Q8_WAIT_LOCKED)
         else:
             I[v, R4] = -1
             I[v, PC] = Q8_HEAD_WAIT
     elif pc == Q8_WAIT_LOCKED:
         # arch_mcs_spin_lock_contended(&node->locked): smp_cond_load_acquire(l, VAL)
-        act_spin(I, v, qnode_locked(v), _WORD, CMP_NE, 0, -1, Q8_READ_NEXT)
+        act_spin(I, v, qnode_locked(I, v), _WORD, CMP_NE, 0, -1, Q8_READ_NEXT)
     elif pc == Q8_READ_NEXT:
         # next = READ_ONCE(node->next);
-        act_mem(I, v, OP_LOAD, qnode_next(v), _WORD, 0, 0, Q8_PREFETCH)
+        act_mem(I, v, OP_LOAD, qnode_next(I, v), _WORD, 0, 0, Q8_PREFETCH)
     elif pc == Q8_PREFETCH:
         nxt = I[v, RES] - 1
         I[v, R5] = nxt
         if nxt >= 0:
             # if (next) prefetchw(next);  a non-blocking RFO of next's node line (see
             # the module docstring): a store that writes no bits
-            act_store(I, v, qnode_locked(nxt), 0, 0, 0, Q8_HEAD_WAIT)
+            act_store(I, v, qnode_locked(I, nxt), 0, 0, 0, Q8_HEAD_WAIT)
         else:
             I[v, PC] = Q8_HEAD_WAIT
     elif pc == Q8_HEAD_WAIT:
         # val = atomic_cond_read_acquire(&lock->val, !(VAL & _Q_LOCKED_PENDING_MASK));
-        act_spin(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, Q8_CLAIM)
+        act_spin(I, v, lock, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, Q8_CLAIM)
     elif pc == Q8_CLAIM:
         val = I[v, RES] & _Q_VAL_MASK
         I[v, R0] = val
         if (val & _Q_TAIL_MASK) == I[v, R1]:
             # if (atomic_try_cmpxchg_relaxed(&lock->val, &val, _Q_LOCKED_VAL))
             #         goto release; /* No contention */
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, val, Q8_CLAIM_CAS)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, val, Q8_CLAIM_CAS)
         else:
             I[v, PC] = Q8_SET_LOCKED
     elif pc == Q8_CLAIM_CAS:
@@ -270,11 +272,11 @@ def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
             I[v, PC] = Q8_SET_LOCKED
     elif pc == Q8_SET_LOCKED:
         # set_locked(lock): WRITE_ONCE(lock->locked, _Q_LOCKED_VAL);
-        act_store(I, v, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, Q8_NEXT)
+        act_store(I, v, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, Q8_NEXT)
     elif pc == Q8_NEXT:
         if I[v, R5] < 0:
             # if (!next) next = smp_cond_load_relaxed(&node->next, (VAL));
-            act_spin(I, v, qnode_next(v), _WORD, CMP_NE, 0, -1, Q8_NEXT_SEEN)
+            act_spin(I, v, qnode_next(I, v), _WORD, CMP_NE, 0, -1, Q8_NEXT_SEEN)
         else:
             I[v, PC] = Q8_NOTIFY
     elif pc == Q8_NEXT_SEEN:
@@ -282,12 +284,12 @@ def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
         I[v, PC] = Q8_NOTIFY
     elif pc == Q8_NOTIFY:
         # arch_mcs_spin_unlock_contended(&next->locked): smp_store_release(l, 1)
-        act_store(I, v, qnode_locked(I[v, R5]), _WORD, 1, 0, Q8_ACQUIRED)
+        act_store(I, v, qnode_locked(I, I[v, R5]), _WORD, 1, 0, Q8_ACQUIRED)
     elif pc == Q8_ACQUIRED:
         # release: __this_cpu_dec(qnodes[0].mcs.count); (local)
         _queue_granted(v, I, G)
     elif pc == Q8_UNLOCK:
         # native_queued_spin_unlock: smp_store_release(&lock->locked, 0);
-        act_store(I, v, W_LOCK, _Q_LOCKED_MASK, 0, 1, W_UNLOCKED)
+        act_store(I, v, lock, _Q_LOCKED_MASK, 0, 1, W_UNLOCKED)
     else:
         G[G_STATUS] = ST_BAD_STATE

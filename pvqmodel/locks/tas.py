@@ -16,6 +16,7 @@ from numba import njit
 from ..engine.state import (
     CMP_EQ,
     G_STATUS,
+    LKW,
     OK,
     OP_CMPXCHG,
     PATH,
@@ -48,29 +49,30 @@ TS_UNLOCK = 310
 @njit(cache=True, _nrt=False)
 def tas_step(v, now, I, F, G, LP, P, n):
     pc = I[v, PC]
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     if pc == TS_LOCK:
         # if (likely(atomic_cmpxchg(&lock->val, 0, _Q_LOCKED_VAL) == 0)) return;
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, TS_FAST_DONE)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, TS_FAST_DONE)
     elif pc == TS_FAST_DONE:
         if I[v, OK] != 0:
             I[v, PATH] = PATH_FAST
             I[v, PC] = W_LOCKED
         else:
             I[v, PC] = TS_SPIN
-            act_spin(I, v, W_LOCK, _Q_VAL_MASK, CMP_EQ, 0, -1, TS_CAS)
+            act_spin(I, v, lock, _Q_VAL_MASK, CMP_EQ, 0, -1, TS_CAS)
     elif pc == TS_SPIN:
-        act_spin(I, v, W_LOCK, _Q_VAL_MASK, CMP_EQ, 0, -1, TS_CAS)
+        act_spin(I, v, lock, _Q_VAL_MASK, CMP_EQ, 0, -1, TS_CAS)
     elif pc == TS_CAS:
         # } while (atomic_cmpxchg(&lock->val, 0, _Q_LOCKED_VAL) != 0);
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, TS_CAS_DONE)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, 0, TS_CAS_DONE)
     elif pc == TS_CAS_DONE:
         if I[v, OK] != 0:
             I[v, PATH] = PATH_SPIN
             I[v, PC] = W_LOCKED
         else:
-            act_spin(I, v, W_LOCK, _Q_VAL_MASK, CMP_EQ, 0, -1, TS_CAS)
+            act_spin(I, v, lock, _Q_VAL_MASK, CMP_EQ, 0, -1, TS_CAS)
     elif pc == TS_UNLOCK:
         # native_queued_spin_unlock: smp_store_release(&lock->locked, 0)
-        act_store(I, v, W_LOCK, _Q_LOCKED_MASK, 0, 1, W_UNLOCKED)
+        act_store(I, v, lock, _Q_LOCKED_MASK, 0, 1, W_UNLOCKED)
     else:
         G[G_STATUS] = ST_BAD_STATE

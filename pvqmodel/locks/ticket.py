@@ -17,7 +17,9 @@ from numba import njit
 from ..engine.state import (
     CMP_EQ,
     G_STATUS,
-    G_TICKET_NEXT,
+    GL_TICKET_NEXT,
+    LKI,
+    LKW,
     OP_XADD,
     PATH,
     PATH_FAST,
@@ -32,9 +34,10 @@ from ..engine.state import (
     act_mem,
     act_spin,
     act_store,
+    gl,
 )
 
-W_LOCK = 0  # the lock word: the only word, on line 0
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 0
 
 TICKET_LOCK_INC = 1  # __TICKET_LOCK_INC (native)
@@ -50,9 +53,9 @@ TK_UNLOCK = 110  # arch_spin_unlock
 @njit(cache=True, _nrt=False)
 def _granted(v, I, G, path):
     # FIFO check: tickets are granted strictly in the order they were taken
-    if I[v, R0] != G[G_TICKET_NEXT]:
+    if I[v, R0] != G[gl(I[v, LKI]) + GL_TICKET_NEXT]:
         G[G_STATUS] = ST_FIFO
-    G[G_TICKET_NEXT] += 1
+    G[gl(I[v, LKI]) + GL_TICKET_NEXT] += 1
     I[v, PATH] = path
     I[v, PC] = W_LOCKED
 
@@ -60,9 +63,10 @@ def _granted(v, I, G, path):
 @njit(cache=True, _nrt=False)
 def ticket_step(v, now, I, F, G, LP, P, n):
     pc = I[v, PC]
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     if pc == TK_LOCK:
         # inc = xadd(&lock->tickets, (struct __raw_tickets){ .tail = TICKET_LOCK_INC })
-        act_mem(I, v, OP_XADD, W_LOCK, -1, TICKET_LOCK_INC << TICKET_SHIFT, 0, TK_XADD_DONE)
+        act_mem(I, v, OP_XADD, lock, -1, TICKET_LOCK_INC << TICKET_SHIFT, 0, TK_XADD_DONE)
     elif pc == TK_XADD_DONE:
         old = I[v, RES]
         head = old & HEAD_MASK
@@ -73,12 +77,12 @@ def ticket_step(v, now, I, F, G, LP, P, n):
         else:
             # for (;;) { if (READ_ONCE(lock->tickets.head) == inc.tail) goto out;
             #            cpu_relax(); }
-            act_spin(I, v, W_LOCK, HEAD_MASK, CMP_EQ, tail, -1, TK_SPIN_DONE)
+            act_spin(I, v, lock, HEAD_MASK, CMP_EQ, tail, -1, TK_SPIN_DONE)
     elif pc == TK_SPIN_DONE:
         _granted(v, I, G, PATH_SPIN)
     elif pc == TK_UNLOCK:
         # __add(&lock->tickets.head, TICKET_LOCK_INC, UNLOCK_LOCK_PREFIX): a plain
         # (non-locked) add by the owner, i.e. a store of head + 1 to the head half
-        act_store(I, v, W_LOCK, HEAD_MASK, I[v, R0] + TICKET_LOCK_INC, 1, W_UNLOCKED)
+        act_store(I, v, lock, HEAD_MASK, I[v, R0] + TICKET_LOCK_INC, 1, W_UNLOCKED)
     else:
         G[G_STATUS] = ST_BAD_STATE

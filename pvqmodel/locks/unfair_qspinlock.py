@@ -42,8 +42,10 @@ from ..engine.state import (
     G_STATUS,
     G_STEALS,
     ITERS,
+    LKW,
     LP_LSTEAL_MAX_MASK,
     LP_LSTEAL_MIN_MASK,
+    NODEW,
     OK,
     OP_CMPXCHG,
     OP_LOAD,
@@ -68,7 +70,7 @@ from ..engine.state import (
     act_store,
 )
 
-W_LOCK = 0
+W_LOCK = 0  # the lock word of a one-lock run (the steps take I[v, LKW])
 N_WORDS_PER_CPU = 5
 F_QHEAD = 0
 F_NEXT = 1
@@ -134,9 +136,10 @@ UQ_UNLOCK = 460
 
 
 @njit(cache=True, _nrt=False)
-def qw(cpu, field):
-    """Word index of a field of cpu's qnode."""
-    return 1 + N_WORDS_PER_CPU * cpu + field
+def qw(I, cpu, field):
+    """Word index of a field of cpu's qnode: ``per_cpu_ptr`` is the cpu's node
+    base ``I[cpu, NODEW]``."""
+    return I[cpu, NODEW] + field
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -153,13 +156,14 @@ def _wait(v, I):
     """Park on our qhead until it is set or the next steal attempt is due."""
     budget = _next_attempt(I[v, R3], I[v, R2]) - I[v, R3]
     I[v, PC] = UQ_WAIT
-    act_spin(I, v, qw(v, F_QHEAD), _WORD, CMP_NE, 0, budget, UQ_WAIT_DONE)
+    act_spin(I, v, qw(I, v, F_QHEAD), _WORD, CMP_NE, 0, budget, UQ_WAIT_DONE)
 
 
 @njit(cache=True, _nrt=False)
 def _head_wait(v, I):
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     I[v, PC] = UQ_HEAD_WAIT
-    act_spin(I, v, W_LOCK, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, UQ_HEAD_SEEN)
+    act_spin(I, v, lock, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, UQ_HEAD_SEEN)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -175,9 +179,10 @@ def _new_mask(prev_qhead, prev_mask, LPa):
 @njit(cache=True, _nrt=False)
 def unfair_qspinlock_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     if pc == UQ_LOCK:
         # queue_spin_lock_unfair: if (likely(cmpxchg(&l->locked, 0, _Q_LOCKED_VAL) == 0))
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, UQ_FAST_DONE)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, UQ_FAST_DONE)
     elif pc == UQ_FAST_DONE:
         if I[v, OK] != 0:
             if I[v, RES] & _Q_TAIL_MASK:
@@ -192,44 +197,44 @@ def unfair_qspinlock_step(v, now, I, F, G, LPa, P, n):
         I[v, R1] = (v + 1) << _Q_TAIL_CPU_OFFSET
         I[v, R2] = LPa[LP_LSTEAL_MIN_MASK]
         I[v, R3] = 0
-        act_store(I, v, qw(v, F_QHEAD), _WORD, 0, 0, UQ_INIT1)
+        act_store(I, v, qw(I, v, F_QHEAD), _WORD, 0, 0, UQ_INIT1)
     elif pc == UQ_INIT1:
-        act_store(I, v, qw(v, F_NEXT), _WORD, 0, 0, UQ_INIT2)
+        act_store(I, v, qw(I, v, F_NEXT), _WORD, 0, 0, UQ_INIT2)
     elif pc == UQ_INIT2:
-        act_store(I, v, qw(v, F_QPREV), _WORD, 0, 0, UQ_INIT3)  # node->qprev = NULL
+        act_store(I, v, qw(I, v, F_QPREV), _WORD, 0, 0, UQ_INIT3)  # node->qprev = NULL
     elif pc == UQ_INIT3:
-        act_store(I, v, qw(v, F_PREV_TAIL), _WORD, 0, 0, UQ_INIT4)  # node->prev_tail = 0
+        act_store(I, v, qw(I, v, F_PREV_TAIL), _WORD, 0, 0, UQ_INIT4)  # node->prev_tail = 0
     elif pc == UQ_INIT4:
         # node->lsteal_mask = LSTEAL_MIN_MASK; then (val & _Q_TAIL_MASK) -> slowerpath
-        act_store(I, v, qw(v, F_MASK), _WORD, I[v, R2], 0, UQ_XCHG_TAIL)
+        act_store(I, v, qw(I, v, F_MASK), _WORD, I[v, R2], 0, UQ_XCHG_TAIL)
     elif pc == UQ_XCHG_TAIL:
         # old = xchg_tail(lock, tail, &val);
-        act_mem(I, v, OP_XCHG, W_LOCK, _Q_TAIL_MASK, I[v, R1], 0, UQ_XCHG_DONE)
+        act_mem(I, v, OP_XCHG, lock, _Q_TAIL_MASK, I[v, R1], 0, UQ_XCHG_DONE)
     elif pc == UQ_XCHG_DONE:
         old = I[v, RES] & _Q_TAIL_MASK
         if old:
             I[v, R0] = old
             I[v, R5] = (old >> _Q_TAIL_CPU_OFFSET) - 1  # prev = decode_tail(old)
             # unfair_set_vars(node, prev, old): node->qprev = prev;
-            act_store(I, v, qw(v, F_QPREV), _WORD, I[v, R5] + 1, 0, UQ_SET_QPREV)
+            act_store(I, v, qw(I, v, F_QPREV), _WORD, I[v, R5] + 1, 0, UQ_SET_QPREV)
         else:
             # ACCESS_ONCE(node->qhead) = true;
-            act_store(I, v, qw(v, F_QHEAD), _WORD, 1, 0, UQ_HEAD_WAIT)
+            act_store(I, v, qw(I, v, F_QHEAD), _WORD, 1, 0, UQ_HEAD_WAIT)
     elif pc == UQ_SET_QPREV:
         # node->prev_tail = prev_tail;
-        act_store(I, v, qw(v, F_PREV_TAIL), _WORD, I[v, R0], 0, UQ_SET_PTAIL)
+        act_store(I, v, qw(I, v, F_PREV_TAIL), _WORD, I[v, R0], 0, UQ_SET_PTAIL)
     elif pc == UQ_SET_PTAIL:
         # node->lsteal_mask = prev->qhead ? LSTEAL_MIN_MASK : (prev->lsteal_mask << 1) + 1
-        act_mem(I, v, OP_LOAD, qw(I[v, R5], F_QHEAD), _WORD, 0, 0, UQ_PREV_QHEAD)
+        act_mem(I, v, OP_LOAD, qw(I, I[v, R5], F_QHEAD), _WORD, 0, 0, UQ_PREV_QHEAD)
     elif pc == UQ_PREV_QHEAD:
         I[v, R4] = I[v, RES]
-        act_mem(I, v, OP_LOAD, qw(I[v, R5], F_MASK), _WORD, 0, 0, UQ_PREV_MASK)
+        act_mem(I, v, OP_LOAD, qw(I, I[v, R5], F_MASK), _WORD, 0, 0, UQ_PREV_MASK)
     elif pc == UQ_PREV_MASK:
         I[v, R2] = _new_mask(I[v, R4], I[v, RES], LPa)
-        act_store(I, v, qw(v, F_MASK), _WORD, I[v, R2], 0, UQ_LINK)
+        act_store(I, v, qw(I, v, F_MASK), _WORD, I[v, R2], 0, UQ_LINK)
     elif pc == UQ_LINK:
         # ACCESS_ONCE(prev->mcs.next) = (struct mcs_spinlock *)node;
-        act_store(I, v, qw(I[v, R5], F_NEXT), _WORD, v + 1, 0, UQ_WAIT)
+        act_store(I, v, qw(I, I[v, R5], F_NEXT), _WORD, v + 1, 0, UQ_WAIT)
     elif pc == UQ_WAIT:
         _wait(v, I)
     elif pc == UQ_WAIT_DONE:
@@ -239,94 +244,94 @@ def unfair_qspinlock_step(v, now, I, F, G, LPa, P, n):
         else:
             # unfair_get_lock(): (count & lsteal_mask) == lsteal_mask
             # queue_spin_trylock_unfair: if (!l->locked && cmpxchg(&l->locked, 0, 1) == 0)
-            act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, UQ_STEAL_READ)
+            act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, UQ_STEAL_READ)
     elif pc == UQ_STEAL_READ:
         if (I[v, RES] & _Q_LOCKED_MASK) == 0:
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, UQ_STEAL_CAS)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, UQ_STEAL_CAS)
         else:
             # lock stealing fails, re-adjust the lsteal mask: struct qnode *prev = qprev
-            act_mem(I, v, OP_LOAD, qw(v, F_QPREV), _WORD, 0, 0, UQ_REMASK_QPREV)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_QPREV), _WORD, 0, 0, UQ_REMASK_QPREV)
     elif pc == UQ_STEAL_CAS:
         if I[v, OK] != 0:
             G[G_STEALS] += 1
             # stolen: isqhead = ACCESS_ONCE(node->qhead);
-            act_mem(I, v, OP_LOAD, qw(v, F_QHEAD), _WORD, 0, 0, UQ_DQ_ISQHEAD)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_QHEAD), _WORD, 0, 0, UQ_DQ_ISQHEAD)
         else:
-            act_mem(I, v, OP_LOAD, qw(v, F_QPREV), _WORD, 0, 0, UQ_REMASK_QPREV)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_QPREV), _WORD, 0, 0, UQ_REMASK_QPREV)
     elif pc == UQ_REMASK_QPREV:
         I[v, R5] = I[v, RES] - 1
-        act_mem(I, v, OP_LOAD, qw(I[v, R5], F_QHEAD), _WORD, 0, 0, UQ_REMASK_QHEAD)
+        act_mem(I, v, OP_LOAD, qw(I, I[v, R5], F_QHEAD), _WORD, 0, 0, UQ_REMASK_QHEAD)
     elif pc == UQ_REMASK_QHEAD:
         I[v, R4] = I[v, RES]
-        act_mem(I, v, OP_LOAD, qw(I[v, R5], F_MASK), _WORD, 0, 0, UQ_REMASK_MASK)
+        act_mem(I, v, OP_LOAD, qw(I, I[v, R5], F_MASK), _WORD, 0, 0, UQ_REMASK_MASK)
     elif pc == UQ_REMASK_MASK:
         I[v, R2] = _new_mask(I[v, R4], I[v, RES], LPa)
-        act_store(I, v, qw(v, F_MASK), _WORD, I[v, R2], 0, UQ_WAIT)
+        act_store(I, v, qw(I, v, F_MASK), _WORD, I[v, R2], 0, UQ_WAIT)
     elif pc == UQ_DQ_ISQHEAD:
         I[v, R4] = I[v, RES]
         if I[v, R4] != 0:
             I[v, R0] = 0  # prev_tail = isqhead ? 0 : node->prev_tail;
-            act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, UQ_DQ_READ)
+            act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, UQ_DQ_READ)
         else:
-            act_mem(I, v, OP_LOAD, qw(v, F_PREV_TAIL), _WORD, 0, 0, UQ_DQ_PTAIL)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_PREV_TAIL), _WORD, 0, 0, UQ_DQ_PTAIL)
     elif pc == UQ_DQ_PTAIL:
         I[v, R0] = I[v, RES]
         # Step 1: if ((atomic_read(&lock->val) & _Q_TAIL_MASK) == tail && ...
-        act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, UQ_DQ_READ)
+        act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, UQ_DQ_READ)
     elif pc == UQ_DQ_READ:
         if (I[v, RES] & _Q_TAIL_MASK) == I[v, R1]:
             # ... cmpxchg_tail(lock, tail, prev_tail))
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_TAIL_MASK, I[v, R0], I[v, R1], UQ_DQ_CTAIL)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_TAIL_MASK, I[v, R0], I[v, R1], UQ_DQ_CTAIL)
         else:
-            act_spin(I, v, qw(v, F_NEXT), _WORD, CMP_NE, 0, -1, UQ_DQ_WAITNEXT)
+            act_spin(I, v, qw(I, v, F_NEXT), _WORD, CMP_NE, 0, -1, UQ_DQ_WAITNEXT)
     elif pc == UQ_DQ_CTAIL:
         if I[v, OK] != 0:
             if I[v, R4] == 0:
                 # Step 2: (void)cmpxchg(&node->qprev->mcs.next, &node->mcs, NULL);
-                act_mem(I, v, OP_LOAD, qw(v, F_QPREV), _WORD, 0, 0, UQ_DQ_QPREV)
+                act_mem(I, v, OP_LOAD, qw(I, v, F_QPREV), _WORD, 0, 0, UQ_DQ_QPREV)
             else:
-                act_store(I, v, qw(v, F_NEXT), _WORD, 0, 0, UQ_ACQ_STEAL)
+                act_store(I, v, qw(I, v, F_NEXT), _WORD, 0, 0, UQ_ACQ_STEAL)
         else:
             # a next node has to be present: while (!(next = node->mcs.next)) relax;
-            act_spin(I, v, qw(v, F_NEXT), _WORD, CMP_NE, 0, -1, UQ_DQ_WAITNEXT)
+            act_spin(I, v, qw(I, v, F_NEXT), _WORD, CMP_NE, 0, -1, UQ_DQ_WAITNEXT)
     elif pc == UQ_DQ_QPREV:
-        act_mem(I, v, OP_CMPXCHG, qw(I[v, RES] - 1, F_NEXT), _WORD, 0, v + 1, UQ_DQ_UNLINK)
+        act_mem(I, v, OP_CMPXCHG, qw(I, I[v, RES] - 1, F_NEXT), _WORD, 0, v + 1, UQ_DQ_UNLINK)
     elif pc == UQ_DQ_UNLINK:
         # node->mcs.next = NULL; return true;
-        act_store(I, v, qw(v, F_NEXT), _WORD, 0, 0, UQ_ACQ_STEAL)
+        act_store(I, v, qw(I, v, F_NEXT), _WORD, 0, 0, UQ_ACQ_STEAL)
     elif pc == UQ_DQ_WAITNEXT:
         I[v, R5] = I[v, RES] - 1  # next
         if I[v, R4] == 0:
             # Steps 2 & 3: ACCESS_ONCE(node->qprev->mcs.next) = next; ...
-            act_mem(I, v, OP_LOAD, qw(v, F_QPREV), _WORD, 0, 0, UQ_DQ_SQPREV)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_QPREV), _WORD, 0, 0, UQ_DQ_SQPREV)
         else:
             I[v, PC] = UQ_ACQ_STEAL
-            act_mem(I, v, OP_LOAD, qw(v, F_QHEAD), _WORD, 0, 0, UQ_POST_QHEAD)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_QHEAD), _WORD, 0, 0, UQ_POST_QHEAD)
     elif pc == UQ_DQ_SQPREV:
         I[v, R0] = I[v, RES]  # qprev (cpu + 1)
-        act_store(I, v, qw(I[v, R0] - 1, F_NEXT), _WORD, I[v, R5] + 1, 0, UQ_DQ_SPLICE1)
+        act_store(I, v, qw(I, I[v, R0] - 1, F_NEXT), _WORD, I[v, R5] + 1, 0, UQ_DQ_SPLICE1)
     elif pc == UQ_DQ_SPLICE1:
         # ACCESS_ONCE(next->qprev) = node->qprev;
-        act_store(I, v, qw(I[v, R5], F_QPREV), _WORD, I[v, R0], 0, UQ_DQ_SPLICE2)
+        act_store(I, v, qw(I, I[v, R5], F_QPREV), _WORD, I[v, R0], 0, UQ_DQ_SPLICE2)
     elif pc == UQ_DQ_SPLICE2:
-        act_mem(I, v, OP_LOAD, qw(v, F_PREV_TAIL), _WORD, 0, 0, UQ_DQ_SPLICE3)
+        act_mem(I, v, OP_LOAD, qw(I, v, F_PREV_TAIL), _WORD, 0, 0, UQ_DQ_SPLICE3)
     elif pc == UQ_DQ_SPLICE3:
         # ACCESS_ONCE(next->prev_tail) = node->prev_tail; smp_wmb(); return true;
-        act_store(I, v, qw(I[v, R5], F_PREV_TAIL), _WORD, I[v, RES], 0, UQ_ACQ_STEAL)
+        act_store(I, v, qw(I, I[v, R5], F_PREV_TAIL), _WORD, I[v, RES], 0, UQ_ACQ_STEAL)
     elif pc == UQ_ACQ_STEAL:
         # return true; caller: if (unlikely(node->qhead && node->mcs.next))
         #                          goto notify_next;
-        act_mem(I, v, OP_LOAD, qw(v, F_QHEAD), _WORD, 0, 0, UQ_POST_QHEAD)
+        act_mem(I, v, OP_LOAD, qw(I, v, F_QHEAD), _WORD, 0, 0, UQ_POST_QHEAD)
     elif pc == UQ_POST_QHEAD:
         if I[v, RES] != 0:
-            act_mem(I, v, OP_LOAD, qw(v, F_NEXT), _WORD, 0, 0, UQ_POST_NEXT)
+            act_mem(I, v, OP_LOAD, qw(I, v, F_NEXT), _WORD, 0, 0, UQ_POST_NEXT)
         else:
             I[v, PATH] = PATH_STEAL
             I[v, PC] = W_LOCKED
     elif pc == UQ_POST_NEXT:
         if I[v, RES] != 0:
             # notify_next: arch_mcs_spin_unlock_contended(&next->qhead);
-            act_store(I, v, qw(I[v, RES] - 1, F_QHEAD), _WORD, 1, 0, UQ_STEAL_DONE)
+            act_store(I, v, qw(I, I[v, RES] - 1, F_QHEAD), _WORD, 1, 0, UQ_STEAL_DONE)
         else:
             I[v, PATH] = PATH_STEAL
             I[v, PC] = W_LOCKED
@@ -343,12 +348,12 @@ def unfair_qspinlock_step(v, now, I, F, G, LPa, P, n):
     elif pc == UQ_GETQ_DONE:
         if I[v, OK] != 0:
             # unfair_check_and_clear_tail(lock, tail)
-            act_mem(I, v, OP_LOAD, W_LOCK, _Q_VAL_MASK, 0, 0, UQ_CHK_READ)
+            act_mem(I, v, OP_LOAD, lock, _Q_VAL_MASK, 0, 0, UQ_CHK_READ)
         else:
             _head_wait(v, I)  # stolen: goto retry_queue_wait;
     elif pc == UQ_CHK_READ:
         if (I[v, RES] & _Q_TAIL_MASK) == I[v, R1]:
-            act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_TAIL_MASK, 0, I[v, R1], UQ_CHK_DONE)
+            act_mem(I, v, OP_CMPXCHG, lock, _Q_TAIL_MASK, 0, I[v, R1], UQ_CHK_DONE)
         else:
             _notify(v, I)
     elif pc == UQ_CHK_DONE:
@@ -368,28 +373,29 @@ def unfair_qspinlock_step(v, now, I, F, G, LPa, P, n):
             _claim(v, I)
     elif pc == UQ_NOTIFY:
         # arch_mcs_spin_unlock_contended(&next->qhead);
-        act_store(I, v, qw(I[v, RES] - 1, F_QHEAD), _WORD, 1, 0, UQ_ACQ_QUEUE)
+        act_store(I, v, qw(I, I[v, RES] - 1, F_QHEAD), _WORD, 1, 0, UQ_ACQ_QUEUE)
     elif pc == UQ_ACQ_QUEUE:
         I[v, PATH] = PATH_QUEUE
         I[v, PC] = W_LOCKED
     elif pc == UQ_UNLOCK:
-        act_store(I, v, W_LOCK, _Q_LOCKED_MASK, 0, 1, W_UNLOCKED)
+        act_store(I, v, lock, _Q_LOCKED_MASK, 0, 1, W_UNLOCKED)
     else:
         G[G_STATUS] = ST_BAD_STATE
 
 
 @njit(cache=True, _nrt=False)
 def _claim(v, I):
+    lock = I[v, LKW]  # the lock this operation takes (its word)
     I[v, PC] = UQ_CLAIM
     if I[v, R0] != I[v, R1]:
         # get_qlock(): return cmpxchg(&l->locked, 0, _Q_LOCKED_VAL) == 0;
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, UQ_GETQ_DONE)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_LOCKED_MASK, _Q_LOCKED_VAL, 0, UQ_GETQ_DONE)
     else:
-        act_mem(I, v, OP_CMPXCHG, W_LOCK, _Q_VAL_MASK, _Q_LOCKED_VAL, I[v, R0], UQ_CLAIM_CAS)
+        act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, I[v, R0], UQ_CLAIM_CAS)
 
 
 @njit(cache=True, _nrt=False, inline='always')
 def _notify(v, I):
     # notify_next: while (!(next = ACCESS_ONCE(node->mcs.next))) cpu_relax();
     I[v, PC] = UQ_NOTIFY_WAIT
-    act_spin(I, v, qw(v, F_NEXT), _WORD, CMP_NE, 0, -1, UQ_NOTIFY)
+    act_spin(I, v, qw(I, v, F_NEXT), _WORD, CMP_NE, 0, -1, UQ_NOTIFY)
