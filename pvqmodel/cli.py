@@ -36,6 +36,7 @@ LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", "qspin
 PV_LOCK_NAMES = ("pv-qspinlock-v10", "pv-qspinlock-v10-unfair", "pv-ticket", *PVQ_LOCK_NAMES)
 SEED_MAX = 2**63 - 1
 _PRESET_NAME = re.compile(r"[a-z0-9-]+")
+_HOST_PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 
 
 class UsageError(Exception):
@@ -116,6 +117,15 @@ def preset_name(text: str) -> str:
     if not _PRESET_NAME.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"must be a preset name of lower-case letters, digits and '-', got {text!r}")
+    return text
+
+
+def host_preset_name(text: str) -> str:
+    """argparse ``type=``: a host preset name, [a-z0-9.-]+ (``current-6.13``)."""
+    if not _HOST_PRESET_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"must be a host preset name of lower-case letters, digits, '.' and '-', "
+            f"got {text!r}")
     return text
 
 
@@ -357,6 +367,159 @@ def _cmd_generations(args) -> int:
             df.to_csv(tmp, index=False)
     _print_frame(generations_summary(df), width=200, digits=2)
     return 0
+
+
+#: ``pvqmodel host --vm`` fields: name -> (VM field, parser). ``cs_ns`` is the lock
+#: workload's critical section; ``cpuset`` is ``LO-HI`` (half-open, like ``range``).
+_VM_FIELDS = ("name", "vcpus", "lock", "think_ns", "think_dist", "think", "cs_ns",
+              "placement", "cpuset", "shares", "ops")
+
+
+def vm_spec(text: str) -> dict:
+    """``--vm``: comma-separated ``key=value`` fields of one VM (``name=a,vcpus=16,
+    lock=pv-qspinlock``); the values are checked when the VM is built."""
+    out = {}
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or not key or not value.strip():
+            raise argparse.ArgumentTypeError(
+                f"must be comma-separated key=value fields ({', '.join(_VM_FIELDS)}), "
+                f"got {part!r} in {text!r}")
+        if key not in _VM_FIELDS:
+            raise argparse.ArgumentTypeError(
+                f"unknown VM field {key!r}; fields: {', '.join(_VM_FIELDS)}")
+        if key in out:
+            raise argparse.ArgumentTypeError(f"VM field {key!r} given twice in {text!r}")
+        out[key] = value.strip()
+    return out
+
+
+def _host_vm(fields: dict, index: int):
+    """One ``--vm`` as a :class:`pvqmodel.host.VM` (numbers parsed, then validated by
+    VM itself); a bad value raises UsageError naming ``--vm`` and the field."""
+    from .host import VM
+    from .params import Workload
+
+    where = f"VM {index + 1} ({fields.get('name', '?')})"
+    kw = dict(fields)
+    for key in ("name", "vcpus"):
+        if key not in kw:
+            raise UsageError("--vm", f"{where}: field {key!r} is required "
+                                     "(e.g. --vm name=a,vcpus=16,lock=pv-qspinlock)")
+    conv = {"vcpus": int, "ops": int, "shares": int, "think_ns": float, "cs_ns": float}
+    try:
+        for key, f in conv.items():
+            if key in kw:
+                try:
+                    kw[key] = f(kw[key])
+                except ValueError:
+                    kind = "an integer" if f is int else "a number"
+                    raise ValueError(f"{key} must be {kind}, got {kw[key]!r}") from None
+        if "cpuset" in kw:
+            lo, dash, hi = kw["cpuset"].partition("-")
+            if not dash:
+                raise ValueError(f"cpuset must be LO-HI (pCPUs LO..HI-1), got {kw['cpuset']!r}")
+            try:
+                kw["cpuset"] = (int(lo), int(hi))
+            except ValueError:
+                raise ValueError(f"cpuset must be LO-HI with integers (pCPUs LO..HI-1), "
+                                 f"got {kw['cpuset']!r}") from None
+        if kw.get("lock") == "none":
+            kw["lock"] = None
+        cs = kw.pop("cs_ns", None)
+        if cs is not None:
+            if kw.get("lock") is None:
+                raise ValueError("cs_ns needs a lock (a CPU-bound VM takes no lock)")
+            kw["workload"] = Workload(cs_ns=cs)
+        return VM(**kw)
+    except ValueError as e:
+        raise UsageError("--vm", f"{where}: {str(e).splitlines()[0]}") from None
+
+
+def _host_objects(args):
+    """The Host (the preset with the flags applied) and the VMs, all validated before
+    anything runs: an unknown preset, a bad field of a VM or a cpuset outside the host's
+    pCPUs is a usage error naming its flag."""
+    from .host import Host
+
+    if args.preset not in Host.presets():
+        raise UsageError("--preset", f"unknown host preset {args.preset!r}; available: "
+                                     f"{Host.presets()}")
+    from .hoststudy import host_for
+
+    base = Host.preset(args.preset)
+    pcpus = base.pcpus if args.pcpus is None else args.pcpus
+    sched = args.scheduler or base.scheduler
+    if args.quantum_ms is not None:
+        base = base.replace(quantum_ns=args.quantum_ms * 1e6)
+    try:
+        host = host_for(base, pcpus=pcpus, scheduler=sched, ple=args.ple == "on",
+                        halt_poll=args.halt_poll == "on")
+    except ValueError as e:
+        raise UsageError("--pcpus", str(e).splitlines()[0]) from None
+    if not args.vm:
+        raise UsageError("--vm", "give at least one VM (e.g. --vm "
+                                 "name=a,vcpus=16,lock=pv-qspinlock)")
+    vms = [_host_vm(f, i) for i, f in enumerate(args.vm)]
+    try:
+        host.check_vms(vms)
+    except ValueError as e:
+        raise UsageError("--vm", str(e).splitlines()[0]) from None
+    if not any(v.lock for v in vms):
+        raise UsageError("--vm", "at least one VM needs a lock (lock=NAME); lock-less VMs "
+                                 "are CPU-bound co-tenants")
+    if sched == "rr" and any(v.cpuset is not None for v in vms):
+        raise UsageError("--vm", "scheduler 'rr' (the FIFO round robin) takes no cpuset; "
+                                 "drop cpuset= or use --scheduler cfs / eevdf")
+    return host, vms
+
+
+def host_table(res):
+    """:func:`pvqmodel.hostsim.simulate_host`'s result as one row per VM: its headline
+    (ops/s for a lock VM, pCPUs used for a CPU-bound one) with the 95 % interval and
+    the homogeneity flag of ``res.spread``, its fair share, and per-op counters (means
+    over replications)."""
+    v = res.vms
+    g = v.groupby("vm", sort=False)
+    m = g[["pcpus_used", "fair_pcpus", "ops_per_s", "lock_wait_ns", "max_wait_ns"]].mean()
+    ops = g["ops"].sum().clip(lower=1)
+    sp = res.spread.set_index("vm")
+    t = sp[["metric", "mean", "ci_lo", "ci_hi", "flagged"]].copy()
+    t.insert(0, "lock", [lk if isinstance(lk, str) else "cpu-bound" for lk in sp["lock"]])
+    t["pcpus_used"] = m["pcpus_used"]
+    t["fair_pcpus"] = m["fair_pcpus"]
+    for c in ("ple_exits", "halts", "kicks", "yields", "steal_ns"):
+        per = g[c].sum() / ops
+        t[f"{c}_per_op"] = per.where(sp["lock"].map(lambda x: isinstance(x, str)))
+    t["max_wait_ms"] = g["max_wait_ns"].max() / 1e6
+    return t.reset_index()
+
+
+def _cmd_host(args) -> int:
+    host, vms = _host_objects(args)
+    from .hostsim import simulate_host
+
+    _warm_engine()
+    res = simulate_host(host, vms, duration_ns=args.duration_ms * 1e6, reps=args.reps,
+                        seed=args.seed, check=False)
+    if args.csv:
+        from .outputs import write_csv
+
+        write_csv(res.vms, Path(args.csv))
+    print(f"{host.scheduler} host, {host.pcpus} pCPUs ({args.preset}), PLE "
+          f"{'on' if host.kvm.ple_enabled else 'off'}, halt polling "
+          f"{'on' if host.kvm.halt_poll_ns > 0 else 'off'}; {args.reps} replication(s) of "
+          f"{args.duration_ms:g} ms, seed {args.seed}")
+    _print_frame(host_table(res), width=200, digits=3)
+    print("mean: over replications with its 95 % t-interval [ci_lo, ci_hi]; flagged: the "
+          "replications disagree beyond their own spread (p < 0.001)")
+    if args.csv:
+        print(f"wrote {args.csv}")
+    for rep in res.failures:
+        st = res.summary.loc[res.summary["rep"] == rep, "status"].iloc[0]
+        print(f"replication {rep} failed: {st}", file=sys.stderr)
+    return 1 if res.failures else 0
 
 
 def bench_groups(text: str) -> tuple[str, ...]:
@@ -665,6 +828,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cost of a pause-loop exit and directed yield, ns")
     g.add_argument("--wakeup-preempt", action="store_true",
                    help="a woken vCPU preempts the one on its pCPU at once (CFS)")
+
+    o = command("host", "run VMs on a Linux/KVM host (pvqmodel.simulate_host: CFS, EEVDF or "
+                        "the FIFO round robin, PLE, halt polling) and print each VM's "
+                        "throughput with its 95 % interval and replication flag",
+                _cmd_host,
+                usage="%(prog)s --vm name=a,vcpus=16,lock=pv-qspinlock [--vm ...] "
+                      "[--preset P] [--scheduler S] [options] (see --help)")
+    o.add_argument("--preset", type=host_preset_name, default="current-6.13",
+                   help="host preset in data/hosts/ (westmere-3.19, current-6.13)")
+    o.add_argument("--scheduler", choices=["cfs", "eevdf", "rr"], default=None,
+                   help="host scheduler (default: the preset's)")
+    o.add_argument("--pcpus", type=int_range(1, 256), default=None,
+                   help="host pCPUs (default: the preset's)")
+    o.add_argument("--ple", choices=["on", "off"], default="on",
+                   help="pause-loop exiting (off: KVM's ple_gap = 0)")
+    o.add_argument("--halt-poll", choices=["on", "off"], default="on",
+                   help="KVM halt polling (off: halt_poll_ns = 0; a 3.x preset has none)")
+    o.add_argument("--quantum-ms", type=float_range(1e-6, 1e4), default=None,
+                   help="rr's quantum, ms (default: the preset's)")
+    o.add_argument("--vm", type=vm_spec, action="append", default=None,
+                   metavar="name=N,vcpus=V[,lock=L,think_ns=T,think=compute|sleep,...]",
+                   help="a VM, repeatable; fields: " + ", ".join(_VM_FIELDS) + " (lock "
+                        "omitted or none: a CPU-bound co-tenant; cpuset=LO-HI; default: "
+                        "none, at least one is required)")
+    o.add_argument("--duration-ms", type=float_range(1e-3, 1e7), default=20.0,
+                   help="simulated time per replication, ms")
+    o.add_argument("--reps", type=int_range(1, 10_000), default=4, help="replications")
+    o.add_argument("--seed", type=seed_t, default=0, help="root seed")
+    o.add_argument("--csv", metavar="PATH", default=None,
+                   help="also write the per-VM, per-replication frame as CSV "
+                        "(default: do not write)")
 
     b = command("bench", "the engine's speed targets (issue 12), each with a met / NOT met "
                          "verdict: a few minutes on 2 cores", _cmd_bench)
