@@ -49,7 +49,7 @@ COTENANTS = ("cpu", "lock")
 #: The size ``make reproduce`` runs (``pvqmodel host --study`` defaults): 16 pCPUs and
 #: VMs of 16 vCPUs, 20 ms of simulated time, 4 replications per cell (about a minute
 #: on two cores, measured 2026-11-29). The tests use 4 pCPUs, 4 vCPUs, 2-5 ms.
-FULL_SIZE = dict(pcpus=16, vcpus=16, duration_ms=20.0, reps=4)
+FULL_SIZE = dict(pcpus=16, vcpus=16, duration_ms=50.0, reps=8)
 CONFIDENCE = 0.95
 
 #: Columns of :func:`host_study`'s frame and what they hold (``_lo``/``_hi`` columns
@@ -60,7 +60,8 @@ HOST_STUDY_COLUMNS = {
     "vms": "VMs on the host (the lock VM plus co-tenants)",
     "cotenant": "what the co-tenants run (cpu, lock; none with one VM)",
     "think": "think time spent computing or idle in HLT", "pcpus": "host pCPUs",
-    "vcpus": "vCPUs of every VM", "reps": "replications",
+    "vcpus": "vCPUs of every VM", "reps": "replications the numbers come from",
+    "failed_reps": "replications the engine stopped with a failure status (left out)",
     "ops_per_s": "lock VM throughput on the host (mean)",
     "base_ops_per_s": "lock VM throughput alone on vcpus dedicated pCPUs (mean)",
     "fair_pcpus": "pCPUs the lock VM is entitled to (fair_pcpus)",
@@ -149,21 +150,30 @@ def _vms(lock, vcpus, nvms, cotenant, think, think_ns, think_dist, workload):
 
 def _run(host, vms, duration_ns, reps, seed):
     """One cell: the lock VM's per-replication rows, the co-tenants' mean pCPU share
-    per replication, and the lock VM's homogeneity test."""
-    from .hostsim import simulate_host
+    per replication, and the lock VM's homogeneity test. A replication the engine
+    stops with a failure status (its checks found an impossible state) is left out of
+    every number and counted in ``failed_reps``; if all fail, the error is raised."""
+    from .hostsim import replication_spread, simulate_host
+    from .sim import SimulationError
 
-    res = simulate_host(host, vms, duration_ns=duration_ns, reps=reps, seed=seed)
-    v = res.vms
+    res = simulate_host(host, vms, duration_ns=duration_ns, reps=reps, seed=seed,
+                        check=False)
+    v = res.vms[~res.vms["rep"].isin(list(res.failures))]
+    if v.empty:
+        raise SimulationError(f"every replication failed on {host.scheduler}, VMs "
+                              f"{[m.name for m in vms]}: {res.summary['status'].tolist()}",
+                              None, next(iter(res.failures.values())))
     a = v[v["vm"] == "a"].sort_values("rep").reset_index(drop=True)
     co = v[v["vm"] != "a"].groupby("rep")["pcpus_used"].mean()
-    sp = res.spread.set_index("vm").loc["a"]
-    return a, co, sp
+    sp = replication_spread(v).set_index("vm").loc["a"]
+    return a, co, sp, len(res.failures)
 
 
-def _cell_row(key, a, co, sp, base_a, base_sp) -> dict:
+def _cell_row(key, a, co, sp, failed, base_a, base_sp) -> dict:
     lock, scheduler, ple, halt_poll, nvms, cotenant, think, pcpus, vcpus = key
     row = dict(lock=lock, scheduler=scheduler, ple=ple, halt_poll=halt_poll, vms=nvms,
-               cotenant=cotenant, think=think, pcpus=pcpus, vcpus=vcpus, reps=len(a))
+               cotenant=cotenant, think=think, pcpus=pcpus, vcpus=vcpus, reps=len(a),
+               failed_reps=failed)
     ops = a["ops"].to_numpy(float)
     for name, x in (("ops_per_s", a["ops_per_s"]), ("base_ops_per_s", base_a["ops_per_s"]),
                     ("pcpus_used", a["pcpus_used"])):
@@ -293,7 +303,7 @@ def host_study(*, locks=HOST_STUDY_LOCKS, preset: str | Host = "current-6.13",
         bar.close()
     base = {job[1]: r for job, r in zip(jobs, out, strict=True) if job[0] == "base"}
     rows, rep_rows = [], []
-    for job, (a, co, sp) in zip(jobs, out, strict=True):
+    for job, (a, co, sp, failed) in zip(jobs, out, strict=True):
         kind, key = job[0], job[1]
         if kind == "base":
             if return_reps:
@@ -301,8 +311,8 @@ def host_study(*, locks=HOST_STUDY_LOCKS, preset: str | Host = "current-6.13",
                                          halt_poll=key[3], vms=1, cotenant="none",
                                          think=think))
             continue
-        ba, _, bsp = base[key[:4]]
-        rows.append(_cell_row(key, a, co, sp, ba, bsp))
+        ba, _, bsp, _ = base[key[:4]]
+        rows.append(_cell_row(key, a, co, sp, failed, ba, bsp))
         if return_reps:
             rep_rows.append(a.assign(kind="host", scheduler=key[1], ple=key[2],
                                      halt_poll=key[3], vms=key[4], cotenant=key[5],

@@ -62,6 +62,10 @@ from .generations import register_generation_figures  # noqa: E402
 
 register_generation_figures()
 
+from .host import register_host_figures  # noqa: E402
+
+register_host_figures()
+
 
 def build_all(out_dir: Path | str = FIGURES, names=None, formats=("png", "pdf"),
               progress: bool = False) -> list[Path]:
