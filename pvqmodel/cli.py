@@ -698,14 +698,36 @@ def _cmd_reproduce(args) -> int:
     outputs.append(_write_csv(gens, processed / "engine_pv_generations.csv"))
     print(f"merged PV qspinlock generations beside pv-qspinlock-v10; wrote "
           f"{processed / 'engine_pv_generations.csv'}")
-    figure_paths = build_all(figures, names=names, progress=True)
+    from .figures.host import fig_host_schedulers, host_figure_title
+    from .hoststudy import COTENANTS, FULL_SIZE, host_study
+
+    size = {**FULL_SIZE, "reps": args.host_reps, "duration_ms": args.host_duration_ms}
+    hs = host_study(**size, cotenants=COTENANTS, seed=0, progress=True)
+    outputs.append(_write_csv(hs, processed / "host_study.csv"))
+    print(f"host study: {len(hs)} cells; wrote {processed / 'host_study.csv'}")
+    # the host figure is drawn from the very frame written above, not re-run
+    rest = [n for n in (names or list(_registry())) if n != "host-schedulers"]
+    figure_paths = build_all(figures, names=rest, progress=True)
+    if names is None or "host-schedulers" in names:
+        from .figures import save_figure
+
+        figure_paths += save_figure(fig_host_schedulers(hs, title=host_figure_title(size)),
+                                    figures, "host-schedulers", ("png", "pdf"))
     outputs += figure_paths
     print(f"wrote {len(figure_paths)} figure files to {figures}")
     write_manifest(manifest, outputs, output_dirs=[processed, figures],
                    settings={"ops_per_task": args.ops, "reps": args.reps,
+                             "host_reps": args.host_reps,
+                             "host_duration_ms": args.host_duration_ms,
                              "figures": "all" if names is None else names})
     print(f"wrote {manifest} (check it later with `pvqmodel status`)")
     return 0
+
+
+def _registry():
+    from .figures import REGISTRY
+
+    return REGISTRY
 
 
 def _cmd_status(args) -> int:
@@ -973,6 +995,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engine table: replications per cell")
     r.add_argument("--figure", nargs="+", metavar="NAME", default=None,
                    help="build only these figures (default: all)")
+    r.add_argument("--host-reps", type=int_range(1, 10_000), default=8,
+                   help="host study: replications per cell")
+    r.add_argument("--host-duration-ms", type=float_range(1e-3, 1e6), default=50.0,
+                   help="host study: simulated time per replication, ms")
 
     s = command("status", "compare data/processed and figures/ with the manifest of the "
                           "last reproduce (exit status 1 if they differ)", _cmd_status)

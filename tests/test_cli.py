@@ -274,7 +274,8 @@ def test_hunt_prints_a_replay_command_that_reproduces_the_loss(capsys):
 def test_reproduce_writes_a_manifest_and_status_checks_it(tmp_path, capsys, monkeypatch):
     proc, figs = tmp_path / "processed", tmp_path / "figures"
     argv = ["reproduce", "--processed", str(proc), "--figures", str(figs), "--ops", "30",
-            "--reps", "1", "--figure", "seed-table"]
+            "--reps", "1", "--figure", "seed-table", "--host-reps", "1",
+            "--host-duration-ms", "0.05"]
     rc, out, _ = _run_main(argv, capsys)
     assert rc == 0
     man = proc / "MANIFEST.json"
@@ -282,7 +283,7 @@ def test_reproduce_writes_a_manifest_and_status_checks_it(tmp_path, capsys, monk
     assert sorted(k.rsplit("/", 1)[-1] for k in doc["outputs"]) == [
         "analytic_fit_params.csv", "analytic_fit_points.csv", "analytic_fit_summary.csv",
         "engine_pv_generations.csv", "engine_qspinlock_418.csv", "engine_table.csv",
-        "seed-table.pdf", "seed-table.png"]
+        "host_study.csv", "seed-table.pdf", "seed-table.png"]
     assert doc["settings"]["ops_per_task"] == 30
     status = ["status", "--manifest", str(man)]
     rc, out, _ = _run_main(status, capsys)

@@ -29,6 +29,7 @@ from PIL import Image  # noqa: E402
 from pvqmodel.figures import REGISTRY, save_figure  # noqa: E402
 from pvqmodel.figures import engine as fe  # noqa: E402
 from pvqmodel.figures import generations as fg  # noqa: E402
+from pvqmodel.figures import host as fh  # noqa: E402
 from pvqmodel.figures import pv as fpv  # noqa: E402
 from pvqmodel.figures.paper import fig_fits, fig_per_op, fig_pv_ratio, fig_table  # noqa: E402
 from pvqmodel.figures.style import MIN_FONT_PT  # noqa: E402
@@ -78,6 +79,15 @@ def _gens():
     return generations(ops_per_task=150, reps=3, seed=0)
 
 
+@functools.cache
+def _host():
+    from pvqmodel.hoststudy import host_study
+
+    # every scheduler, PLE setting and VM count of the registered figure, small
+    return host_study(pcpus=2, vcpus=2, duration_ms=1.0, reps=3, halt_poll=(True,),
+                      seed=0, workers=1)
+
+
 #: name -> builder of the registered figure from small inputs.
 SMALL = {
     "seed-table": lambda: fig_table(_table()),
@@ -95,6 +105,8 @@ SMALL = {
         _gens(), title=fg.GEN_FIG_TITLE),
     "generations-counters": lambda: fg.fig_generations_counters(_gens(),
                                                                 title=fg.GEN_FIG_TITLE),
+    "host-schedulers": lambda: fh.fig_host_schedulers(
+        _host(), title=fh.host_figure_title(dict(pcpus=2, vcpus=2, reps=3, duration_ms=1))),
 }
 
 
@@ -237,7 +249,7 @@ def test_the_checks_catch_what_they_check():
 
 
 @pytest.mark.parametrize("name", ["seed-table", "pv-study", "ple-study",
-                                  "generations-counters"])
+                                  "generations-counters", "host-schedulers"])
 def test_saved_png_is_at_least_200_dpi(figures, name, tmp_path):
     fig = figures[name]
     w_in, h_in = fig.get_size_inches()
