@@ -32,10 +32,9 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from .host import SCHEDULERS, THINK_MODES, Host, VM
+from .host import SCHEDULERS, THINK_MODES, VM, Host
 from .params import Workload
-from .validate import check_bool, check_choice, check_float, check_instance, check_int, \
-    check_seed
+from .validate import check_bool, check_choice, check_float, check_instance, check_int, check_seed
 
 __all__ = ["COTENANTS", "FULL_SIZE", "HOST_STUDY_COLUMNS", "HOST_STUDY_LOCKS",
            "host_cost_sweep", "host_for", "host_study", "slowdown_interval"]

@@ -84,7 +84,7 @@ def fig_host_schedulers(df: pd.DataFrame, *, halt_poll: bool = True, cotenant: s
                     keyed(ax.errorbar(g["vms"] + dodge[s, p], g[col], yerr=_yerr(g, col),
                                       color=c, mec=c, ms=4.5, capsize=2, lw=1.1,
                                       ls="-" if p else "--", **_PLE[p]), _key(s, p))
-                if col == "slowdown":
+                if scale == "log":
                     no_legend(ax.axhline(1.0, color="0.2", lw=0.8, ls=":"),
                               "reference: exactly the fair share (slowdown 1)")
                     ax.set_yscale("log")
