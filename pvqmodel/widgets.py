@@ -9,9 +9,12 @@ view (``pv_study_sliders``, ``pv_study_widget``: sliders that re-run the simulat
 released, no "Run" button), and the same for notebook 05's generations study
 (``generations_view``, ``describe_generations``, ``generations_sliders``,
 ``generations_widget``: the kernel constants and each behaviour switch of the merged PV
-qspinlock). The notebook only sets parameters and wires these together,
-so the tests can call the same callback with other values. ipywidgets and IPython come
-with the ``notebooks`` extra and are imported only by the functions that need them.
+qspinlock), and notebook 06's host study (``host_view``, ``describe_host``,
+``host_sliders``, ``host_widget``: the PLE window, a PLE exit's VM exit cost, the
+halt-poll cap and the round robin's quantum). The notebook only sets parameters and
+wires these together, so the tests can call the same callback with other values.
+ipywidgets and IPython come with the ``notebooks`` extra and are imported only by the
+functions that need them.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import pandas as pd
 
 from .study import pv_lock_study
 
-__all__ = ["GEN_TABLE_COLUMNS", "GEN_VIEW_DEFAULTS", "OWN", "PV_TABLE_COLUMNS",
+__all__ = ["GEN_TABLE_COLUMNS", "GEN_VIEW_DEFAULTS", "HOST_TABLE_COLUMNS",
+           "HOST_VIEW_DEFAULTS", "OWN", "PV_TABLE_COLUMNS",
            "PV_VIEW_DEFAULTS", "describe_generations", "describe_pv_table",
            "describe_wakeup_preemption", "generations_sliders", "generations_view",
-           "generations_widget", "pv_study_sliders", "pv_study_view", "pv_study_widget",
+           "generations_widget", "describe_host", "host_sliders", "host_view",
+           "host_widget", "pv_study_sliders", "pv_study_view", "pv_study_widget",
            "show"]
 
 #: the per-lock means that notebook 03 shows (columns of ``pv_lock_study``'s summary)
@@ -316,6 +321,125 @@ def generations_widget(*, tasks: int = 4, ops_per_task: int = 2000, reps: int = 
 
     widget = w.interactive(callback, {"manual": False, "auto_display": True},
                            **generations_sliders(**defaults))
+    if run:
+        widget.update()
+    return widget
+
+
+# ---- notebook 06: the host study ------------------------------------------------------
+
+#: notebook 06's slider defaults (the names are :func:`host_view`'s arguments): KVM's
+#: PLE window (TSC cycles), the VM exit round trip that a PLE exit costs besides its scan
+#: and yield_to (current-6.13's 600 ns), the halt-poll cap (200 us; 0: off) and the
+#: round robin's quantum
+HOST_VIEW_DEFAULTS = dict(ple_window=4096, vmexit_ns=600.0, halt_poll_us=200.0,
+                          quantum_ms=3.0)
+#: the per-cell columns notebook 06's view shows (columns of ``host_study``'s frame)
+HOST_TABLE_COLUMNS = ["slowdown", "slowdown_lo", "slowdown_hi", "ple_exits_per_op",
+                      "halts_per_op", "kicks_per_op", "steal_ns_per_op", "flagged"]
+
+
+def host_view(*, ple_window: int = 4096, vmexit_ns: float = 600.0,
+              halt_poll_us: float = 200.0, quantum_ms: float = 3.0,
+              lock: str = "pv-qspinlock", preset: str = "current-6.13", pcpus: int = 4,
+              vcpus: int = 4, think: str = "compute", think_ns: float = 16_000.0,
+              duration_ms: float = 5.0, reps: int = 2, seed: int = 0):
+    """One run of :func:`pvqmodel.hoststudy.host_study` for ``lock`` with CPU-bound
+    co-tenants under the three schedulers, PLE off and on and 1-3 VMs, on ``preset``
+    with the sliders' KVM values: ``ple_window`` (TSC cycles; ``ple_window_max`` is
+    raised to it if below), ``vmexit_ns`` (``KVM.vmexit_ns``: a PLE exit costs it plus
+    the candidate scan and ``yield_to``), ``halt_poll_us`` (``halt_poll_ns``; 0 turns
+    halt polling off) and ``quantum_ms`` (the FIFO round robin's quantum). Returns
+    ``(table, fig)``: :data:`HOST_TABLE_COLUMNS` per (scheduler, PLE, VMs) and the
+    ``host-schedulers`` figure (open; pass it to :func:`show`)."""
+    from .figures.host import fig_host_schedulers
+    from .host import Host
+    from .hoststudy import host_study
+
+    base = Host.preset(preset)
+    kvm = base.kvm.replace(ple_window=int(ple_window),
+                           ple_window_max=max(int(ple_window), base.kvm.ple_window_max),
+                           vmexit_ns=float(vmexit_ns), halt_poll_ns=float(halt_poll_us) * 1e3)
+    host = base.replace(kvm=kvm, quantum_ns=float(quantum_ms) * 1e6)
+    df = host_study(locks=(lock,), preset=host, pcpus=pcpus, vcpus=vcpus, halt_poll=(True,),
+                    think=think, think_ns=think_ns, duration_ms=duration_ms, reps=reps,
+                    seed=seed)
+    fig = fig_host_schedulers(df, title=(
+        f"PLE window {int(ple_window)} cycles, VM exit {vmexit_ns:g} ns, halt poll "
+        f"{halt_poll_us:g} us, rr quantum {quantum_ms:g} ms; {pcpus} pCPUs, VMs of {vcpus} "
+        f"vCPUs, {reps} x {duration_ms:g} ms"))
+    table = df.set_index(["scheduler", "ple", "vms"])[HOST_TABLE_COLUMNS].round(4)
+    return table, fig
+
+
+def describe_host(df: pd.DataFrame) -> str:
+    """What a :func:`pvqmodel.hoststudy.host_study` frame says, one line per (lock,
+    co-tenant kind, halt polling) at the most VMs it ran: each scheduler's slowdown
+    against fair share with PLE off and on (with its 95 % interval) and how many cells
+    are flagged. Computed, not written."""
+    lines = []
+    top = int(df["vms"].max())
+    d = df[df["vms"] == top]
+    for (lock, co, hp), g in d.groupby(["lock", "cotenant", "halt_poll"], sort=False):
+        parts = []
+        for (sch, ple), r in g.set_index(["scheduler", "ple"]).iterrows():
+            parts.append(f"{sch} PLE {'on' if ple else 'off'} {r['slowdown']:.2f} "
+                         f"({r['slowdown_lo']:.2f}-{r['slowdown_hi']:.2f})")
+        flagged = int(g["flagged"].sum())
+        lines.append(f"{lock}, {top} VMs ({co} co-tenants), halt polling "
+                     f"{'on' if hp else 'off'}: slowdown " + "; ".join(parts)
+                     + (f"; {flagged} cell(s) flagged" if flagged else ""))
+    return "\n".join(lines)
+
+
+def host_sliders(**defaults) -> dict:
+    """The widgets of notebook 06, keyed by :func:`host_view`'s argument names, at
+    ``defaults`` (else :data:`HOST_VIEW_DEFAULTS`): sliders with
+    ``continuous_update=False`` (re-run on release), each default on its grid."""
+    import ipywidgets as w
+
+    d = {**HOST_VIEW_DEFAULTS, **defaults}
+    unknown = set(d) - set(HOST_VIEW_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown slider(s) {sorted(unknown)}; allowed: "
+                         f"{sorted(HOST_VIEW_DEFAULTS)}")
+    kw = dict(continuous_update=False, style={"description_width": "initial"},
+              layout=w.Layout(width="520px"))
+    return dict(
+        ple_window=w.IntSlider(value=d["ple_window"], min=1024, max=65536, step=1024,
+                               description="PLE window (TSC cycles)", **kw),
+        vmexit_ns=w.FloatSlider(value=d["vmexit_ns"], min=0.0, max=5000.0, step=100.0,
+                                description="VM exit + entry of a PLE exit (ns)", **kw),
+        halt_poll_us=w.FloatSlider(value=d["halt_poll_us"], min=0.0, max=1000.0, step=10.0,
+                                   description="halt_poll_ns cap (us; 0 = off)", **kw),
+        quantum_ms=w.FloatSlider(value=d["quantum_ms"], min=0.25, max=24.0, step=0.25,
+                                 description="rr quantum (ms)", **kw),
+    )
+
+
+def host_widget(*, run: bool = True, **kw):
+    """Notebook 06's sliders wired to :func:`host_view` (no "Run" button; a slider
+    re-runs on release): the callback shows the figure once, prints
+    :func:`describe_host` of the run and returns the table (kept in ``.result``). ``kw``:
+    :func:`host_view`'s size arguments (``lock``, ``pcpus``, ``vcpus``, ``reps``, ...) or
+    slider defaults. ``run=True`` runs it once at the defaults."""
+    import ipywidgets as w
+
+    defaults = {k: v for k, v in kw.items() if k in HOST_VIEW_DEFAULTS}
+    size = {k: v for k, v in kw.items() if k not in HOST_VIEW_DEFAULTS}
+
+    def callback(**values):
+        table, fig = host_view(**values, **size)
+        show(fig)
+        d = table.reset_index()
+        print(describe_host(d.assign(lock=size.get("lock", "pv-qspinlock"),
+                                     cotenant=d["vms"].map(lambda n: "cpu" if n > 1
+                                                           else "none"),
+                                     halt_poll=True)))
+        return table
+
+    widget = w.interactive(callback, {"manual": False, "auto_display": True},
+                           **host_sliders(**defaults))
     if run:
         widget.update()
     return widget

@@ -231,3 +231,44 @@ def test_host_ctrl_c_exits_130(capsys, monkeypatch):
     monkeypatch.setattr(hs, "simulate_host", interrupted)
     rc, out, err = _run_main(HOST_ARGS, capsys)
     assert rc == 130 and err.strip() == "pvqmodel: interrupted"
+
+
+# ---- notebook 06's sliders -------------------------------------------------------------
+
+def test_host_sliders_rerun_on_release_and_show_their_defaults():
+    w = pytest.importorskip("ipywidgets")
+    from pvqmodel.widgets import HOST_VIEW_DEFAULTS, host_sliders
+
+    sliders = host_sliders()
+    assert set(sliders) == set(HOST_VIEW_DEFAULTS)
+    for name, s in sliders.items():
+        assert s.value == HOST_VIEW_DEFAULTS[name], name
+        assert s.continuous_update is False, name
+        k = (s.value - s.min) / s.step  # the default lies on the slider's grid
+        assert abs(k - round(k)) < 1e-9, (name, s.value, s.min, s.step)
+    assert not isinstance(sliders["quantum_ms"], w.Checkbox)
+    with pytest.raises(ValueError, match="quantum"):
+        host_sliders(quantum=3.0)
+
+
+def test_moving_the_quantum_slider_reruns_the_round_robin_only():
+    """The widget re-runs without a button; a 0.25 ms quantum instead of 3 ms changes
+    the FIFO round robin's cells with co-tenants (their steal per operation moves) and
+    leaves the CFS and EEVDF cells bit-identical (the quantum is rr's
+    only; same seeds)."""
+    w = pytest.importorskip("ipywidgets")
+    import matplotlib.pyplot as plt
+
+    from pvqmodel.widgets import host_widget
+
+    widget = host_widget(lock="ticket", pcpus=2, vcpus=2, duration_ms=5.0, reps=2)
+    assert not any(isinstance(c, w.Button) for c in widget.children)
+    before = widget.result
+    {c._kwarg: c for c in widget.kwargs_widgets}["quantum_ms"].value = 0.25
+    after = widget.result
+    assert after is not before
+    pd.testing.assert_frame_equal(after.loc[["cfs", "eevdf"]], before.loc[["cfs", "eevdf"]])
+    rr_b, rr_a = before.loc["rr"], after.loc["rr"]
+    shared = rr_b.index.get_level_values("vms") > 1
+    assert (rr_a.loc[shared, "steal_ns_per_op"] != rr_b.loc[shared, "steal_ns_per_op"]).all()
+    assert plt.get_fignums() == []
