@@ -63,6 +63,7 @@ HOST_STUDY_COLUMNS = {
     "failed_reps": "replications the engine stopped with a failure status (left out)",
     "ops_per_s": "lock VM throughput on the host (mean)",
     "base_ops_per_s": "lock VM throughput alone on vcpus dedicated pCPUs (mean)",
+    "ns_per_op": "1e9 / ops_per_s: simulated ns per lock operation of the whole VM",
     "fair_pcpus": "pCPUs the lock VM is entitled to (fair_pcpus)",
     "pcpus_used": "pCPUs' worth of run time the lock VM got (mean)",
     "cotenant_pcpus_used": "pCPUs' worth each co-tenant got (mean over them; NaN alone)",
@@ -137,12 +138,14 @@ def host_for(preset: str | Host, *, pcpus: int, scheduler: str, ple: bool,
     return base.replace(pcpus=pcpus, sockets=sockets, scheduler=scheduler, kvm=kvm)
 
 
-def _vms(lock, vcpus, nvms, cotenant, think, think_ns, think_dist, workload):
+def _vms(lock, vcpus, nvms, cotenant, think, think_ns, think_dist, workload,
+         placement="free"):
     """The lock VM ``a`` and ``nvms - 1`` co-tenants ``c1``, ``c2``, ..."""
-    kw = dict(think_ns=think_ns, think_dist=think_dist, think=think, workload=workload)
+    kw = dict(think_ns=think_ns, think_dist=think_dist, think=think, workload=workload,
+              placement=placement)
     out = [VM("a", vcpus, lock=lock, **kw)]
     for i in range(1, nvms):
-        out.append(VM(f"c{i}", vcpus) if cotenant == "cpu" else
+        out.append(VM(f"c{i}", vcpus, placement=placement) if cotenant == "cpu" else
                    VM(f"c{i}", vcpus, lock=lock, **kw))
     return out
 
@@ -177,6 +180,13 @@ def _cell_row(key, a, co, sp, failed, base_a, base_sp) -> dict:
     for name, x in (("ops_per_s", a["ops_per_s"]), ("base_ops_per_s", base_a["ops_per_s"]),
                     ("pcpus_used", a["pcpus_used"])):
         row[name], row[f"{name}_lo"], row[f"{name}_hi"] = _t_interval(x)
+    # time per operation of the whole VM (pvqmodel.simulate's ns_per_op): the interval
+    # is the throughput's, inverted
+    def inv(x):  # an interval end at or below 0 ops/s is an unbounded time per op
+        return x if math.isnan(x) else (1e9 / x if x > 0 else math.inf)
+
+    row["ns_per_op"] = inv(row["ops_per_s"])
+    row["ns_per_op_lo"], row["ns_per_op_hi"] = inv(row["ops_per_s_hi"]), inv(row["ops_per_s_lo"])
     fair = float(a["fair_pcpus"].iloc[0])
     row["fair_pcpus"] = fair
     row["cotenant_pcpus_used"] = float(co.mean()) if len(co) else math.nan
@@ -206,6 +216,7 @@ def host_study(*, locks=HOST_STUDY_LOCKS, preset: str | Host = "current-6.13",
                schedulers=("rr", "cfs", "eevdf"), ple=(False, True), halt_poll=(False, True),
                vms=(1, 2, 3), cotenants=("cpu",), think: str = "compute",
                think_ns: float = 16_000.0, think_dist: str = "exp", cs_ns: float = 250.0,
+               workload: Workload | None = None, placement: str = "free",
                duration_ms: float = FULL_SIZE["duration_ms"], reps: int = FULL_SIZE["reps"],
                seed: int = 0, workers: int | None = None, progress: bool = False,
                return_reps: bool = False):
@@ -223,6 +234,11 @@ def host_study(*, locks=HOST_STUDY_LOCKS, preset: str | Host = "current-6.13",
     (16 us exponential compute think, 250 ns critical section) are the issue's case of a
     VM that uses its CPUs and takes a moderately contended lock. With ``"sleep"`` the VM
     needs less than its fair share, and a slowdown below 1 is then possible.
+    ``workload``: a :class:`~pvqmodel.params.Workload` instead of ``Workload(cs_ns=
+    cs_ns)`` (``cs_ns`` is then ignored; e.g. ``default_workload()``, the seed
+    benchmark). ``placement``: every VM's vCPUs ``"free"`` (the host balances them) or
+    ``"pinned"`` (vCPU i of every VM on pCPU ``i mod pcpus``: with equal VMs, each pCPU
+    holds one thread of each, as the old ``Schedule(overcommit=...)`` pinned them).
 
     Seeds: ``SeedSequence(seed)`` gives one seed for every shared-host cell (replication
     ``i`` of every cell draws the same stream) and one for the baselines. ``workers``
@@ -251,13 +267,15 @@ def host_study(*, locks=HOST_STUDY_LOCKS, preset: str | Host = "current-6.13",
     think_ns = check_float("think_ns", think_ns, 0.0, 1e10)
     think_dist = check_choice("think_dist", think_dist, ("det", "exp"))
     cs_ns = check_float("cs_ns", cs_ns, 0.0, 1e9)
+    wl = Workload(cs_ns=cs_ns) if workload is None else check_instance("workload", workload,
+                                                                       Workload)
+    placement = check_choice("placement", placement, ("free", "pinned"))
     duration_ns = check_float("duration_ms", duration_ms, 1e-3, 1e7) * 1e6
     reps = check_int("reps", reps, 1, 10_000)
     seed = check_seed("seed", seed)
     workers = max(1, os.cpu_count() or 1) if workers is None else check_int(
         "workers", workers, 1, 256)
     progress = check_bool("progress", progress)
-    wl = Workload(cs_ns=cs_ns)
     if isinstance(preset, str):
         Host.preset(preset)  # an unknown name fails here, before any run
     # every host and VM list is built (and so validated) before the first run
@@ -275,13 +293,15 @@ def host_study(*, locks=HOST_STUDY_LOCKS, preset: str | Host = "current-6.13",
     for lk in locks:
         for (sch, p, hp), h in base_hosts.items():
             jobs.append(("base", (lk, sch, p, hp), h,
-                         _vms(lk, vcpus, 1, "cpu", think, think_ns, think_dist, wl),
+                         _vms(lk, vcpus, 1, "cpu", think, think_ns, think_dist, wl,
+                              placement),
                          base_seed))
         for (sch, p, hp), h in hosts.items():
             for n in nvms:
                 for co in (("none",) if n == 1 else cotenants):
                     jobs.append(("cell", (lk, sch, p, hp, n, co, think, pcpus, vcpus), h,
-                                 _vms(lk, vcpus, n, co, think, think_ns, think_dist, wl),
+                                 _vms(lk, vcpus, n, co, think, think_ns, think_dist, wl,
+                                      placement),
                                  cell_seed))
     from .engine import ensure_compiled
 
