@@ -29,6 +29,7 @@ _LAZY = {
     "LockTunables": "sim", "SimResult": "sim", "SimulationError": "sim", "simulate": "sim",
     "ple_study": "study", "pv_lock_study": "study",
     "Host": "host", "KVM": "host", "VM": "host",
+    "host_study": "hoststudy", "host_cost_sweep": "hoststudy",
 }
 
 
@@ -93,4 +94,6 @@ __all__ = [
     "Host",
     "KVM",
     "VM",
+    "host_study",
+    "host_cost_sweep",
 ]
