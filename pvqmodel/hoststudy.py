@@ -1,8 +1,8 @@
 """The host study: one lock's VM sharing a Linux/KVM host with co-tenant VMs, under the
 FIFO round robin, CFS and EEVDF, with pause-loop exiting and halt polling off and on.
 
-Owns the experiment behind notebook 06, the ``host-schedulers`` figure, ``pvqmodel
-host``'s study mode and ``data/processed/host_study.csv``: a lock VM of ``vcpus`` vCPUs
+Owns the experiment behind notebook 06, the ``host-schedulers`` figure and
+``data/processed/host_study.csv`` (``pvqmodel reproduce``): a lock VM of ``vcpus`` vCPUs
 on a host of ``pcpus`` pCPUs (a :class:`~pvqmodel.host.Host` preset with its pCPU count
 replaced) beside 0-2 co-tenants of the same size (CPU-bound loops, ``VM(lock=None)``, or
 VMs running the same lock), each cell run by :func:`pvqmodel.hostsim.simulate_host` for
@@ -45,9 +45,10 @@ HOST_STUDY_LOCKS = ("pv-qspinlock", "ticket")
 #: What a co-tenant VM runs: ``"cpu"`` a CPU-bound loop (``VM(lock=None)``), ``"lock"``
 #: the study's lock with the same workload.
 COTENANTS = ("cpu", "lock")
-#: The size ``make reproduce`` runs (``pvqmodel host --study`` defaults): 16 pCPUs and
-#: VMs of 16 vCPUs, 20 ms of simulated time, 4 replications per cell (about a minute
-#: on two cores, measured 2026-11-29). The tests use 4 pCPUs, 4 vCPUs, 2-5 ms.
+#: The size ``make reproduce`` runs (its ``--host-reps`` / ``--host-duration-ms``
+#: defaults): 16 pCPUs and VMs of 16 vCPUs, 50 ms of simulated time, 8 replications per
+#: cell; with both co-tenant kinds 120 cells and 24 baselines, about 30 s on two cores (measured
+#: 2026-11-29). The tests use 2-4 pCPUs and vCPUs and 1-60 ms.
 FULL_SIZE = dict(pcpus=16, vcpus=16, duration_ms=50.0, reps=8)
 CONFIDENCE = 0.95
 
