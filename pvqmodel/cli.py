@@ -853,7 +853,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     o = command("host", "run VMs on a Linux/KVM host (pvqmodel.simulate_host: CFS, EEVDF or "
                         "the FIFO round robin, PLE, halt polling) and print each VM's "
-                        "throughput with its 95 % interval and replication flag",
+                        "throughput with its 95-percent interval and replication flag",
                 _cmd_host,
                 usage="%(prog)s --vm name=a,vcpus=16,lock=pv-qspinlock [--vm ...] "
                       "[--preset P] [--scheduler S] [options] (see --help)")
