@@ -75,6 +75,7 @@ from .coherence import (
     hit_done,
     is_locked_op,
     issue,
+    iter_ns,
     line_done,
     start_service,
 )
@@ -116,6 +117,7 @@ from .state import (
     F_ACQ_START,
     F_DELAY,
     F_DONE_T,
+    F_ITER,
     F_PLE_DL,
     F_STASH,
     F_WAIT_NS,
@@ -527,6 +529,7 @@ def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, fir
         I[v, KICK_SEQ] = -1
         I[v, SOCKET] = sock[v]
         I[v, VM] = vm[v]
+        F[v, F_ITER] = iter_ns(P[vm[v]])
         I[v, LOCK_ID] = LP[vm[v], LP_LOCK_ID]
         I[v, NODEW] = LP[0, LP_NODE_W0] + LP[0, LP_NODE_STRIDE] * v
         I[v, HELD] = -1
