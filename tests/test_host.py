@@ -94,11 +94,19 @@ def test_a_yielding_vm_keeps_its_share(sched):
 @pytest.mark.parametrize("sched", SCHEDS + ("rr",))
 @pytest.mark.parametrize("ple", [True, False])
 @pytest.mark.parametrize("placement", ["pinned", "free"])
-def test_no_starvation_seven_on_three(sched, ple, placement):
+def test_no_starvation_seven_on_three(sched, ple, placement, request):
     """7 vCPUs of one VM on 3 pCPUs (the issue's starvation case) complete in every seed,
     and no runnable vCPU ever waits longer than the rules allow: a full round of the
     others' slices on its pCPU (pinned: at most 3 on one pCPU; free: the balancer may
-    stack all 7), each slice at most one scheduling period plus a tick."""
+    stack all 7), each slice at most one scheduling period plus a tick.
+
+    Not the FIFO round robin with PLE and pinned vCPUs: there the queue head of the MCS
+    queue (its node's locked flag already set) is starved by its siblings' directed
+    yields, the artifact the fair schedulers remove; it is kept as an expected failure
+    so a change that fixes or worsens it shows."""
+    if sched == "rr" and ple and placement == "pinned":
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="FIFO round robin + PLE, pinned: the known starvation"))
     kvm = {} if ple else {"ple_gap": 0}
     h = _host(sched, pcpus=3, quantum_ns=1e4, kvm=kvm)
     vm = VM("a", 7, lock="qspinlock", workload=Workload(cs_ns=200.0, loop_ns=500.0),
