@@ -139,6 +139,7 @@ W_LOCKED = 1  # lock step reports acquisition
 W_CS_DONE = 2  # critical section over: go to the lock's unlock entry
 W_UNLOCKED = 3  # lock step reports the unlock was issued
 W_LOOP_DONE = 4  # loop overhead over
+W_THINK_DONE = 5  # think time over (computed, or idled in HLT)
 
 # ---- acquisition paths (counters) ---------------------------------------------------
 PATH_FAST = 0
@@ -304,8 +305,12 @@ P_PLE_EXIT = 25  # cost of a PLE exit: VM exit + kvm_vcpu_on_spin + VM entry, ns
 P_PLE_GROW = 26  # window multiplier per exit (ple_window_grow); 1.0: fixed window
 P_PLE_MAX = 27  # window cap (ple_window_max), ns
 P_PLE_GAP = 28  # ple_gap: a longer PAUSE-to-PAUSE gap starts a new PAUSE loop, ns
-P_THINK_SLEEP = 29  # 1.0: the loop overhead (think time) is spent idle in HLT, not computing
-NP = 30
+P_THINK_SLEEP = 29  # 1.0: the think time is spent idle in HLT (the guest idles), not computing
+P_THINK = 30  # think time after the loop overhead, ns (mean; 0: none, the seed benchmark)
+P_THINK_DIST = 31  # 0: deterministic, 1: exponential, 2: lognormal(P_THINK_MU, P_THINK_SIGMA)
+P_THINK_MU = 32  # lognormal think time: mean of ln(ns)
+P_THINK_SIGMA = 33  # lognormal think time: sd of ln(ns)
+NP = 34
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
