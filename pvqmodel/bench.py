@@ -24,6 +24,11 @@ Owns the measuring stick of the engine's speed. Groups (``--only``):
   with a fresh empty ``NUMBA_CACHE_DIR``: its wall time and peak RSS (the child's own
   ``VmHWM``, see ``_HWM``); and, warm cache, the time of ``import pvqmodel`` plus
   a first ``simulate`` measured inside a fresh subprocess.
+- ``host``: engine events per second of a 2-VM overcommit case on the host model (issue
+  14): two VMs of 16 vCPUs, pv-qspinlock and ticket, on 16 pCPUs of the
+  ``current-6.13`` host (EEVDF, PLE, halt polling, kick yield), a fixed simulated time,
+  one thread; the same ``>= 15 M`` events/s as the dedicated runs, and the same run under
+  CFS as information.
 - ``memory``: peak RSS (imports included) of a subprocess that runs 256-vCPU
   simulations: ticket dedicated and pv-qspinlock-v10 under the overcommit-2 PLE
   schedule (each cut at an event budget).
@@ -45,7 +50,7 @@ import sys
 import tempfile
 import time
 
-GROUPS = ("ratio", "events", "scaling", "table", "compile", "memory")
+GROUPS = ("ratio", "events", "scaling", "host", "table", "compile", "memory")
 
 #: (key, group, what, comparison, limit, unit, aim or None)
 TARGETS = (
@@ -59,6 +64,9 @@ TARGETS = (
        f"wall per event N=256 / N=8, {lock}, {label}", "<=", 1.3, "x", None)
       for sched, label in (("dedicated", "dedicated"), ("oc2-ple", "overcommit 2 + PLE"))
       for lock in ("ticket", "qspinlock", "pv-qspinlock-v10")),
+    ("events_per_s_host2vm", "host",
+     "engine events/s, one thread, 2 VMs x 16 vCPUs on 16 pCPUs (EEVDF + PLE)", ">=", 15e6,
+     "/s", 25e6),
     ("table_cpu_s", "table", "32-cell engine table (K=20000, 4 reps), process CPU time",
      "<=", 20.0, " CPU-s", None),
     ("table_speedup", "table", "32-cell engine table wall speed-up, workers=2 over 1", ">=",
@@ -77,9 +85,10 @@ TARGETS = (
 #: the table and the compile keep their specified sizes: their targets are absolute).
 SPEC = {"rounds": 5, "engine_ops": 20_000, "simpy_park_ops": 1000, "simpy_iter_ops": 150,
         "scaling_events": 2_000_000, "table_ops": 20_000, "table_reps": 4,
-        "warm_rounds": 3, "memory_events": 300_000, "cold_cache": "fresh"}
+        "warm_rounds": 3, "memory_events": 300_000, "cold_cache": "fresh",
+        "host_ns": 20_000_000}
 QUICK = dict(SPEC, rounds=3, engine_ops=8000, simpy_park_ops=400, simpy_iter_ops=60,
-             scaling_events=1_000_000, warm_rounds=1)
+             scaling_events=1_000_000, warm_rounds=1, host_ns=5_000_000)
 #: the sizes a verdict is only meaningful at (the rates are independent of the run
 #: length once it is long enough; the table, compile and memory runs are the targets)
 _SPEC_KEYS = ("table_ops", "table_reps", "memory_events", "cold_cache")
@@ -195,6 +204,37 @@ def _scaling(size, seed, meas, info):
             "n8": 1e9 * statistics.median(per[(lock, name)][0]),
             "n256": 1e9 * statistics.median(per[(lock, name)][1])}
     info["scaling_events_per_run"] = size["scaling_events"]
+
+
+# ---- host -----------------------------------------------------------------------------
+def _host_case(scheduler: str):
+    from .host import VM, Host
+    from .params import Workload
+    h = Host.preset("current-6.13").replace(pcpus=16, sockets=1, scheduler=scheduler)
+    wl = Workload(cs_ns=250.0, loop_ns=10.0)
+    return h, [VM("a", 16, lock="pv-qspinlock", workload=wl, think_ns=2000.0,
+                  think_dist="exp"),
+               VM("b", 16, lock="ticket", workload=wl, think_ns=2000.0, think_dist="exp")]
+
+
+def _host_rate(scheduler, size, seed):
+    from .hostsim import simulate_host
+    h, vms = _host_case(scheduler)
+    t0 = time.perf_counter()
+    r = simulate_host(h, vms, duration_ns=size["host_ns"], reps=1, seed=seed, check=False)
+    dt = time.perf_counter() - t0
+    return int(r.summary["events"].sum()) / dt
+
+
+def _host(size, seed, meas, info):
+    eevdf, cfs = [], []
+    _host_rate("eevdf", dict(size, host_ns=1e5), seed)  # warm (nothing to compile)
+    for r in range(size["rounds"]):
+        eevdf.append(_host_rate("eevdf", size, seed + r))
+        cfs.append(_host_rate("cfs", size, seed + r))
+    meas["events_per_s_host2vm"] = _summary(eevdf)
+    info["events_per_s_host2vm_cfs"] = _summary(cfs)
+    info["host_ns_per_run"] = size["host_ns"]
 
 
 # ---- table ----------------------------------------------------------------------------
@@ -355,6 +395,8 @@ def bench(*, groups=GROUPS, quick: bool = False, sizes: dict | None = None,
         _ratio_events(groups, size, seed, meas, info)
     if "scaling" in groups:
         _scaling(size, seed, meas, info)
+    if "host" in groups:
+        _host(size, seed, meas, info)
     if "table" in groups:
         _table(size, meas, info)
     if "compile" in groups:
@@ -428,6 +470,11 @@ def format_human(d: dict) -> str:
         if k.startswith("ns_per_event_"):
             lines.append(f"  {k[len('ns_per_event_'):]}: {v['n8']:.0f} ns/event at N=8, "
                          f"{v['n256']:.0f} at N=256")
+    if "events_per_s_host2vm_cfs" in info:
+        c = info["events_per_s_host2vm_cfs"]
+        lines.append(f"  host 2-VM case under CFS: {c['value'] / 1e6:.3g} M events/s "
+                     f"({c['lo'] / 1e6:.3g}-{c['hi'] / 1e6:.3g}), information; "
+                     f"{info['host_ns_per_run'] / 1e6:.0f} ms simulated per run")
     if "table" in info:
         t = info["table"]
         lines.append(f"  table (K={t['ops_per_task']}, {t['reps']} reps): workers=1 "

@@ -886,7 +886,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "verdict: a few minutes on 2 cores", _cmd_bench)
     b.add_argument("--json", action="store_true", help="print one JSON object")
     b.add_argument("--only", type=bench_groups, default=None,
-                   metavar="ratio,events,scaling,table,compile,memory",
+                   metavar="ratio,events,scaling,host,table,compile,memory",
                    help="measure only these groups (default: all)")
     b.add_argument("--quick", action="store_true",
                    help="fewer rounds and shorter rate runs (the table and the compile "

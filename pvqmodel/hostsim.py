@@ -202,10 +202,6 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
         if missing:
             raise ValueError(f"duration_ns is None, so every lock VM needs ops; VM(s) "
                              f"{missing} have ops=None")
-    for v in vms:
-        if v.think_dist == "lognormal":
-            raise ValueError(f"VM {v.name!r}: think_dist='lognormal' is not run by the engine "
-                             "yet; use 'det' or 'exp'")
     if host.scheduler == "rr" and any(v.cpuset is not None for v in vms):
         raise ValueError("scheduler='rr' (the FIFO round robin) supports no cpuset: set "
                          "cpuset=None on every VM, or use 'cfs' / 'eevdf'")
@@ -219,9 +215,6 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
             specs.append(VMSpec(None, v.vcpus))
             continue
         wl = v.workload or Workload()
-        wl = wl.replace(loop_ns=wl.loop_ns + v.think_ns,
-                        loop_dist="exp" if (v.think_dist == "exp" and v.think_ns > 0)
-                        else wl.loop_dist)
         ops = _DURATION_OPS if v.ops is None or duration_ns is not None else v.ops
         specs.append(VMSpec(v.lock, v.vcpus, ops_per_task=ops, workload=wl,
                             tunables=v.tunables or LockTunables(),
@@ -241,7 +234,12 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
     LP[:, st.LP_NPCPU] = host.pcpus
     LP[:, st.LP_NBG] = nbg
     for k, v in enumerate(evms):
-        P[k, st.P_THINK_SLEEP] = 1.0 if v.think == "sleep" else 0.0
+        dv = v.derived(host)
+        P[k, st.P_THINK] = dv["think_ns"]
+        P[k, st.P_THINK_DIST] = float(dv["think_dist"])
+        P[k, st.P_THINK_MU] = dv["think_mu"]
+        P[k, st.P_THINK_SIGMA] = dv["think_sigma"]
+        P[k, st.P_THINK_SLEEP] = float(dv["think_sleep"])
     run["nbg"] = nbg
     ent_vm, lo, hi = [], [], []
     v0s, v1s, row = [], [], 0

@@ -17,7 +17,7 @@ pytest.importorskip("simpy")
 #: its figure is not a cold compile; the output says the sizes are not the specified ones)
 TINY = dict(rounds=2, engine_ops=200, simpy_park_ops=20, simpy_iter_ops=10,
             scaling_events=5000, table_ops=30, table_reps=2, warm_rounds=1,
-            memory_events=5000, cold_cache="current")
+            memory_events=5000, cold_cache="current", host_ns=200_000)
 
 
 def _keys(groups):

@@ -270,6 +270,19 @@ _BOUNDS_SCRIPT = textwrap.dedent("""
     simulate("pv-qspinlock-v10", 64, 5, hardware=big.replace(memory_model="tso",
              drain_ns=50.0), workload=wl, schedule=Schedule(overcommit=2, quantum_ns=1e4),
              reps=1, trace=64, check=False)
+    # the host model: both fair schedulers, PLE, halt polling, sleeping and lognormal
+    # think times, pinned and free VMs, a CPU-bound co-tenant, kick yield
+    from pvqmodel.host import KVM, VM, Host
+    from pvqmodel.hostsim import simulate_host
+    for sched in ("cfs", "eevdf", "rr"):
+        h = Host(pcpus=4, sockets=2, scheduler=sched, quantum_ns=2e4,
+                 kvm=KVM(kick_yield=True, halt_poll_ns=2e5))
+        vms = [VM("a", 4, lock="pv-qspinlock", workload=wl, think_ns=3e3, think="sleep",
+                  think_dist="lognormal"),
+               VM("b", 3, lock="ticket", workload=wl, think_ns=1e3,
+                  placement="pinned" if sched != "rr" else "free"),
+               VM("c", 2)]
+        simulate_host(h, vms, duration_ns=2e6, reps=1, seed=2, check=False, trace=64)
     print("ok", flush=True)
 """)
 

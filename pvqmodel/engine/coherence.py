@@ -43,6 +43,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from .core import tm_set
 from .rand import bounded_int, uniform
 from .state import (
+    F_ITER,
     F_PARK_T0,
     G_HITS,
     G_HOLDER,
@@ -195,7 +196,6 @@ def wake_watchers(I, F, L, line, writer, at, P, rng, TF, TI, G):
     17 % of its events per second (14.3 against 17.1 M/s), for no measurable compile time."""
     n = I.shape[0]
     wb = NL + ((n + 63) >> 6)
-    it = iter_ns(P)
     for k in range((n + 63) >> 6):
         x = L[line, wb + k]
         while x != 0:
@@ -207,6 +207,7 @@ def wake_watchers(I, F, L, line, writer, at, P, rng, TF, TI, G):
             elif u != writer and I[u, MODE] == M_PARKED:
                 L[line, wb + k] &= ~low
                 I[u, WATCH] = -1
+                it = F[u, F_ITER]  # the watcher's own iteration time (its VM's)
                 t = at + uniform(rng) * it
                 I[u, ITERS] += int((t - F[u, F_PARK_T0]) / it)
                 F[u, F_PARK_T0] = t

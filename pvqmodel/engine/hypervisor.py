@@ -81,7 +81,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .coherence import iter_ns
 from .core import INF, tm_clear, tm_set
 from .fair import (
     HC_BAL,
@@ -188,6 +187,7 @@ from .state import (
     BOOSTED,
     DY_NEXT,
     F_DELAY,
+    F_ITER,
     F_KICK_T,
     F_OFF_T0,
     F_PARK_T0,
@@ -198,7 +198,6 @@ from .state import (
     G_DY_KICKED,
     G_DYIELDS,
     G_HALT0,
-    G_HOLDER,
     G_KICK_NOHALT,
     G_KICK_STALE,
     G_KICKS,
@@ -216,6 +215,7 @@ from .state import (
     GUEST_PREEMPTED,
     HALT_IDLE,
     HALT_SITE,
+    HELD,
     IN_ACQ,
     ITERS,
     KICK_SEQ,
@@ -262,9 +262,12 @@ WAKE_IRQ = 1
 WAKE_KICK = 2
 
 
-def hv_size(n: int, npcpu: int, nbg: int, nq: int, nvm: int = 1) -> int:
-    """Length of ``H`` for ``nq`` round-robin run queues (Python side)."""
+def hv_size(n: int, npcpu: int, nbg: int, nq: int, nvm: int | None = None) -> int:
+    """Length of ``H`` for ``nq`` round-robin run queues and ``nvm`` VMs (Python side;
+    default: the VM and, with background threads, one more for them)."""
     nent = n + nbg
+    if nvm is None:
+        nvm = 2 if nbg > 0 else 1
     scratch = nent if npcpu > 0 else 0
     return (HV_CUR + npcpu + 2 * nq + nq * (nent + 1) + scratch + nent * NHE
             + npcpu * NHC + nvm * NHVM + npcpu * nent)
@@ -512,7 +515,7 @@ def hv_resume(v, t, I, F, G, P, TF, TI):
     # window goes back to its base each time the vCPU thread is scheduled in
     F[v, F_PLE_WIN] = P[P_PLE_WINDOW]
     I[v, PLE_LOOP] = 0  # the first PAUSE after a VM entry starts a new PAUSE loop
-    if G[G_HOLDER] == v and F[v, F_OFF_T0] >= 0.0:
+    if I[v, HELD] >= 0 and F[v, F_OFF_T0] >= 0.0:
         G[G_CS_PREEMPT_NS] += int(t - F[v, F_OFF_T0])
     F[v, F_OFF_T0] = -1.0
     if F[v, F_KICK_T] >= 0.0:
@@ -529,14 +532,14 @@ def hv_preempt(v, t, I, F, G, P, TF, TI, H):
     wake-up preemption, a directed yield's resched of its pCPU): stash its timer."""
     G[G_PREEMPTS] += 1
     H[ent(H, v, HE_NPREEMPT)] += 1
-    if G[G_HOLDER] == v:
+    if I[v, HELD] >= 0:  # it holds a lock instance (lock-holder preemption)
         G[G_LHP] += 1
     I[v, VSTATE] = VS_READY
     F[v, F_OFF_T0] = t
     if I[v, MODE] == M_PARKED:
         # a spinner off its pCPU does not spin: stop watching, count the iterations
         # done so far, and re-read when it is back
-        I[v, ITERS] += int((t - F[v, F_PARK_T0]) / iter_ns(P))
+        I[v, ITERS] += int((t - F[v, F_PARK_T0]) / F[v, F_ITER])
         I[v, WATCH] = -1
         I[v, MODE] = M_REREAD
         tm_clear(TF, TI, v)
@@ -627,7 +630,7 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
         F[v, F_OFF_T0] = -1.0
         F[v, F_KICK_T] = -1.0
         F[v, F_PLE_WIN] = P[P_PLE_WINDOW]
-        I[v, GUEST_PREEMPTED] = -1 if H[HP_SCHED] == SCHED_RR else 0
+        I[v, GUEST_PREEMPTED] = 0 if H[HP_SCHED] == SCHED_RR else 1
     if LP[LP_HV] == 0:
         return
     if H[HP_SCHED] != SCHED_RR:
@@ -828,7 +831,7 @@ def hv_ple_exit(v, t, I, F, G, P, TF, TI):
     watching its line (it is in the hypervisor, not spinning) and spends the exit cost
     in ``M_PLE`` on its pCPU, then ``hv_on_spin`` decides. ``grow_ple_window`` comes
     first in ``handle_pause``: the window is multiplied by ``ple_window_grow``, capped."""
-    I[v, ITERS] += int((t - F[v, F_PARK_T0]) / iter_ns(P))
+    I[v, ITERS] += int((t - F[v, F_PARK_T0]) / F[v, F_ITER])
     I[v, WATCH] = -1
     I[v, MODE] = M_PLE
     I[v, PLE_LOOP] = 0  # back in the guest after the exit: a new PAUSE loop
@@ -939,8 +942,8 @@ def hv_vcpu_preempted(u, I, F):
     has not had a pCPU yet. With dedicated pCPUs (``LP_HV == 0``) no vCPU is ever
     ``VS_READY``, so this is always false, as in KVM."""
     g = I[u, GUEST_PREEMPTED]
-    if g >= 0:  # a fair host scheduler keeps the byte as its KVM era writes it
-        return g != 0
+    if g != 0:  # a fair host scheduler keeps the byte as its KVM era writes it (2: set)
+        return g == 2
     return I[u, VSTATE] == VS_READY and F[u, F_KICK_T] < 0.0
 
 
@@ -968,7 +971,7 @@ def _guest_flag(v, I, H, involuntary):
     included; 2 (6.1+): only for an involuntary preemption at an interrupt exit."""
     mode = H[HP_PREEMPT_FLAG]
     if mode == 1 or (mode == 2 and involuntary):
-        I[v, GUEST_PREEMPTED] = 1
+        I[v, GUEST_PREEMPTED] = 2
 
 
 @njit(cache=True, _nrt=False)
@@ -982,7 +985,7 @@ def _fs_start(p, e, t, I, F, G, P, H, TF, TI):
         I[e, PCPU] = p
         H[ent(H, e, HE_KPRE)] = 0  # kvm_sched_in clears preempted and ready
         H[ent(H, e, HE_INSPIN)] = 0
-        I[e, GUEST_PREEMPTED] = 0  # record_steal_time at the next entry
+        I[e, GUEST_PREEMPTED] = 1  # record_steal_time clears it at the next entry
         hv_resume(e, t, I, F, G, P, TF, TI)
     if TF[H[HV_PSLOT] + p] == INF:
         _fs_tick_arm(p, t, H, TF, TI)

@@ -75,6 +75,7 @@ from .coherence import (
     hit_done,
     is_locked_op,
     issue,
+    iter_ns,
     line_done,
     start_service,
 )
@@ -93,7 +94,7 @@ from .hypervisor import (
     hv_release,
     hv_wake,
 )
-from .rand import exponential, uniform
+from .rand import exponential, lognormal, uniform
 from .spin import spin_load, spin_result, spin_timeout
 from .state import (
     A_DELAY,
@@ -116,6 +117,7 @@ from .state import (
     F_ACQ_START,
     F_DELAY,
     F_DONE_T,
+    F_ITER,
     F_PLE_DL,
     F_STASH,
     F_WAIT_NS,
@@ -183,6 +185,10 @@ from .state import (
     P_LOOP_EXP,
     P_PLE_WINDOW,
     P_SC,
+    P_THINK,
+    P_THINK_DIST,
+    P_THINK_MU,
+    P_THINK_SIGMA,
     P_THINK_SLEEP,
     P_WATCHDOG,
     PATH,
@@ -218,6 +224,7 @@ from .state import (
     W_LOCKED,
     W_LOOP_DONE,
     W_START,
+    W_THINK_DONE,
     W_UNLOCKED,
     WATCH,
     act_delay,
@@ -350,13 +357,24 @@ def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
             if G[G_DONE] == 1:
                 for u in range(n):
                     first_ops[u] = I[u, OPS_DONE]
-        elif P[P_THINK_SLEEP] != 0.0:
-            # a sleeping think time: the guest idles in HLT until its timer fires
-            F[v, F_DELAY] = draw_time(P[P_LOOP], P[P_LOOP_EXP], rng)
-            act_halt(I, v, HALT_IDLE, W_LOOP_DONE)
         else:
             act_delay(I, F, v, draw_time(P[P_LOOP], P[P_LOOP_EXP], rng), W_LOOP_DONE)
     elif pc == W_LOOP_DONE:
+        if P[P_THINK] > 0.0:
+            d = P[P_THINK]
+            if P[P_THINK_DIST] == 1.0:
+                d = exponential(rng, d)
+            elif P[P_THINK_DIST] == 2.0:
+                d = lognormal(rng, P[P_THINK_MU], P[P_THINK_SIGMA])
+            if P[P_THINK_SLEEP] != 0.0:
+                # a sleeping think time: the guest idles in HLT until its timer fires
+                F[v, F_DELAY] = d
+                act_halt(I, v, HALT_IDLE, W_THINK_DONE)
+            else:
+                act_delay(I, F, v, d, W_THINK_DONE)
+        else:
+            I[v, PC] = W_START
+    elif pc == W_THINK_DONE:
         I[v, PC] = W_START
     else:
         G[G_STATUS] = ST_BAD_STATE
@@ -527,6 +545,7 @@ def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, fir
         I[v, KICK_SEQ] = -1
         I[v, SOCKET] = sock[v]
         I[v, VM] = vm[v]
+        F[v, F_ITER] = iter_ns(P[vm[v]])
         I[v, LOCK_ID] = LP[vm[v], LP_LOCK_ID]
         I[v, NODEW] = LP[0, LP_NODE_W0] + LP[0, LP_NODE_STRIDE] * v
         I[v, HELD] = -1

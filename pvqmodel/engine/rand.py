@@ -1,6 +1,6 @@
 """Random draws on the bit generator: the kernels' only source of randomness.
 
-Owns the three draws the engine makes (uniform, exponential, bounded integer), each a
+Owns the draws the engine makes (uniform, exponential, lognormal, bounded integer), each a
 scalar computed from the replication's ``numpy.random.BitGenerator`` without allocating
 anything, so the kernels compile without numba's reference-counting runtime (NRT; see
 kernel.py). Each returns exactly what numba's ``Generator.random()``,
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.np.random.distributions import random_exponential
+from numba.np.random.distributions import random_exponential, random_lognormal
 from numba.np.random.generator_core import next_double, next_uint32
 from numba.np.random.random_methods import bounded_lemire_uint64, buffered_bounded_lemire_uint32
 
@@ -32,6 +32,12 @@ def uniform(bg):
 def exponential(bg, scale):
     """An exponential variate with mean ``scale``: ``Generator.exponential(scale)``."""
     return random_exponential(bg, scale)
+
+
+@njit(cache=True, _nrt=False)
+def lognormal(bg, mu, sigma):
+    """A lognormal variate, ``exp(N(mu, sigma))``: ``Generator.lognormal(mu, sigma)``."""
+    return random_lognormal(bg, mu, sigma)
 
 
 @njit(cache=True, inline='always', _nrt=False)

@@ -34,7 +34,6 @@ from .coherence import (
     R_WSEQ,
     add_watcher,
 )
-from .coherence import iter_ns as _iter_ns
 from .core import INF, tm_set
 from .state import (
     A_BUDGET,
@@ -44,6 +43,7 @@ from .state import (
     A_VAL,
     A_WORD,
     CMP_EQ,
+    F_ITER,
     F_PARK_T0,
     F_PLE_DL,
     F_PLE_T0,
@@ -104,7 +104,7 @@ def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
         cond = x == I[v, A_VAL]
     else:
         cond = x != I[v, A_VAL]
-    it = _iter_ns(P)
+    it = F[v, F_ITER]
     # the iteration in which the load missed counts once (ITERS was advanced at issue)
     if cond:
         I[v, OK] = 1
@@ -151,7 +151,7 @@ def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
 @njit(cache=True, _nrt=False, inline='always')
 def spin_timeout(v, now, I, F, P, G):
     """The iteration budget ran out while parked: continue at A_NEXT with OK=0."""
-    it = _iter_ns(P)
+    it = F[v, F_ITER]
     I[v, ITERS] += int((now - F[v, F_PARK_T0]) / it + 0.5)
     if I[v, ITERS] < I[v, A_BUDGET]:
         I[v, ITERS] = I[v, A_BUDGET]

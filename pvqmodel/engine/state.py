@@ -69,7 +69,8 @@ LKI = 45  # global lock-instance index of the current operation (its check block
 NODEW = 46  # first word of this vCPU's per-CPU node (per_cpu_ptr: other vCPUs read it)
 HELD = 47  # lock instance this vCPU holds now, or -1 (per-vCPU lock-holder test)
 GUEST_PREEMPTED = 48  # the preempted byte of its steal-time area as the guest reads it
-#                       (fair host schedulers; -1 under round robin: hv_vcpu_preempted's rule)
+#                       (fair host schedulers: 1 clear, 2 set; 0 under the round robin,
+#                       whose hv_vcpu_preempted derives it from the vCPU's state)
 NI = 49
 
 # ---- hypervisor states of a vCPU: I[v, VSTATE] ----------------------------------------
@@ -96,7 +97,8 @@ F_PLE_WIN = 7  # this vCPU's current PLE window, ns (KVM's per-vCPU vmx->ple_win
 F_PLE_DL = 8  # PLE deadline of the current park (inf: the parked timer is the budget's)
 F_PLE_T0 = 9  # first PAUSE of the current PAUSE loop (the PLE window counts from it)
 F_WAIT_NS = 10  # total lock-wait time of this vCPU (lock entry -> acquired, summed), ns
-NF = 11
+F_ITER = 11  # one spin iteration of this vCPU (coherence.iter_ns of its VM's row), ns
+NF = 12
 
 # ---- engine modes --------------------------------------------------------------------
 M_RUN = 0  # the next timer event runs the step at PC
@@ -137,6 +139,7 @@ W_LOCKED = 1  # lock step reports acquisition
 W_CS_DONE = 2  # critical section over: go to the lock's unlock entry
 W_UNLOCKED = 3  # lock step reports the unlock was issued
 W_LOOP_DONE = 4  # loop overhead over
+W_THINK_DONE = 5  # think time over (computed, or idled in HLT)
 
 # ---- acquisition paths (counters) ---------------------------------------------------
 PATH_FAST = 0
@@ -268,7 +271,8 @@ def act_fence(I, v, nxt):
 # schedule, PLE, watchdog, store-buffer drain, memory model and the hardware costs the
 # coherence model, the spin code and the hypervisor read (they get the row-0 views
 # P[0], LP[0]); the workload and lock steps of vCPU v get its VM's row P[I[v, VM]].
-# The spin iteration time (coherence.iter_ns) uses row 0's P_PV_ITER for every VM.
+# The spin iteration time is per vCPU (F_ITER, from its VM's row: a PV VM beside a native
+# one spins at its own rate).
 P_HIT = 0  # L1 hit of a load or plain store, ns
 P_RMW = 1  # extra cost of a locked read-modify-write (locks the line in L1), ns
 P_PAUSE = 2  # PAUSE (cpu_relax) latency, ns
@@ -301,8 +305,12 @@ P_PLE_EXIT = 25  # cost of a PLE exit: VM exit + kvm_vcpu_on_spin + VM entry, ns
 P_PLE_GROW = 26  # window multiplier per exit (ple_window_grow); 1.0: fixed window
 P_PLE_MAX = 27  # window cap (ple_window_max), ns
 P_PLE_GAP = 28  # ple_gap: a longer PAUSE-to-PAUSE gap starts a new PAUSE loop, ns
-P_THINK_SLEEP = 29  # 1.0: the loop overhead (think time) is spent idle in HLT, not computing
-NP = 30
+P_THINK_SLEEP = 29  # 1.0: the think time is spent idle in HLT (the guest idles), not computing
+P_THINK = 30  # think time after the loop overhead, ns (mean; 0: none, the seed benchmark)
+P_THINK_DIST = 31  # 0: deterministic, 1: exponential, 2: lognormal(P_THINK_MU, P_THINK_SIGMA)
+P_THINK_MU = 32  # lognormal think time: mean of ln(ns)
+P_THINK_SIGMA = 33  # lognormal think time: sd of ln(ns)
+NP = 34
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
