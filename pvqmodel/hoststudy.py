@@ -47,7 +47,7 @@ HOST_STUDY_LOCKS = ("pv-qspinlock", "ticket")
 COTENANTS = ("cpu", "lock")
 #: The size ``make reproduce`` runs (its ``--host-reps`` / ``--host-duration-ms``
 #: defaults): 16 pCPUs and VMs of 16 vCPUs, 50 ms of simulated time, 8 replications per
-#: cell; with both co-tenant kinds 120 cells and 24 baselines, about 30 s on two cores (measured
+#: cell; with both co-tenant kinds 120 cells and 24 baselines, about 40 s on two cores (measured
 #: 2026-11-29). The tests use 2-4 pCPUs and vCPUs and 1-60 ms.
 FULL_SIZE = dict(pcpus=16, vcpus=16, duration_ms=50.0, reps=8)
 CONFIDENCE = 0.95
