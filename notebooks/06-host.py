@@ -72,8 +72,9 @@ df[df["halt_poll"]].set_index(["lock", "cotenant", "vms", "scheduler", "ple"])[c
 # What to read in the table (the README quotes the numbers of the full-size run): the
 # native ticket lock hands the lock to its waiters in order, so a preempted waiter
 # stalls everyone behind it; without PLE it loses several times its fair share under
-# every scheduler, most under the FIFO round robin, and KVM's pause-loop exits with
-# their directed yields bring all three schedulers to within a factor 2 of it. The PV
+# every scheduler, and KVM's pause-loop exits with their directed yields bring CFS and
+# EEVDF to within about a factor 2 of it (the FIFO round robin not always: beside a
+# VM running the same lock its spinners can exit thousands of times per operation). The PV
 # qspinlock steals the lock instead of waiting for a preempted queue head and stays
 # near its fair share. The ticket lock never halts, so halt polling cannot change it;
 # for the PV lock KVM polls only while a vCPU thread is alone on its pCPU, which under
