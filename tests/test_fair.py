@@ -191,3 +191,19 @@ def test_halt_poll_grow_shrink(shrink):
         H[fr.ent(H, 0, fr.HE_HALT0)] = 0
         _poll_adjust(0, float(halt), H)
         assert _get(H, 0, fr.HE_POLL) == _ref_poll(poll, halt, shrink=shrink)
+
+
+@pytest.mark.parametrize("sched", [fr.SCHED_CFS, fr.SCHED_EEVDF])
+def test_a_stale_next_buddy_is_never_picked(sched):
+    """A next buddy that has left the pCPU (migrated, or running elsewhere) is not this
+    pCPU's to pick: picking it corrupted the run queue (two PV-qspinlock VMs stopped
+    with ST_BAD_STATE; issue 14)."""
+    rng = np.random.default_rng(6)
+    for _ in range(200):
+        H = _state(rng, sched)
+        for p in range(NPC):
+            other = [e for e in range(NENT) if _get(H, e, fr.HE_CPU) != p]
+            H[fr.cpu(H, p, fr.HC_NEXT)] = int(rng.choice(other))
+            got = fr.pick_next(H, p)
+            q, c = _members(H, p)
+            assert got in q + [c]

@@ -174,3 +174,17 @@ def test_replication_spread_flags_disagreeing_replications():
 def test_bad_arguments_are_named(call, match):
     with pytest.raises(ValueError, match=match):
         call(_host("cfs"))
+
+
+def test_two_pv_qspinlock_vms_run_every_replication():
+    """Two PV-qspinlock VMs sharing a host under EEVDF: a directed yield's next buddy that
+    had moved away was once picked on its old pCPU, corrupting the run queue (rep 6 of
+    this seed stopped with "a lock step reached an impossible state" at 14.5 ms)."""
+    seed = int(np.random.SeedSequence(0).generate_state(2, np.uint64)[0] >> np.uint64(1))
+    base = Host.preset("current-6.13")
+    h = base.replace(pcpus=16, sockets=2, scheduler="eevdf",
+                     kvm=base.kvm.replace(halt_poll_ns=0.0))
+    vms = [VM(name, 16, lock="pv-qspinlock", think_ns=16000.0, think_dist="exp",
+              workload=Workload(cs_ns=250.0)) for name in ("a", "b")]
+    r = simulate_host(h, vms, duration_ns=16e6, reps=7, seed=seed)
+    assert (r.summary["status"] == "ok").all()

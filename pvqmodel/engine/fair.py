@@ -319,6 +319,13 @@ def wakeup_preempt_entity(H, curr, se):
     return 0
 
 
+@njit(cache=True, _nrt=False, inline='always')
+def _member(H, p, e):
+    """e is runnable on pCPU p: waiting in its queue, or running there."""
+    return e >= 0 and H[ent(H, e, HE_ONRQ)] != 0 and H[ent(H, e, HE_CPU)] == p and (
+        H[ent(H, e, HE_QPOS)] >= 0 or H[HV_CUR + p] == e)
+
+
 @njit(cache=True, _nrt=False)
 def pick_next(H, p):
     """The entity pCPU p runs next, from its queue and its running entity if runnable
@@ -337,8 +344,7 @@ def pick_next(H, p):
         if c >= 0 and H[HP_PARITY] != 0 and H[ent(H, c, HE_PARITY)] != 0:
             return c  # RUN_TO_PARITY
         nb = H[cpu(H, p, HC_NEXT)]
-        if H[HP_PICKBUDDY] != 0 and nb >= 0 and H[ent(H, nb, HE_ONRQ)] != 0 and \
-                H[ent(H, nb, HE_VRUN)] <= V:
+        if H[HP_PICKBUDDY] != 0 and _member(H, p, nb) and H[ent(H, nb, HE_VRUN)] <= V:
             return nb  # PICK_BUDDY
         best = c
         for i in range(nq):
@@ -370,8 +376,7 @@ def pick_next(H, p):
         if wakeup_preempt_entity(H, second, left) < 1:
             se = second
     nb = H[cpu(H, p, HC_NEXT)]
-    if nb >= 0 and H[ent(H, nb, HE_ONRQ)] != 0 and \
-            wakeup_preempt_entity(H, nb, left) < 1:
+    if _member(H, p, nb) and wakeup_preempt_entity(H, nb, left) < 1:
         se = nb
     return se
 
@@ -549,6 +554,7 @@ def migrate(H, e, src, dst):
     """Move queued e from src's run queue to dst's, renormalizing its vruntime (CFS:
     relative to min_vruntime; EEVDF keeps the lag through place_entity's V)."""
     rq_del(H, src, e)
+    clear_buddies(H, src, e)
     if H[HP_SCHED] != SCHED_EEVDF:
         H[ent(H, e, HE_VRUN)] += H[cpu(H, dst, HC_MINV)] - H[cpu(H, src, HC_MINV)]
     else:

@@ -1050,6 +1050,7 @@ def _fs_block(p, t, I, F, G, P, LP, H, TF, TI):
     update_curr(H, p, int(t))
     save_lag(H, p, c)
     H[ent(H, c, HE_ONRQ)] = 0
+    clear_buddies(H, p, c)  # dequeue_entity: __clear_buddies
     H[vmr(H, H[ent(H, c, HE_VM)], HVM_NRUN)] -= 1
     H[ent(H, c, HE_POLLING)] = 0
     _guest_flag(c, I, H, False)
