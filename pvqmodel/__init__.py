@@ -4,7 +4,8 @@ The curated public API (QuantEcon style): the measured data, the analytical queu
 models and their fits, the Monte Carlo engine's front-end (``simulate``, its parameter
 objects, calibration and the engine-vs-table comparison), the PV layer's schedule and
 studies, the exhaustive check of the v10 wake-up handshake and the timed hunt, and the
-host's parameters (``Host``, ``KVM``, ``VM`` and the host presets).
+host's parameters (``Host``, ``KVM``, ``VM`` and the host presets), ``simulate_host``
+(several VMs on a host scheduled like Linux and KVM) and the host study.
 Submodules hold the implementation; the SimPy reference model
 (``pvqmodel.reference``) and the benchmark (``pvqmodel.bench``) need the ``dev`` extra
 and are not imported here.
@@ -30,6 +31,8 @@ _LAZY = {
     "ple_study": "study", "pv_lock_study": "study",
     "Host": "host", "KVM": "host", "VM": "host",
     "host_study": "hoststudy", "host_cost_sweep": "hoststudy",
+    "simulate_host": "hostsim", "HostResult": "hostsim", "fair_pcpus": "hostsim",
+    "VMSpec": "sim", "simulate_vms": "sim",
 }
 
 
@@ -96,4 +99,9 @@ __all__ = [
     "VM",
     "host_study",
     "host_cost_sweep",
+    "simulate_host",
+    "HostResult",
+    "fair_pcpus",
+    "VMSpec",
+    "simulate_vms",
 ]
