@@ -10,6 +10,10 @@ fixed-duration or fixed-work run, and the tidy frames: one row per VM and replic
 exits, directed yields, halt polls, lock waits) and one per vCPU thread, plus the
 replication spread of each VM's headline number with a homogeneity flag, so a cell
 whose replications disagree is flagged instead of averaged silently.
+
+KVM's in-kernel filter of ``kvm_vcpu_on_spin`` (4.14+: skip a candidate preempted in guest
+user mode) never filters here: the modelled guests run their whole loop in kernel mode
+(the seed benchmark is a kernel module), so ``KVM.in_kernel_check`` changes nothing.
 """
 
 from __future__ import annotations
@@ -202,6 +206,10 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
         if missing:
             raise ValueError(f"duration_ns is None, so every lock VM needs ops; VM(s) "
                              f"{missing} have ops=None")
+    if host.kvm.ple_window_shrink != 0:
+        raise ValueError("kvm.ple_window_shrink must be 0 (KVM's default: the window goes back "
+                         "to its base at sched-in, the only rule the engine runs), got "
+                         f"{host.kvm.ple_window_shrink}")
     if host.scheduler == "rr" and any(v.cpuset is not None for v in vms):
         raise ValueError("scheduler='rr' (the FIFO round robin) supports no cpuset: set "
                          "cpuset=None on every VM, or use 'cfs' / 'eevdf'")

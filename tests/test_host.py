@@ -188,3 +188,9 @@ def test_two_pv_qspinlock_vms_run_every_replication():
               workload=Workload(cs_ns=250.0)) for name in ("a", "b")]
     r = simulate_host(h, vms, duration_ns=16e6, reps=7, seed=seed)
     assert (r.summary["status"] == "ok").all()
+
+
+def test_a_ple_window_shrink_the_engine_does_not_run_is_refused():
+    h = _host("cfs", kvm={"ple_window_shrink": 2})
+    with pytest.raises(ValueError, match="ple_window_shrink"):
+        simulate_host(h, [VM("a", 4, lock="ticket", ops=10)])
