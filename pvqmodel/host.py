@@ -18,7 +18,6 @@ window in ns, load-balance intervals, integer codes): keys are stable, ints go t
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, fields
@@ -30,6 +29,7 @@ from .params import (
     _check_range,
     _ParamsMixin,
     _set,
+    load_preset_document,
 )
 from .paths import HOSTS
 from .validate import check_bool, check_instance, check_int
@@ -707,19 +707,7 @@ def load_host_preset(name: str) -> dict:
     if not path.exists():
         raise ValueError(f"unknown host preset {name!r}; available: {Host.presets()}")
     where = f"host preset {name!r} ({path})"
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{where} is not valid JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{where} must hold a JSON object, got {type(doc).__name__}")
-    unknown = sorted(set(doc) - set(HOST_PRESET_KEYS))
-    missing = [k for k in HOST_PRESET_KEYS if k not in doc]
-    if unknown or missing:
-        raise ValueError(f"{where}: unknown key(s) {unknown}, missing key(s) {missing}; "
-                         f"a host preset has exactly {list(HOST_PRESET_KEYS)}")
-    if doc["name"] != name:
-        raise ValueError(f"{where}: name must be {name!r} (the file stem), got {doc['name']!r}")
+    doc = load_preset_document(path, name, where, HOST_PRESET_KEYS, "a host preset")
     for key in ("summary", "machine"):
         if not isinstance(doc[key], str) or not doc[key].strip():
             raise ValueError(f"{where}: {key} must be a non-empty string")

@@ -297,6 +297,25 @@ class PresetNotFoundError(ValueError):
 PRESET_KEYS = ("name", "hardware", "workload", "fit_report")
 
 
+def load_preset_document(path, name: str, where: str, keys, what: str) -> dict:
+    """The JSON object of a preset file with exactly ``keys`` and its own ``name``
+    (hardware and host presets alike); ``ValueError`` naming ``where`` otherwise."""
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{where} is not valid JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{where} must hold a JSON object, got {type(doc).__name__}")
+    unknown = sorted(set(doc) - set(keys))
+    missing = [k for k in keys if k not in doc]
+    if unknown or missing:
+        raise ValueError(f"{where}: unknown key(s) {unknown}, missing key(s) {missing}; "
+                         f"{what} has exactly {list(keys)}")
+    if doc["name"] != name:
+        raise ValueError(f"{where}: name must be {name!r} (the file stem), got {doc['name']!r}")
+    return doc
+
+
 def load_preset(name: str) -> dict:
     """The preset document ``data/hardware/<name>.json``, validated strictly: valid JSON,
     exactly the keys :data:`PRESET_KEYS`, its own name, and complete ``hardware`` and
@@ -308,19 +327,7 @@ def load_preset(name: str) -> dict:
         avail = sorted(p.stem for p in HARDWARE.glob("*.json")) if HARDWARE.exists() else []
         raise PresetNotFoundError(f"unknown hardware preset {name!r}; available: {avail}")
     where = f"hardware preset {name!r} ({path})"
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{where} is not valid JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{where} must hold a JSON object, got {type(doc).__name__}")
-    unknown = sorted(set(doc) - set(PRESET_KEYS))
-    missing = [k for k in PRESET_KEYS if k not in doc]
-    if unknown or missing:
-        raise ValueError(f"{where}: unknown key(s) {unknown}, missing key(s) {missing}; "
-                         f"a preset has exactly {list(PRESET_KEYS)}")
-    if doc["name"] != name:
-        raise ValueError(f"{where}: name must be {name!r} (the file stem), got {doc['name']!r}")
+    doc = load_preset_document(path, name, where, PRESET_KEYS, "a preset")
     if not isinstance(doc["fit_report"], dict):
         raise ValueError(f"{where}: fit_report must be a JSON object, "
                          f"got {type(doc['fit_report']).__name__}")

@@ -621,6 +621,19 @@ def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
 
 
 @njit(cache=True, _nrt=False)
+def _shuffled_entities(H, tot, rng):
+    """Entities 0..tot-1 in random order (Fisher-Yates) in H's scratch (no allocation in
+    a kernel); returns where the order starts."""
+    order = H[HV_SCR]
+    for k in range(tot):
+        H[order + k] = k
+    for k in range(tot - 1, 0, -1):
+        j = bounded_int(rng, 0, k + 1)
+        H[order + k], H[order + j] = H[order + j], H[order + k]
+    return order
+
+
+@njit(cache=True, _nrt=False)
 def hv_init(I, F, G, P, LP, H, TF, TI, rng):
     """Start the schedule at t = 0: every pCPU runs a random one of its entities with a
     random phase of its first quantum; the rest queue in random order."""
@@ -638,12 +651,7 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
         return
     npc = LP[LP_NPCPU]
     tot = n + LP[LP_NBG]
-    order = H[HV_SCR]  # scratch in H (no allocation in a kernel)
-    for k in range(tot):
-        H[order + k] = k
-    for k in range(tot - 1, 0, -1):  # Fisher-Yates
-        j = bounded_int(rng, 0, k + 1)
-        H[order + k], H[order + j] = H[order + j], H[order + k]
+    order = _shuffled_entities(H, tot, rng)
     for k in range(tot):
         e = H[order + k]
         if e < n:
@@ -1264,12 +1272,7 @@ def fs_init(I, F, G, P, LP, H, TF, TI, rng):
     n = I.shape[0]
     npc = H[HP_NPCPU]
     tot = H[HV_NENT]
-    order = H[HV_SCR]
-    for k in range(tot):
-        H[order + k] = k
-    for k in range(tot - 1, 0, -1):  # Fisher-Yates
-        j = bounded_int(rng, 0, k + 1)
-        H[order + k], H[order + j] = H[order + j], H[order + k]
+    order = _shuffled_entities(H, tot, rng)
     for p in range(npc):
         H[cpu(H, p, HC_TICK0)] = int(uniform(rng) * H[HP_TICK])
         H[cpu(H, p, HC_BAL)] = H[cpu(H, p, HC_TICK0)] + H[HP_BALANCE]
