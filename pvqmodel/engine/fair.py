@@ -49,6 +49,7 @@ kernel's ``u64`` clocks. What each policy keeps and simplifies
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 # ---- H header (int64): where each part of the hypervisor state starts -----------------
@@ -153,6 +154,8 @@ SCHED_CFS = 1
 SCHED_EEVDF = 2
 
 NICE_0_LOAD = 1024
+#: -1 as an int64 (not a literal: numba would compile a callee once more for it)
+NONE = np.int64(-1)
 MIN_SHARES = 2
 SCHED_NR_LATENCY = 8  # sched_nr_latency = sched_latency / min_granularity
 
@@ -336,11 +339,11 @@ def pick_next(H, p):
     nq = H[cpu(H, p, HC_NR)]
     c = H[HV_CUR + p]
     if c >= 0 and H[ent(H, c, HE_ONRQ)] == 0:
-        c = -1
+        c = NONE
     if H[HP_SCHED] == SCHED_EEVDF:
         V = rq_avg_vruntime(H, p)
         if c >= 0 and H[ent(H, c, HE_VRUN)] > V:
-            c = -1  # not eligible
+            c = NONE  # not eligible
         if c >= 0 and H[HP_PARITY] != 0 and H[ent(H, c, HE_PARITY)] != 0:
             return c  # RUN_TO_PARITY
         nb = H[cpu(H, p, HC_NEXT)]
@@ -361,7 +364,7 @@ def pick_next(H, p):
         return best
     # CFS: left = leftmost of the queue, or curr if smaller
     left = c
-    second = -1
+    second = NONE
     for i in range(nq):
         e = H[ql + i]
         if left < 0 or H[ent(H, e, HE_VRUN)] < H[ent(H, left, HE_VRUN)]:
@@ -505,7 +508,7 @@ def select_cpu(H, e):
     if H[HV_CUR + prev] < 0 and H[cpu(H, prev, HC_NR)] == 0:
         return prev
     sock = H[cpu(H, prev, HC_SOCK)]
-    other = -1
+    other = NONE
     for q in range(lo, hi):
         if H[HV_CUR + q] < 0 and H[cpu(H, q, HC_NR)] == 0:
             if H[cpu(H, q, HC_SOCK)] == sock:
@@ -525,7 +528,7 @@ def steal_candidate(H, p, t, min_gap):
     npc = H[HP_NPCPU]
     nent = H[HV_NENT]
     mine = H[cpu(H, p, HC_NR)] + (1 if H[HV_CUR + p] >= 0 else 0)
-    best = -1
+    best = NONE
     best_len = 0
     for q in range(npc):
         if q == p:
@@ -534,7 +537,7 @@ def steal_candidate(H, p, t, min_gap):
         if ln - mine < min_gap or ln <= best_len:
             continue
         ql = H[HV_QL] + q * nent
-        pick = -1
+        pick = NONE
         for i in range(H[cpu(H, q, HC_NR)]):
             e = H[ql + i]
             if p < H[ent(H, e, HE_LO)] or p >= H[ent(H, e, HE_HI)]:

@@ -574,7 +574,7 @@ def hv_release(p, t, I, F, G, P, LP, H, TF, TI, rng):
     if e >= 0:
         hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
     else:
-        _acct_switch(p, -1, t, H)
+        _acct_switch(p, NOBODY, t, H)
         tm_clear(TF, TI, H[HV_PSLOT] + p)
 
 
@@ -596,7 +596,7 @@ def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
     if p >= 0:
         hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng)
         return
-    _enqueue(H, 0, e, n, LP, t)
+    _enqueue(H, ZERO, e, n, LP, t)
 
 
 @njit(cache=True, _nrt=False)
@@ -806,7 +806,7 @@ def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
                 p = k
                 break
         if p < 0:
-            _enqueue(H, 0, v, n, LP, t)
+            _enqueue(H, ZERO, v, n, LP, t)
             return
     if _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP) >= 0:
         G[G_WAKE_PREEMPTS] += 1
@@ -956,11 +956,20 @@ def hv_vcpu_preempted(u, I, F):
 
 
 # ---- fair host schedulers (CFS, EEVDF): carrying out fair.py's decisions --------------
+# Integer arguments passed as numpy scalars: numba compiles a function once per *literal*
+# value a call site passes (fs_schedule was compiled four times, once per ``how``), so
+# constants handed to jitted functions are np.int64, which types as plain int64.
+NOBODY = np.int64(-1)
+ZERO = np.int64(0)
+ONE = np.int64(1)
+TWO = np.int64(2)
+INVOLUNTARY = np.int64(1)
+VOLUNTARY = np.int64(0)
 # How an entity leaves its pCPU while still runnable (fs_schedule's ``how``)
-OFF_PREEMPT = 0  # involuntary: a tick, a wake-up preemption, a remote resched
-OFF_PLE_YIELD = 1  # the spinner yields inside its PLE exit (kvm_vcpu_on_spin)
-OFF_YIELD = 2  # a voluntary yield elsewhere (kvm_sched_yield after a kick)
-OFF_BLOCKED = 3  # the running entity blocked (halted, finished): it is not runnable
+OFF_PREEMPT = np.int64(0)  # involuntary: a tick, a wake-up preemption, a remote resched
+OFF_PLE_YIELD = np.int64(1)  # the spinner yields inside its PLE exit (kvm_vcpu_on_spin)
+OFF_YIELD = np.int64(2)  # a voluntary yield elsewhere (kvm_sched_yield after a kick)
+OFF_BLOCKED = np.int64(3)  # the running entity blocked (halted, finished): it is not runnable
 
 
 @njit(cache=True, _nrt=False)
@@ -1008,11 +1017,11 @@ def _fs_off(c, t, how, I, F, G, P, TF, TI, H):
     H[ent(H, c, HE_KPRE)] = 1  # kvm_sched_out with the thread still runnable
     if how == OFF_PREEMPT:
         hv_preempt(c, t, I, F, G, P, TF, TI, H)
-        _guest_flag(c, I, H, True)
+        _guest_flag(c, I, H, INVOLUNTARY)
     elif how == OFF_PLE_YIELD:
         H[ent(H, c, HE_INSPIN)] = 1  # it sleeps inside kvm_vcpu_on_spin
         _yield_pcpu(c, t, I, F, TF, TI)
-        _guest_flag(c, I, H, False)
+        _guest_flag(c, I, H, VOLUNTARY)
     else:
         # like a preemption (its pending timer is stashed), without being one
         I[c, VSTATE] = VS_READY
@@ -1022,7 +1031,7 @@ def _fs_off(c, t, how, I, F, G, P, TF, TI, H):
             tm_clear(TF, TI, c)
         else:
             F[c, F_STASH] = -1.0
-        _guest_flag(c, I, H, False)
+        _guest_flag(c, I, H, VOLUNTARY)
 
 
 @njit(cache=True, _nrt=False)
@@ -1038,7 +1047,7 @@ def fs_schedule(p, t, how, I, F, G, P, LP, H, TF, TI):
         _fs_off(c, t, how, I, F, G, P, TF, TI, H)
         rq_add(H, p, c, int(t))
     if nx < 0:
-        e = steal_candidate(H, p, int(t), 1)
+        e = steal_candidate(H, p, int(t), ONE)
         if e >= 0:
             migrate(H, e, H[ent(H, e, HE_CPU)], p)
             nx = e
@@ -1046,7 +1055,7 @@ def fs_schedule(p, t, how, I, F, G, P, LP, H, TF, TI):
         rq_del(H, p, nx)
         _fs_start(p, nx, t, I, F, G, P, H, TF, TI)
         return
-    _acct_switch(p, -1, t, H)
+    _acct_switch(p, NOBODY, t, H)
     tm_clear(TF, TI, H[HV_PSLOT] + p)
 
 
@@ -1061,7 +1070,7 @@ def _fs_block(p, t, I, F, G, P, LP, H, TF, TI):
     clear_buddies(H, p, c)  # dequeue_entity: __clear_buddies
     H[vmr(H, H[ent(H, c, HE_VM)], HVM_NRUN)] -= 1
     H[ent(H, c, HE_POLLING)] = 0
-    _guest_flag(c, I, H, False)
+    _guest_flag(c, I, H, VOLUNTARY)
     fs_schedule(p, t, OFF_BLOCKED, I, F, G, P, LP, H, TF, TI)
 
 
@@ -1172,7 +1181,7 @@ def fs_tick(p, t, I, F, G, P, LP, H, TF, TI):
         fs_schedule(p, t, OFF_PREEMPT, I, F, G, P, LP, H, TF, TI)
     if H[HP_BALANCE] > 0 and ti >= H[cpu(H, p, HC_BAL)]:
         H[cpu(H, p, HC_BAL)] = ti + H[HP_BALANCE]
-        e = steal_candidate(H, p, ti, 2)
+        e = steal_candidate(H, p, ti, TWO)
         if e >= 0:
             migrate(H, e, H[ent(H, e, HE_CPU)], p)
     if H[HV_CUR + p] >= 0:
@@ -1281,7 +1290,7 @@ def fs_init(I, F, G, P, LP, H, TF, TI, rng):
         H[ent(H, e, HE_DL)] = vdelta(H[HP_SLICE], weight(H, e))
         lo = H[ent(H, e, HE_LO)]
         hi = H[ent(H, e, HE_HI)]
-        p = -1
+        p = NOBODY
         best = 0
         for q in range(lo, hi):
             ln = H[cpu(H, q, HC_NR)] + (1 if H[HV_CUR + q] >= 0 else 0)
@@ -1296,4 +1305,4 @@ def fs_init(I, F, G, P, LP, H, TF, TI, rng):
         if H[HV_CUR + p] < 0:
             _fs_start(p, e, 0.0, I, F, G, P, H, TF, TI)
         else:
-            rq_add(H, p, e, 0)
+            rq_add(H, p, e, ZERO)
