@@ -100,13 +100,14 @@ def test_no_starvation_seven_on_three(sched, ple, placement, request):
     others' slices on its pCPU (pinned: at most 3 on one pCPU; free: the balancer may
     stack all 7), each slice at most one scheduling period plus a tick.
 
-    Not the FIFO round robin with PLE and pinned vCPUs: there the queue head of the MCS
-    queue (its node's locked flag already set) is starved by its siblings' directed
-    yields, the artifact the fair schedulers remove; it is kept as an expected failure
-    so a change that fixes or worsens it shows."""
+    Not the FIFO round robin with PLE and pinned vCPUs: there the MCS hand-off is lost
+    (every vCPU waits in the queue for its own node's locked flag, the lock word holds
+    only a tail, nobody is the head; the spinners PLE-exit and yield to each other until
+    the watchdog fires), a failure the issue reported before this model and still open;
+    it is kept as a strict expected failure so that a fix shows."""
     if sched == "rr" and ple and placement == "pinned":
         request.applymarker(pytest.mark.xfail(
-            strict=True, reason="FIFO round robin + PLE, pinned: the known starvation"))
+            strict=True, reason="FIFO round robin + PLE, pinned: the lost MCS hand-off"))
     kvm = {} if ple else {"ple_gap": 0}
     h = _host(sched, pcpus=3, quantum_ns=1e4, kvm=kvm)
     vm = VM("a", 7, lock="qspinlock", workload=Workload(cs_ns=200.0, loop_ns=500.0),
