@@ -29,9 +29,14 @@ from .host import SCHEDULERS, Host
 from .params import Hardware, Schedule, Workload
 from .validate import check_float, check_instance, check_int, check_seed
 
-#: Rounds of think time a fixed-work VM may not finish in: a run without ``duration_ns``
-#: stops when every lock-running vCPU has done its ``ops``.
+#: Operations per vCPU of a fixed-duration run (more than any run reaches before its
+#: ``duration_ns``; a run without ``duration_ns`` does each lock VM's ``ops`` instead).
 _DURATION_OPS = 10**8
+#: Event budgets (a safety stop, not a result): events per lock operation of a
+#: fixed-work run, and events per ns per lock-running vCPU of a fixed-duration run
+#: (with a floor of 1e9), far above what any run takes (about 30 per operation).
+_EVENTS_PER_OP = 3000
+_EVENTS_PER_NS_VCPU = 0.05
 
 
 @dataclass
@@ -276,11 +281,10 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
         "poll0": d["halt_poll_ns_grow_start"] if d["halt_poll_enabled"] else 0,
     }
     if max_events is None:
-        per_op = 60
         if duration_ns is not None:
-            max_events = int(min(2**62, 10**9 + duration_ns * 0.05 * n))
+            max_events = int(min(2**62, 10**9 + duration_ns * _EVENTS_PER_NS_VCPU * n))
         else:
-            max_events = per_op * sum(v.vcpus * v.ops for v in lock_vms) * 50 + 10**6
+            max_events = _EVENTS_PER_OP * sum(v.vcpus * v.ops for v in lock_vms) + 10**6
     max_events = check_int("max_events", max_events, 1, 2**62)
     ensure_compiled()
     children = np.random.SeedSequence(seed).spawn(reps)

@@ -134,20 +134,27 @@ def describe_wakeup_preemption(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _slider_setup(allowed: dict, defaults: dict):
+    """What every notebook's slider set starts from: ipywidgets, the values (``allowed``
+    overridden by ``defaults``; an unknown name is an error) and the common widget
+    options (re-run on release, a readable label, one width)."""
+    import ipywidgets as w
+
+    d = {**allowed, **defaults}
+    unknown = set(d) - set(allowed)
+    if unknown:
+        raise ValueError(f"unknown slider(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    kw = dict(continuous_update=False, style={"description_width": "initial"},
+              layout=w.Layout(width="520px"))
+    return w, d, kw
+
+
 def pv_study_sliders(**defaults) -> dict:
     """The widgets of notebook 03's sliders, keyed by :func:`pv_study_view`'s argument
     names, at ``defaults`` (else :data:`PV_VIEW_DEFAULTS`). Every slider has
     ``continuous_update=False`` (the simulation re-runs when the slider is released, not
     at every pixel), a label wide enough to read, and a step on which its default lies."""
-    import ipywidgets as w
-
-    d = {**PV_VIEW_DEFAULTS, **defaults}
-    unknown = set(d) - set(PV_VIEW_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown slider(s) {sorted(unknown)}; allowed: "
-                         f"{sorted(PV_VIEW_DEFAULTS)}")
-    kw = dict(continuous_update=False, style={"description_width": "initial"},
-              layout=w.Layout(width="520px"))
+    w, d, kw = _slider_setup(PV_VIEW_DEFAULTS, defaults)
     return dict(
         spin_threshold_log2=w.IntSlider(value=d["spin_threshold_log2"], min=4, max=18,
                                         description="PV ticket SPIN_THRESHOLD (log2)", **kw),
@@ -269,15 +276,8 @@ def generations_sliders(**defaults) -> dict:
     ``continuous_update=False`` (re-run on release) for the two constants and the
     overcommit, a drop-down per behaviour switch ("own": each generation's), a checkbox
     for PLE."""
-    import ipywidgets as w
-
-    d = {**GEN_VIEW_DEFAULTS, **defaults}
-    unknown = set(d) - set(GEN_VIEW_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown slider(s) {sorted(unknown)}; allowed: "
-                         f"{sorted(GEN_VIEW_DEFAULTS)}")
-    style = {"description_width": "initial"}
-    kw = dict(continuous_update=False, style=style, layout=w.Layout(width="520px"))
+    w, d, kw = _slider_setup(GEN_VIEW_DEFAULTS, defaults)
+    style = kw["style"]
     own = (("each generation's own", OWN),)
     return dict(
         spin_threshold_log2=w.IntSlider(value=d["spin_threshold_log2"], min=4, max=18,
@@ -396,15 +396,7 @@ def host_sliders(**defaults) -> dict:
     """The widgets of notebook 06, keyed by :func:`host_view`'s argument names, at
     ``defaults`` (else :data:`HOST_VIEW_DEFAULTS`): sliders with
     ``continuous_update=False`` (re-run on release), each default on its grid."""
-    import ipywidgets as w
-
-    d = {**HOST_VIEW_DEFAULTS, **defaults}
-    unknown = set(d) - set(HOST_VIEW_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown slider(s) {sorted(unknown)}; allowed: "
-                         f"{sorted(HOST_VIEW_DEFAULTS)}")
-    kw = dict(continuous_update=False, style={"description_width": "initial"},
-              layout=w.Layout(width="520px"))
+    w, d, kw = _slider_setup(HOST_VIEW_DEFAULTS, defaults)
     return dict(
         ple_window=w.IntSlider(value=d["ple_window"], min=1024, max=65536, step=1024,
                                description="PLE window (TSC cycles)", **kw),
