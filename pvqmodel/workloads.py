@@ -1,0 +1,107 @@
+"""Named workloads: what the vCPUs of a study's VMs do, by name.
+
+Owns the registry :data:`WORKLOADS`: each entry is a documented dict of
+:class:`~pvqmodel.host.VM` keyword arguments (the lock's
+:class:`~pvqmodel.params.Workload`, ``think_ns``, ``think_dist``, ``think``, ...) with
+the reasoning behind its numbers, so a sweep spec (``pvqmodel.sweeps``) can say
+``workloads = ["microbench", "think-sleep"]`` and a result row carries the name. None
+of them is calibrated to a real program: they are stylized cases that bracket how a
+guest uses its CPUs. A value may be a zero-argument callable (resolved when the
+workload is used, e.g. the calibrated seed benchmark read from its hardware preset).
+Adding one is :func:`register_workload` with a name, a summary and the keyword
+arguments; :func:`workload_vm_kwargs` gives fresh VM keyword arguments and
+:func:`workload_definition` their plain-JSON form (what a sweep's manifest records).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .params import Workload
+
+__all__ = ["WORKLOADS", "NamedWorkload", "register_workload", "workload_definition",
+           "workload_names", "workload_vm_kwargs"]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+#: VM keyword arguments a named workload may set (the VM's name, size, lock, placement
+#: and cpuset belong to the study's layout, not to the workload).
+VM_WORKLOAD_KEYS = ("workload", "think_ns", "think_dist", "think_cv", "think", "ops")
+
+
+@dataclass(frozen=True)
+class NamedWorkload:
+    """A registered workload: ``name``, a one-paragraph ``summary`` saying what it
+    models and why its numbers, and ``vm``: the :class:`~pvqmodel.host.VM` keyword
+    arguments (values or zero-argument callables)."""
+
+    name: str
+    summary: str
+    vm: dict
+
+
+#: name -> :class:`NamedWorkload`
+WORKLOADS: dict[str, NamedWorkload] = {}
+
+
+def register_workload(name: str, summary: str, **vm_kwargs) -> NamedWorkload:
+    """Add a named workload (``name``: lower-case letters, digits and '-'); the keyword
+    arguments are those of :class:`~pvqmodel.host.VM` listed in
+    :data:`VM_WORKLOAD_KEYS`. They are checked by building a VM once, here."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"name must be 1-40 lower-case letters, digits or '-', got {name!r}")
+    if name in WORKLOADS:
+        raise ValueError(f"workload {name!r} is already registered")
+    bad = sorted(set(vm_kwargs) - set(VM_WORKLOAD_KEYS))
+    if bad:
+        raise ValueError(f"workload {name!r}: unknown VM keyword(s) {bad}; allowed: "
+                         f"{list(VM_WORKLOAD_KEYS)}")
+    wl = NamedWorkload(name, " ".join(summary.split()), dict(vm_kwargs))
+    WORKLOADS[name] = wl
+    return wl
+
+
+def workload_names() -> list[str]:
+    return list(WORKLOADS)
+
+
+def workload_vm_kwargs(name: str) -> dict:
+    """Fresh :class:`~pvqmodel.host.VM` keyword arguments of the workload ``name``
+    (callables resolved); add ``name``, ``vcpus`` and ``lock`` to build a VM."""
+    if name not in WORKLOADS:
+        raise ValueError(f"workload must be one of {workload_names()}, got {name!r}")
+    return {k: (v() if callable(v) else v) for k, v in WORKLOADS[name].vm.items()}
+
+
+def workload_definition(name: str) -> dict:
+    """The workload's VM keyword arguments as plain JSON values (a ``Workload`` as its
+    dict): what a sweep records so that a changed definition is noticed."""
+    out = {}
+    for k, v in workload_vm_kwargs(name).items():
+        out[k] = v.to_dict() if isinstance(v, Workload) else v
+    return out
+
+
+register_workload(
+    "microbench",
+    """The seed benchmark: every vCPU takes the VM's one lock in a tight loop (the
+    calibrated critical section and loop overhead of the ``westmere-ex`` hardware preset,
+    ``Workload.seed_benchmark()``) with no think time. The lock is saturated and every
+    vCPU always wants its pCPU: the worst case for lock-holder and lock-waiter
+    preemption, and the case the seed table measured on bare metal.""",
+    workload=Workload.seed_benchmark,
+)
+
+register_workload(
+    "think-sleep",
+    """A VM that mostly waits: lock, a 250 ns critical section, unlock, then an
+    exponential think time of mean 16 us spent idle in HLT (the vCPU halts; KVM may
+    halt-poll, then the thread blocks until a timer wakes it). 16 us against 250 ns
+    gives 32 vCPUs about half a lock's worth of demand (32 x 0.25 / 16.25 = 0.49), a
+    moderately contended lock as in the host study (``hoststudy``, which computes
+    through the same think time instead), while the vCPUs leave their pCPUs idle most of
+    the time: the case where a halted waiter and a sleeping guest compete for wake-ups
+    rather than for CPU time. Stylized, not measured from a program.""",
+    workload=Workload(cs_ns=250.0),
+    think_ns=16_000.0, think_dist="exp", think="sleep",
+)
