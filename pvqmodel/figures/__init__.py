@@ -66,6 +66,10 @@ from .host import register_host_figures  # noqa: E402
 
 register_host_figures()
 
+from .overcommit import register_overcommit_figures  # noqa: E402
+
+register_overcommit_figures()
+
 
 def build_all(out_dir: Path | str = FIGURES, names=None, formats=("png", "pdf"),
               progress: bool = False) -> list[Path]:
