@@ -22,7 +22,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from .paths import FIGURES, PROCESSED
+from .paths import FIGURES, PROCESSED, ROOT
+
+STUDIES = ROOT / "studies"
 
 #: simulate's lock names (pvqmodel.sim.LOCKS plus the table's "queue" and the aliases);
 #: kept here so that ``--help`` does not import the engine (a test checks they agree).
@@ -250,7 +252,11 @@ def _cmd_figures(args) -> int:
     names = _figure_names(args.only)
     if names is None or set(names) - _NO_ENGINE_FIGURES:
         _warm_engine()
-    paths = build_all(args.out, names=names, progress=not args.quiet)
+    try:
+        paths = build_all(args.out, names=names, progress=not args.quiet)
+    except FileNotFoundError as e:  # a figure drawn from results that are not on disk
+        print(f"pvqmodel figures: {e}", file=sys.stderr)
+        return 1
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
 
@@ -665,6 +671,73 @@ def _cmd_simulate(args) -> int:
     return 1 if res.failures else 0
 
 
+def _cmd_sweep(args) -> int:
+    """Run a sweep spec (TOML) on dask.distributed; Ctrl-C keeps the finished tasks."""
+    from .sweeps import SpecError, SweepDirError, SweepIncomplete, plan, sweep, task_files
+
+    if args.scheduler and args.workers is not None:
+        raise UsageError("--workers", "--workers starts a local cluster; with --scheduler the "
+                                      "cluster's own workers run the tasks: give one of them")
+    if args.serial and args.scheduler:
+        raise UsageError("--serial", "--serial runs in this process: drop --scheduler")
+    try:
+        spec, out, tasks = plan(args.spec, args.out)
+    except SpecError as e:
+        raise UsageError("SPEC", str(e)) from None
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except (OSError, ValueError, TypeError) as e:
+            raise UsageError("--scheduler", f"cannot reach a dask scheduler at "
+                                            f"{args.scheduler!r}: {e}") from None
+    print(f"sweep {spec.name}: {len(tasks) // spec.reps} scenarios x {spec.reps} replications "
+          f"= {len(tasks)} tasks into {out}")
+    try:
+        report = sweep(spec, client, out=out, workers=args.workers, serial=args.serial,
+                       progress=not args.quiet, dashboard_address=args.dashboard)
+    except SweepDirError as e:
+        raise UsageError("--out", str(e).removeprefix("out: ")) from None
+    except SweepIncomplete as e:
+        print(f"pvqmodel sweep: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        done = len(task_files(out))
+        print(f"pvqmodel sweep: interrupted; {done} of {len(tasks)} tasks are on disk in "
+              f"{out} (run the same command again to compute only the rest)", file=sys.stderr)
+        raise
+    finally:
+        if client is not None:
+            client.close()
+    print(report)
+    print(f"read them with pvqmodel.sweep_results({str(out)!r})")
+    return 0
+
+
+def _reproduce_sweep(args, processed: Path):
+    """The reduced overcommit study: a fresh sweep (an earlier run's folder is replaced,
+    reproduce regenerates), its table as CSV, and the files it wrote."""
+    import shutil
+
+    from .overcommit import overcommit_table
+    from .sweeps import MANIFEST, SpecError, plan, sweep, sweep_results, task_files
+
+    try:
+        spec, _, tasks = plan(args.sweep_spec)
+    except SpecError as e:
+        raise UsageError("--sweep-spec", str(e)) from None
+    out = processed / spec.name
+    if (out / MANIFEST).exists():
+        shutil.rmtree(out)
+    report = sweep(spec, out=out, serial=args.sweep_serial, progress=True)
+    table = overcommit_table(sweep_results(out, complete=True))
+    csv = _write_csv(table, processed / "overcommit_study.csv")
+    print(f"overcommit study ({spec.name}): {report}; wrote {csv}")
+    return table, [csv, out / MANIFEST, *task_files(out)]
+
+
 def _cmd_reproduce(args) -> int:
     """Every generated result: fit tables, the engine table and the 4.18+ qspinlock
     beside it into data/processed, then every figure; the manifest last, after every
@@ -705,20 +778,32 @@ def _cmd_reproduce(args) -> int:
     hs = host_study(**size, cotenants=COTENANTS, seed=0, progress=True)
     outputs.append(_write_csv(hs, processed / "host_study.csv"))
     print(f"host study: {len(hs)} cells; wrote {processed / 'host_study.csv'}")
-    # the host figure is drawn from the very frame written above, not re-run
-    rest = [n for n in (names or list(_registry())) if n != "host-schedulers"]
-    figure_paths = build_all(figures, names=rest, progress=True)
-    if names is None or "host-schedulers" in names:
-        from .figures import save_figure
+    oc, sweep_files = _reproduce_sweep(args, processed)
+    outputs += sweep_files
+    # the host and overcommit figures are drawn from the very frames written above
+    from .figures import overcommit as fo
 
-        figure_paths += save_figure(fig_host_schedulers(hs, title=host_figure_title(size)),
-                                    figures, "host-schedulers", ("png", "pdf"))
+    drawn = {"host-schedulers": lambda: fig_host_schedulers(hs, title=host_figure_title(size)),
+             "overcommit-slowdown": lambda: fo.fig_overcommit_slowdown(
+                 oc, title=fo.study_title(oc)),
+             "overcommit-ranking": lambda: fo.fig_overcommit_ranking(
+                 oc, title=fo.study_title(oc)),
+             "overcommit-counters": lambda: fo.fig_overcommit_counters(
+                 oc, title=fo.study_title(oc))}
+    rest = [n for n in (names or list(_registry())) if n not in drawn]
+    figure_paths = build_all(figures, names=rest, progress=True)
+    from .figures import save_figure
+
+    for name, draw in drawn.items():
+        if names is None or name in names:
+            figure_paths += save_figure(draw(), figures, name, ("png", "pdf"))
     outputs += figure_paths
     print(f"wrote {len(figure_paths)} figure files to {figures}")
     write_manifest(manifest, outputs, output_dirs=[processed, figures],
                    settings={"ops_per_task": args.ops, "reps": args.reps,
                              "host_reps": args.host_reps,
                              "host_duration_ms": args.host_duration_ms,
+                             "sweep_spec": str(args.sweep_spec),
                              "figures": "all" if names is None else names})
     print(f"wrote {manifest} (check it later with `pvqmodel status`)")
     return 0
@@ -999,6 +1084,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="host study: replications per cell")
     r.add_argument("--host-duration-ms", type=float_range(1e-3, 1e6), default=50.0,
                    help="host study: simulated time per replication, ms")
+
+    r.add_argument("--sweep-spec", type=Path, default=STUDIES / "overcommit-reduced.toml",
+                   help="overcommit study: the sweep spec reproduce runs (into "
+                        "<processed>/<spec name>/, replacing an earlier run's)")
+    r.add_argument("--sweep-serial", action="store_true",
+                   help="overcommit study: run the sweep's tasks in this process instead of "
+                        "a local dask cluster")
+
+    w = command("sweep", "run a sweep spec (TOML: locks x hosts x VM layouts x workloads x "
+                         "seeds) on dask.distributed into a Parquet dataset; a rerun computes "
+                         "only the missing tasks", _cmd_sweep,
+                usage="%(prog)s SPEC.toml [--out DIR] [--workers N | --scheduler ADDRESS] "
+                      "[options]")
+    w.add_argument("spec", metavar="SPEC",
+                   help="spec file (e.g. studies/overcommit.toml) or a shipped study's name "
+                        "(overcommit, overcommit-reduced)")
+    w.add_argument("--out", type=Path, default=None,
+                   help="dataset folder (default: data/processed/<spec name>)")
+    w.add_argument("--workers", type=int_range(1, 256), default=None,
+                   help="local cluster: worker processes (default: one per core)")
+    w.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="use a running dask scheduler (tcp://host:8786) instead of a local "
+                        "cluster; --out must be a folder every worker can write "
+                        "(default: a local cluster)")
+    w.add_argument("--serial", action="store_true",
+                   help="run the tasks one after another in this process (no dask)")
+    w.add_argument("--dashboard", metavar="HOST:PORT", default=":8787",
+                   help="local cluster: dask dashboard address (:0 for any free port)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
 
     s = command("status", "compare data/processed and figures/ with the manifest of the "
                           "last reproduce (exit status 1 if they differ)", _cmd_status)
