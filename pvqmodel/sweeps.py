@@ -644,9 +644,12 @@ def _run_dask(todo, client, workers, bar, progress, dashboard_address):
         if progress and dash:
             print(f"dask dashboard: {dash}", file=sys.stderr)
         futures = {}
+        # a fresh token per call: a scheduler that still remembers a task of this name
+        # from an earlier call (erred by a killed worker) must not answer for it
+        run = os.urandom(4).hex()
         for t in todo:
-            f = client.submit(run_task, t, key=f"pvq-{t['key']}-r{t['rep']}", pure=False,
-                              retries=0)
+            f = client.submit(run_task, t, key=f"pvq-{t['key']}-r{t['rep']}-{run}",
+                              pure=False, retries=0)
             futures[f] = t
         spent, failed = 0.0, {}
         try:
