@@ -5,7 +5,9 @@ models and their fits, the Monte Carlo engine's front-end (``simulate``, its par
 objects, calibration and the engine-vs-table comparison), the PV layer's schedule and
 studies, the exhaustive check of the v10 wake-up handshake and the timed hunt, and the
 host's parameters (``Host``, ``KVM``, ``VM`` and the host presets), ``simulate_host``
-(several VMs on a host scheduled like Linux and KVM) and the host study.
+(several VMs on a host scheduled like Linux and KVM) and the host study; sweeps of
+host scenarios on dask.distributed (``sweep``, ``sweep_results``, ``load_spec``), the
+named workloads and the overcommit study's table.
 Submodules hold the implementation; the SimPy reference model
 (``pvqmodel.reference``) and the benchmark (``pvqmodel.bench``) need the ``dev`` extra
 and are not imported here.
@@ -33,6 +35,8 @@ _LAZY = {
     "host_study": "hoststudy", "host_cost_sweep": "hoststudy",
     "simulate_host": "hostsim", "HostResult": "hostsim", "fair_pcpus": "hostsim",
     "VMSpec": "sim", "simulate_vms": "sim",
+    "sweep": "sweeps", "sweep_results": "sweeps", "load_spec": "sweeps", "SweepSpec": "sweeps",
+    "overcommit_table": "overcommit", "WORKLOADS": "workloads",
 }
 
 
@@ -104,4 +108,10 @@ __all__ = [
     "fair_pcpus",
     "VMSpec",
     "simulate_vms",
+    "sweep",
+    "sweep_results",
+    "load_spec",
+    "SweepSpec",
+    "overcommit_table",
+    "WORKLOADS",
 ]

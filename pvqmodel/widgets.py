@@ -11,7 +11,9 @@ released, no "Run" button), and the same for notebook 05's generations study
 ``generations_widget``: the kernel constants and each behaviour switch of the merged PV
 qspinlock), and notebook 06's host study (``host_view``, ``describe_host``,
 ``host_sliders``, ``host_widget``: the PLE window, a PLE exit's VM exit cost, the
-halt-poll cap and the round robin's quantum). The notebook only sets parameters and
+halt-poll cap and the round robin's quantum), and notebook 07's filters over the
+overcommit study's results (``overcommit_view``, ``overcommit_widget``: nothing
+re-simulated). The notebook only sets parameters and
 wires these together, so the tests can call the same callback with other values.
 ipywidgets and IPython come with the ``notebooks`` extra and are imported only by the
 functions that need them.
@@ -29,7 +31,7 @@ __all__ = ["GEN_TABLE_COLUMNS", "GEN_VIEW_DEFAULTS", "HOST_TABLE_COLUMNS",
            "describe_wakeup_preemption", "generations_sliders", "generations_view",
            "generations_widget", "describe_host", "host_sliders", "host_view",
            "host_widget", "pv_study_sliders", "pv_study_view", "pv_study_widget",
-           "show"]
+           "show", "OVERCOMMIT_VIEW_COLUMNS", "overcommit_view", "overcommit_widget"]
 
 #: the per-lock means that notebook 03 shows (columns of ``pv_lock_study``'s summary)
 PV_TABLE_COLUMNS = ["ns_per_op", "halts_per_1k", "kicks_per_1k", "wakeup_preemptions",
@@ -432,6 +434,79 @@ def host_widget(*, run: bool = True, **kw):
 
     widget = w.interactive(callback, {"manual": False, "auto_display": True},
                            **host_sliders(**defaults))
+    if run:
+        widget.update()
+    return widget
+
+
+# ---- notebook 07: the overcommit study's results (no simulation) -------------------------
+
+#: the columns notebook 07's filtered table shows
+OVERCOMMIT_VIEW_COLUMNS = ["lock", "workload", "ple", "layout", "overcommit", "slowdown",
+                           "slowdown_lo", "slowdown_hi", "meets_target", "halts_per_op",
+                           "kicks_per_op", "ple_exits_per_op", "lock_wait_ns", "reps"]
+
+
+def overcommit_view(table: pd.DataFrame, *, locks=None, workloads=None, ple=None,
+                    layouts=None, figure: str = "slowdown"):
+    """Rows of the overcommit table (:func:`pvqmodel.overcommit.overcommit_table`)
+    matching the filters (``None``: everything) and one of its figures drawn from them
+    (``figure``: ``"slowdown"``, ``"ranking"`` or ``"counters"``). Reads the table
+    only: nothing is simulated. Returns (filtered table, figure)."""
+    from .figures import overcommit as fo
+
+    draw = {"slowdown": fo.fig_overcommit_slowdown, "ranking": fo.fig_overcommit_ranking,
+            "counters": fo.fig_overcommit_counters}
+    if figure not in draw:
+        raise ValueError(f"figure must be one of {sorted(draw)}, got {figure!r}")
+    t = table
+    for col, want in (("lock", locks), ("workload", workloads), ("ple", ple),
+                      ("layout", layouts)):
+        if want is None:
+            continue
+        want = [want] if isinstance(want, (str, bool)) else list(want)
+        unknown = sorted(set(map(str, want)) - set(map(str, table[col].unique())))
+        if unknown:
+            raise ValueError(f"{col} filter: {unknown} not in the results; they have "
+                             f"{sorted(map(str, table[col].unique()))}")
+        t = t[t[col].isin(want)]
+    if t.empty:
+        raise ValueError("no rows match the filters")
+    return t, draw[figure](t, title=fo.study_title(t))
+
+
+def overcommit_widget(table: pd.DataFrame, *, run: bool = True):
+    """Notebook 07's filters (locks, workloads, PLE, layouts, which figure) wired to
+    :func:`overcommit_view`: changing one redraws from the table (kept in
+    ``.result``). An empty selection shows a message instead of a figure."""
+    import ipywidgets as w
+
+    def multi(col, desc):
+        opts = list(dict.fromkeys(table[col]))
+        return w.SelectMultiple(options=opts, value=tuple(opts), description=desc,
+                                rows=min(len(opts), 8), style={"description_width": "initial"})
+
+    controls = dict(
+        locks=multi("lock", "locks"), workloads=multi("workload", "workloads"),
+        layouts=multi("layout", "layouts"),
+        ple=w.SelectMultiple(options=sorted(table["ple"].unique()),
+                             value=tuple(sorted(table["ple"].unique())), description="PLE",
+                             style={"description_width": "initial"}),
+        figure=w.Dropdown(options=["slowdown", "ranking", "counters"], value="slowdown",
+                          description="figure", style={"description_width": "initial"}),
+    )
+
+    def callback(locks, workloads, layouts, ple, figure):
+        try:
+            t, fig = overcommit_view(table, locks=list(locks), workloads=list(workloads),
+                                     layouts=list(layouts), ple=list(ple), figure=figure)
+        except ValueError as e:
+            print(e)
+            return None
+        show(fig)
+        return t[OVERCOMMIT_VIEW_COLUMNS]
+
+    widget = w.interactive(callback, {"manual": False, "auto_display": True}, **controls)
     if run:
         widget.update()
     return widget

@@ -273,17 +273,26 @@ def test_hunt_prints_a_replay_command_that_reproduces_the_loss(capsys):
 
 def test_reproduce_writes_a_manifest_and_status_checks_it(tmp_path, capsys, monkeypatch):
     proc, figs = tmp_path / "processed", tmp_path / "figures"
+    spec = tmp_path / "tiny.toml"  # the overcommit sweep, tiny and in-process
+    spec.write_text('name = "tiny-oc"\nroot_seed = 1\nreps = 2\nduration_ms = 0.05\n'
+                    '[host]\npcpus = 2\nple = true\n[grid]\nlocks = ["tas"]\n'
+                    'workloads = ["microbench"]\nlayouts = [[2], [2, 2]]\n')
     argv = ["reproduce", "--processed", str(proc), "--figures", str(figs), "--ops", "30",
             "--reps", "1", "--figure", "seed-table", "--host-reps", "1",
-            "--host-duration-ms", "0.05"]
+            "--host-duration-ms", "0.05", "--sweep-spec", str(spec), "--sweep-serial"]
     rc, out, _ = _run_main(argv, capsys)
     assert rc == 0
     man = proc / "MANIFEST.json"
     doc = json.loads(man.read_text())
-    assert sorted(k.rsplit("/", 1)[-1] for k in doc["outputs"]) == [
+    names = sorted(k.rsplit("/", 1)[-1] for k in doc["outputs"])
+    # 3 scenarios (2 layouts, 1 baseline) x 2 replications: one Parquet file each
+    assert names.count("rep=0.parquet") == names.count("rep=1.parquet") == 3
+    assert [n for n in names if not n.startswith("rep=")] == [
         "analytic_fit_params.csv", "analytic_fit_points.csv", "analytic_fit_summary.csv",
         "engine_pv_generations.csv", "engine_qspinlock_418.csv", "engine_table.csv",
-        "host_study.csv", "seed-table.pdf", "seed-table.png"]
+        "host_study.csv", "overcommit_study.csv", "seed-table.pdf", "seed-table.png",
+        "sweep.json"]
+    assert (proc / "tiny-oc" / "sweep.json").exists()
     assert doc["settings"]["ops_per_task"] == 30
     status = ["status", "--manifest", str(man)]
     rc, out, _ = _run_main(status, capsys)

@@ -30,6 +30,7 @@ from pvqmodel.figures import REGISTRY, save_figure  # noqa: E402
 from pvqmodel.figures import engine as fe  # noqa: E402
 from pvqmodel.figures import generations as fg  # noqa: E402
 from pvqmodel.figures import host as fh  # noqa: E402
+from pvqmodel.figures import overcommit as fo  # noqa: E402
 from pvqmodel.figures import pv as fpv  # noqa: E402
 from pvqmodel.figures.paper import fig_fits, fig_per_op, fig_pv_ratio, fig_table  # noqa: E402
 from pvqmodel.figures.style import MIN_FONT_PT  # noqa: E402
@@ -88,6 +89,23 @@ def _host():
                       seed=0, workers=1)
 
 
+@functools.cache
+def _overcommit():
+    import tempfile
+
+    from pvqmodel.overcommit import overcommit_table
+    from pvqmodel.sweeps import sweep, sweep_results
+
+    # every panel kind of the registered figures (two workloads, PLE off and on), tiny
+    out = tempfile.mkdtemp(prefix="pvq-figq-")
+    sweep(dict(name="figq", root_seed=1, reps=2, duration_ms=0.3,
+               host=dict(pcpus=4, ple=[True, False]),
+               grid=dict(locks=["ticket", "pv-qspinlock"],
+                         workloads=["microbench", "think-sleep"], layouts=[[2], [4, 4]])),
+          out=out, serial=True, progress=False)
+    return overcommit_table(sweep_results(out))
+
+
 #: name -> builder of the registered figure from small inputs.
 SMALL = {
     "seed-table": lambda: fig_table(_table()),
@@ -107,6 +125,12 @@ SMALL = {
                                                                 title=fg.GEN_FIG_TITLE),
     "host-schedulers": lambda: fh.fig_host_schedulers(
         _host(), title=fh.host_figure_title(dict(pcpus=2, vcpus=2, reps=3, duration_ms=1))),
+    "overcommit-slowdown": lambda: fo.fig_overcommit_slowdown(
+        _overcommit(), title=fo.study_title(_overcommit())),
+    "overcommit-ranking": lambda: fo.fig_overcommit_ranking(
+        _overcommit(), title=fo.study_title(_overcommit())),
+    "overcommit-counters": lambda: fo.fig_overcommit_counters(
+        _overcommit(), title=fo.study_title(_overcommit())),
 }
 
 
@@ -249,7 +273,8 @@ def test_the_checks_catch_what_they_check():
 
 
 @pytest.mark.parametrize("name", ["seed-table", "pv-study", "ple-study",
-                                  "generations-counters", "host-schedulers"])
+                                  "generations-counters", "host-schedulers",
+                                  "overcommit-slowdown", "overcommit-ranking"])
 def test_saved_png_is_at_least_200_dpi(figures, name, tmp_path):
     fig = figures[name]
     w_in, h_in = fig.get_size_inches()

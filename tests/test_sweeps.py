@@ -358,3 +358,28 @@ def test_shipped_study_specs_load():
     assert full.pcpus == (32,) and full.ple == (True, False)
     red = load_spec(ROOT / "studies" / "overcommit-reduced.toml")
     assert set(red.locks) < set(full.locks)
+
+
+def test_notebook_filters_read_the_table_only(serial, monkeypatch):
+    """Notebook 07's view filters the table and draws from it; it never simulates."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import pvqmodel.hostsim as hs
+    from pvqmodel.overcommit import overcommit_table
+    from pvqmodel.widgets import overcommit_view
+
+    def no_runs(*a, **k):
+        raise AssertionError("the view must not simulate")
+
+    monkeypatch.setattr(hs, "simulate_host", no_runs)
+    t = overcommit_table(serial)
+    sub, fig = overcommit_view(t, locks=["ticket"], ple=[True], figure="ranking")
+    plt.close(fig)
+    assert set(sub["lock"]) == {"ticket"} and sub["ple"].all() and len(sub) == 4
+    with pytest.raises(ValueError, match="lock filter.*'tas'"):
+        overcommit_view(t, locks=["tas"])
+    with pytest.raises(ValueError, match="figure must be"):
+        overcommit_view(t, figure="pie")

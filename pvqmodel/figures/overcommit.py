@@ -182,6 +182,8 @@ def fig_overcommit_ranking(t: pd.DataFrame, *, title: str = "") -> Figure:
         cb = fig.colorbar(im, cax=cax)
         cb.set_label("rank by slowdown in the layout (1 = smallest); cells: the slowdown",
                      fontsize=8)
+        for c in cax.collections:  # the colour bar's own mesh and dividers
+            no_legend(c, "colour bar of the rank")
         if title:
             fig.suptitle(title, fontsize=9)
     return fig
