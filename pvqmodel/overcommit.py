@@ -96,7 +96,7 @@ def overcommit_table(df: pd.DataFrame, *, target: float = TARGET_REL_HALFWIDTH
         base[k] = g.sort_values("rep")["ops_per_s"].to_numpy(float)
     rows = []
     shared = df[df["role"] == "shared"]
-    for (key, size), g in shared.groupby(["key", "vcpus"], sort=False):
+    for (_, size), g in shared.groupby(["key", "vcpus"], sort=False):
         first = g.iloc[0]
         row = {c: first[c] for c in _SCEN}
         reps_all = g["rep"].nunique()

@@ -152,7 +152,7 @@ class SweepSpec:
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
-        from .host import SCHEDULERS, MAX_VM_VCPUS, Host
+        from .host import MAX_VM_VCPUS, SCHEDULERS, Host
         from .locks import ALIASES, BY_NAME
         from .workloads import WORKLOADS
 
