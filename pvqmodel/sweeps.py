@@ -30,7 +30,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .paths import PROCESSED, ROOT
@@ -149,7 +149,6 @@ class SweepSpec:
     ops: int | None = None
     baselines: bool = True
     description: str = ""
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
         from .host import MAX_VM_VCPUS, SCHEDULERS, Host
