@@ -162,7 +162,8 @@ def _schedule(host: Host, d: dict, vms) -> Schedule:
                     kick_ns=k.kick_ns, wake_ns=k.wake_idle_ns, latch=k.pv_unhalted_latch,
                     ple_window_ns=ple, ple_exit_ns=exit_ns, ple_grow=d["ple_window_grow"],
                     ple_window_max_ns=max(d["ple_window_max_ns"], ple or 1.0),
-                    ple_gap_ns=d["ple_gap_ns"], wakeup_preempt=bool(d["wakeup_preemption"]))
+                    ple_gap_ns=d["ple_gap_ns"], wakeup_preempt=bool(d["wakeup_preemption"]),
+                    resched_ns=k.vmexit_ns)
 
 
 def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: int = 4,

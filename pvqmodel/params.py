@@ -227,7 +227,11 @@ class Schedule(_ParamsMixin):
     ``last_boosted_vcpu`` that is runnable but not running (preempted or woken and
     queued) and runs it next, or one halted with its kick on its way, which then runs
     as soon as the kick lands; the spinner then gives its pCPU to whoever waits on its
-    run queue, if anyone (engine/hypervisor.py).
+    run queue, if anyone (engine/hypervisor.py). A target on another pCPU's run queue
+    (pinned placement) is put at its head, and that pCPU switches to it when the
+    reschedule IPI has reached it and the vCPU running there has exited:
+    ``resched_ns`` later (``resched_curr``; default KVM's ``vmexit_ns`` of
+    :class:`pvqmodel.KVM`, the exit dominates the IPI's delivery).
     ``wakeup_preempt``: a woken vCPU (kick or interrupt) preempts the entity on its pCPU
     at once (CFS ``check_preempt_wakeup``) instead of waiting for the quantum's end.
     """
@@ -249,6 +253,7 @@ class Schedule(_ParamsMixin):
     ple_window_max_ns: float = PLE_WINDOW_MAX_NS
     ple_gap_ns: float = PLE_GAP_NS
     wakeup_preempt: bool = False
+    resched_ns: float = 600.0
 
     def __post_init__(self):
         if self.pcpus is not None:
@@ -271,6 +276,7 @@ class Schedule(_ParamsMixin):
         lo = 1.0 if self.ple_window_ns is None else self.ple_window_ns
         _check_range(self, "ple_window_max_ns", lo, 1e10)
         _set(self, "wakeup_preempt", check_bool("wakeup_preempt", self.wakeup_preempt))
+        _check_range(self, "resched_ns", 0.0, 1e8)
 
     @property
     def dedicated(self) -> bool:

@@ -269,6 +269,7 @@ def param_array(hw: Hardware, wl: Workload, watchdog_ns: float,
         P[st.P_PLE_GROW] = float(sched.ple_grow)
         P[st.P_PLE_MAX] = sched.ple_window_max_ns
         P[st.P_PLE_GAP] = sched.ple_gap_ns
+        P[st.P_RESCHED] = sched.resched_ns
     return P
 
 

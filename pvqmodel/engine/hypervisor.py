@@ -240,6 +240,7 @@ from .state import (
     P_PLE_WINDOW,
     P_QUANTUM,
     P_QUANTUM_EXP,
+    P_RESCHED,
     P_SPURIOUS_NS,
     P_WAKE_EXP,
     P_WAKE_NS,
@@ -552,14 +553,26 @@ def hv_preempt(v, t, I, F, G, P, TF, TI, H):
 
 
 @njit(cache=True, _nrt=False)
-def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
-    """pCPU p starts running entity e at t for one quantum."""
-    n = I.shape[0]
+def _switch_in(p, e, t, I, F, G, P, H, TF, TI):
+    """pCPU p starts running entity e at t; its quantum timer is the caller's."""
     _acct_switch(p, e, t, H)
-    if e < n:
+    if H[cpu(H, p, HC_NEXT)] == e:
+        H[cpu(H, p, HC_NEXT)] = -1  # a directed yield's resched is served
+    if e < I.shape[0]:
         I[e, PCPU] = p
         hv_resume(e, t, I, F, G, P, TF, TI)
-    tm_set(TF, TI, H[HV_PSLOT] + p, t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+
+
+@njit(cache=True, _nrt=False)
+def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
+    """pCPU p starts running entity e at t for one quantum (sooner if a directed yield's
+    reschedule IPI for another entity is on its way: it still lands)."""
+    _switch_in(p, e, t, I, F, G, P, H, TF, TI)
+    slot = H[HV_PSLOT] + p
+    end = t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng)
+    if H[cpu(H, p, HC_NEXT)] >= 0 and TF[slot] < end:
+        end = TF[slot]
+    tm_set(TF, TI, slot, end)
 
 
 @njit(cache=True, _nrt=False)
@@ -612,11 +625,14 @@ def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
     if e2 < 0:  # nobody waiting: the current entity runs another quantum
         tm_set(TF, TI, H[HV_PSLOT] + p, t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
         return
-    e = H[HV_CUR + p]
-    if e >= 0:
-        if e < n:
-            hv_preempt(e, t, I, F, G, P, TF, TI, H)
-        _enqueue(H, q, e, n, LP, t)
+    if H[cpu(H, p, HC_NEXT)] == e2:  # a directed yield's resched: the preempted entity
+        _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP)  # runs next (head)
+    else:
+        e = H[HV_CUR + p]
+        if e >= 0:
+            if e < n:
+                hv_preempt(e, t, I, F, G, P, TF, TI, H)
+            _enqueue(H, q, e, n, LP, t)
     hv_run(p, e2, t, I, F, G, P, LP, H, TF, TI, rng)
 
 
@@ -894,10 +910,21 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
             ps = I[s, PCPU]
             _yield_pcpu(s, t, I, F, TF, TI)
             _enqueue(H, qu, s, n, LP, t)
-            hv_run(ps, u, t, I, F, G, P, LP, H, TF, TI, rng)
+            # the round robin's directed yield donates the rest of s's quantum: a fresh
+            # quantum per hand-over let two spinners of one queue pass the pCPU back and
+            # forth for ever past the vCPU at its head
+            _switch_in(ps, u, t, I, F, G, P, H, TF, TI)
             return False
-        _preempt_current(qu, qu, t, I, F, G, P, TF, TI, H, LP)
-        hv_run(qu, u, t, I, F, G, P, LP, H, TF, TI, rng)
+        # resched_curr(p_rq) is a reschedule IPI: u waits at the head of its queue, and
+        # its pCPU switches to it (the entity there back to the head behind it) when the
+        # IPI has landed and the vCPU running there has exited, P_RESCHED from now: an
+        # early quantum end (hv_quantum_end). Switching at once gave a vCPU that had
+        # just been handed that pCPU no time at all when several spinners' PLE exits
+        # ended together, and the one woken queue head never ran again.
+        _push_front(H, qu, u, n, LP, t)
+        H[cpu(H, qu, HC_NEXT)] = u
+        if TF[H[HV_PSLOT] + qu] > t + P[P_RESCHED]:
+            tm_set(TF, TI, H[HV_PSLOT] + qu, t + P[P_RESCHED])
     ps = I[s, PCPU]
     qs = ps if LP[LP_PINNED] != 0 else 0
     e = _dequeue(H, qs, n, LP)
@@ -905,7 +932,7 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
         return True  # nobody else on s's run queue: schedule() picks s again
     _yield_pcpu(s, t, I, F, TF, TI)
     _enqueue(H, qs, s, n, LP, t)
-    hv_run(ps, e, t, I, F, G, P, LP, H, TF, TI, rng)
+    _switch_in(ps, e, t, I, F, G, P, H, TF, TI)  # (the rest of s's quantum, as above)
     return False
 
 

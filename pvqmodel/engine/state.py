@@ -310,7 +310,10 @@ P_THINK = 30  # think time after the loop overhead, ns (mean; 0: none, the seed 
 P_THINK_DIST = 31  # 0: deterministic, 1: exponential, 2: lognormal(P_THINK_MU, P_THINK_SIGMA)
 P_THINK_MU = 32  # lognormal think time: mean of ln(ns)
 P_THINK_SIGMA = 33  # lognormal think time: sd of ln(ns)
-NP = 34
+# a remote resched_curr (a directed yield's target on another pCPU's queue): the
+# reschedule IPI until the vCPU running there has exited and its pCPU switches, ns
+P_RESCHED = 34
+NP = 35
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
