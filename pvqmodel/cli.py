@@ -625,7 +625,8 @@ def _sim_objects(args):
                      halt_ns=args.halt_ns, kick_ns=args.kick_ns, wake_ns=args.wake_ns,
                      wake_dist=args.wake_dist, spurious_ns=args.spurious_ns,
                      latch=not args.no_latch, ple_window_ns=args.ple_window_ns,
-                     ple_exit_ns=args.ple_exit_ns, wakeup_preempt=args.wakeup_preempt)
+                     ple_exit_ns=args.ple_exit_ns, wakeup_preempt=args.wakeup_preempt,
+                     resched_ns=args.resched_ns)
     return hw, wl, sched
 
 
@@ -850,6 +851,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cost of a pause-loop exit and directed yield, ns")
     g.add_argument("--wakeup-preempt", action="store_true",
                    help="a woken vCPU preempts the one on its pCPU at once (CFS)")
+    g.add_argument("--resched-ns", type=number, default=sd.resched_ns,
+                   help="a directed yield's remote target runs this long after the boost "
+                        "(reschedule IPI and the exit of the vCPU there), ns")
 
     o = command("host", "run VMs on a Linux/KVM host (pvqmodel.simulate_host: CFS, EEVDF or "
                         "the FIFO round robin, PLE, halt polling) and print each VM's "
