@@ -249,3 +249,19 @@ def test_bad_values_without_a_lock_or_in_the_workload():
         Workload(cs_cv=-1.0)
     with pytest.raises(ValueError, match="loop_dist must be one of"):
         Workload(loop_dist="lognormal")  # only the critical section may be lognormal
+
+
+def test_cli_vm_keys_build_the_same_vm():
+    from pvqmodel.cli import UsageError, _host_vm, vm_spec
+
+    got = _host_vm(vm_spec("name=a,vcpus=2,lock=ticket,locks=4,lock_choice=zipf,zipf_s=1.5,"
+                           "ipi_per_op=0.1,ipi_handler_ns=500,pv_tlb_flush=1,cs_ns=100,"
+                           "cs_dist=lognormal,cs_cv=2"), 0)
+    want = VM("a", 2, lock="ticket", locks=4, lock_choice="zipf", zipf_s=1.5, ipi_per_op=0.1,
+              ipi_handler_ns=500.0, pv_tlb_flush=True,
+              workload=Workload(cs_ns=100.0, cs_dist="lognormal", cs_cv=2.0))
+    assert got == want
+    for bad, text in (("pv_tlb_flush=maybe", "pv_tlb_flush must be"),
+                      ("zipf_s=9", "zipf_s must be"), ("locks=x", "locks must be an integer")):
+        with pytest.raises(UsageError, match=text):
+            _host_vm(vm_spec(f"name=a,vcpus=2,lock=ticket,{bad}"), 0)
