@@ -7,9 +7,11 @@ integer parameters in ``H`` (``engine/fair.py`` ``HP_*``), each scheduling entit
 and allowed pCPUs, the costs in ``P`` (halt, kick, wake, PLE window and exit), a
 fixed-duration or fixed-work run, and the tidy frames: one row per VM and replication
 (throughput, pCPU share against the fair share, steal, preemptions, halts, kicks, PLE
-exits, directed yields, halt polls, lock waits) and one per vCPU thread, plus the
-replication spread of each VM's headline number with a homogeneity flag, so a cell
-whose replications disagree is flagged instead of averaged silently.
+exits, directed yields, halt polls, lock waits and their percentiles, lock-holder and
+lock-waiter preemptions, synchronous IPIs and their waits) and one per vCPU thread, the
+per-VM lock-wait histograms (``waits``) and acquisitions per lock instance (``locks``),
+plus the replication spread of each VM's headline number with a homogeneity flag, so a
+cell whose replications disagree is flagged instead of averaged silently.
 
 KVM's in-kernel filter of ``kvm_vcpu_on_spin`` (4.14+: skip a candidate preempted in guest
 user mode) never filters here: the modelled guests run their whole loop in kernel mode

@@ -322,7 +322,11 @@ def run_layout(vms) -> dict:
     largest ``N_WORDS_PER_CPU``, vCPU c's block at word ``M + stride*c`` on line
     ``M + c``; vCPU ids are global, so the VMs' nodes are disjoint); then each VM's global
     words (``global_layout``, sized by that VM's vCPU count) at its base ``gw0[k]``,
-    ``GLOBAL_WORDS_PER_LINE`` to a line. With one VM and one lock this is the historical
+    ``GLOBAL_WORDS_PER_LINE`` to a line. A vCPU has one node block whatever its VM's
+    lock count: its node serves every lock instance it takes, as the kernel's per-CPU
+    ``qnodes[MAX_NODES]`` do (the slot is chosen by nesting level, ``node->count++``, not
+    by lock; a vCPU here waits on one lock at a time and the IPI handler takes none, so
+    it always uses slot 0). With one VM and one lock this is the historical
     layout (word 0 = the lock on line 0, CPU c's node on line 1 + c, globals after).
     Returns dict(mem, lines, M, stride, n, lock0, gw0)."""
     M = sum(m for _, _, m in vms)

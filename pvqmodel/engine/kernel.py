@@ -9,7 +9,9 @@ micro-benchmark program around the lock (lock; critical section; unlock; loop
 overhead; K times), dispatch to the lock algorithm by the vCPU's integer id
 (``I[v, LOCK_ID]``), the checks (mutual exclusion and FIFO order per lock instance,
 watchdog, event budget) returned as a status code,
-the trace ring (each event recorded with its slot kind ``TK_*`` and index, and a
+the guest workload around it (issue 15: several lock instances chosen uniformly or by
+Zipf rank, a lognormal critical section, think time, synchronous IPIs: ``A_IPI``,
+engine/ipi.py), the trace ring (each event recorded with its slot kind ``TK_*`` and index, and a
 snapshot read only from that kind's own arrays), and the fixed-size outputs
 (counters, handoff time by number of waiters, per-task completion times and operation
 shares). A vCPU carries a
