@@ -369,10 +369,12 @@ def _cmd_generations(args) -> int:
     return 0
 
 
-#: ``pvqmodel host --vm`` fields: name -> (VM field, parser). ``cs_ns`` is the lock
-#: workload's critical section; ``cpuset`` is ``LO-HI`` (half-open, like ``range``).
+#: ``pvqmodel host --vm`` fields: name -> (VM field, parser). ``cs_ns``, ``cs_dist``
+#: and ``cs_cv`` are the lock workload's critical section; ``cpuset`` is ``LO-HI``
+#: (half-open, like ``range``); ``pv_tlb_flush`` is 0/1 (or false/true).
 _VM_FIELDS = ("name", "vcpus", "lock", "think_ns", "think_dist", "think", "cs_ns",
-              "placement", "cpuset", "shares", "ops")
+              "cs_dist", "cs_cv", "placement", "cpuset", "shares", "ops", "locks",
+              "lock_choice", "zipf_s", "ipi_per_op", "ipi_handler_ns", "pv_tlb_flush")
 
 
 def vm_spec(text: str) -> dict:
@@ -407,7 +409,9 @@ def _host_vm(fields: dict, index: int):
         if key not in kw:
             raise UsageError("--vm", f"{where}: field {key!r} is required "
                                      "(e.g. --vm name=a,vcpus=16,lock=pv-qspinlock)")
-    conv = {"vcpus": int, "ops": int, "shares": int, "think_ns": float, "cs_ns": float}
+    conv = {"vcpus": int, "ops": int, "shares": int, "think_ns": float, "cs_ns": float,
+            "cs_cv": float, "locks": int, "zipf_s": float, "ipi_per_op": float,
+            "ipi_handler_ns": float}
     try:
         for key, f in conv.items():
             if key in kw:
@@ -425,13 +429,21 @@ def _host_vm(fields: dict, index: int):
             except ValueError:
                 raise ValueError(f"cpuset must be LO-HI with integers (pCPUs LO..HI-1), "
                                  f"got {kw['cpuset']!r}") from None
+        if "pv_tlb_flush" in kw:
+            flag = {"0": False, "1": True, "false": False, "true": True}.get(
+                kw["pv_tlb_flush"].lower())
+            if flag is None:
+                raise ValueError(f"pv_tlb_flush must be 0, 1, false or true, got "
+                                 f"{kw['pv_tlb_flush']!r}")
+            kw["pv_tlb_flush"] = flag
         if kw.get("lock") == "none":
             kw["lock"] = None
-        cs = kw.pop("cs_ns", None)
-        if cs is not None:
+        cs = {k: kw.pop(k) for k in ("cs_ns", "cs_dist", "cs_cv") if k in kw}
+        if cs:
             if kw.get("lock") is None:
-                raise ValueError("cs_ns needs a lock (a CPU-bound VM takes no lock)")
-            kw["workload"] = Workload(cs_ns=cs)
+                raise ValueError(f"{', '.join(cs)} needs a lock (a CPU-bound VM takes no "
+                                 "lock)")
+            kw["workload"] = Workload(**cs)
         return VM(**kw)
     except ValueError as e:
         raise UsageError("--vm", f"{where}: {str(e).splitlines()[0]}") from None

@@ -148,13 +148,18 @@ class Hardware(_ParamsMixin):
 
 
 _DISTS = ("det", "exp")
+#: The critical section may also be lognormal (its coefficient of variation ``cs_cv``).
+_CS_DISTS = ("det", "exp", "lognormal")
 _PLACEMENTS = ("scatter", "compact")
 
 
 @dataclass(frozen=True)
 class Workload(_ParamsMixin):
     """The seed's micro-benchmark: each task does lock; critical section; unlock; loop
-    overhead; K times. Times in ns; ``*_dist`` is ``"det"`` or ``"exp"``.
+    overhead; K times. Times in ns; ``*_dist`` is ``"det"`` or ``"exp"``; the critical
+    section may also be ``"lognormal"`` with mean ``cs_ns`` and coefficient of variation
+    ``cs_cv`` (0..100; ``sigma^2 = ln(1 + cv^2)``, ``mu = ln(cs_ns) - sigma^2 / 2``; the
+    workloads of issue 15). ``cs_cv`` is used by the lognormal only.
 
     ``placement`` puts task i on socket ``i % sockets`` (``"scatter"``, what the Linux
     load balancer does with a few busy tasks on an idle NUMA machine) or fills one
@@ -166,13 +171,15 @@ class Workload(_ParamsMixin):
     cs_dist: str = "det"
     loop_dist: str = "det"
     placement: str = "scatter"
+    cs_cv: float = 1.0
 
     def __post_init__(self):
         _check_range(self, "cs_ns", 0.0, 1e9)
         _check_range(self, "loop_ns", 0.0, 1e9)
-        for name in ("cs_dist", "loop_dist"):
-            _check_choice_field(self, name, _DISTS)
+        _check_choice_field(self, "cs_dist", _CS_DISTS)
+        _check_choice_field(self, "loop_dist", _DISTS)
         _check_choice_field(self, "placement", _PLACEMENTS)
+        _check_range(self, "cs_cv", 0.0, 100.0)
 
     @classmethod
     def seed_benchmark(cls, preset: str = "westmere-ex") -> Workload:
