@@ -375,10 +375,12 @@ def _cmd_generations(args) -> int:
     return 0
 
 
-#: ``pvqmodel host --vm`` fields: name -> (VM field, parser). ``cs_ns`` is the lock
-#: workload's critical section; ``cpuset`` is ``LO-HI`` (half-open, like ``range``).
+#: ``pvqmodel host --vm`` fields: name -> (VM field, parser). ``cs_ns``, ``cs_dist``
+#: and ``cs_cv`` are the lock workload's critical section; ``cpuset`` is ``LO-HI``
+#: (half-open, like ``range``); ``pv_tlb_flush`` is 0/1 (or false/true).
 _VM_FIELDS = ("name", "vcpus", "lock", "think_ns", "think_dist", "think", "cs_ns",
-              "placement", "cpuset", "shares", "ops")
+              "cs_dist", "cs_cv", "placement", "cpuset", "shares", "ops", "locks",
+              "lock_choice", "zipf_s", "ipi_per_op", "ipi_handler_ns", "pv_tlb_flush")
 
 
 def vm_spec(text: str) -> dict:
@@ -413,7 +415,9 @@ def _host_vm(fields: dict, index: int):
         if key not in kw:
             raise UsageError("--vm", f"{where}: field {key!r} is required "
                                      "(e.g. --vm name=a,vcpus=16,lock=pv-qspinlock)")
-    conv = {"vcpus": int, "ops": int, "shares": int, "think_ns": float, "cs_ns": float}
+    conv = {"vcpus": int, "ops": int, "shares": int, "think_ns": float, "cs_ns": float,
+            "cs_cv": float, "locks": int, "zipf_s": float, "ipi_per_op": float,
+            "ipi_handler_ns": float}
     try:
         for key, f in conv.items():
             if key in kw:
@@ -431,13 +435,21 @@ def _host_vm(fields: dict, index: int):
             except ValueError:
                 raise ValueError(f"cpuset must be LO-HI with integers (pCPUs LO..HI-1), "
                                  f"got {kw['cpuset']!r}") from None
+        if "pv_tlb_flush" in kw:
+            flag = {"0": False, "1": True, "false": False, "true": True}.get(
+                kw["pv_tlb_flush"].lower())
+            if flag is None:
+                raise ValueError(f"pv_tlb_flush must be 0, 1, false or true, got "
+                                 f"{kw['pv_tlb_flush']!r}")
+            kw["pv_tlb_flush"] = flag
         if kw.get("lock") == "none":
             kw["lock"] = None
-        cs = kw.pop("cs_ns", None)
-        if cs is not None:
+        cs = {k: kw.pop(k) for k in ("cs_ns", "cs_dist", "cs_cv") if k in kw}
+        if cs:
             if kw.get("lock") is None:
-                raise ValueError("cs_ns needs a lock (a CPU-bound VM takes no lock)")
-            kw["workload"] = Workload(cs_ns=cs)
+                raise ValueError(f"{', '.join(cs)} needs a lock (a CPU-bound VM takes no "
+                                 "lock)")
+            kw["workload"] = Workload(**cs)
         return VM(**kw)
     except ValueError as e:
         raise UsageError("--vm", f"{where}: {str(e).splitlines()[0]}") from None
@@ -631,7 +643,8 @@ def _sim_objects(args):
                      halt_ns=args.halt_ns, kick_ns=args.kick_ns, wake_ns=args.wake_ns,
                      wake_dist=args.wake_dist, spurious_ns=args.spurious_ns,
                      latch=not args.no_latch, ple_window_ns=args.ple_window_ns,
-                     ple_exit_ns=args.ple_exit_ns, wakeup_preempt=args.wakeup_preempt)
+                     ple_exit_ns=args.ple_exit_ns, wakeup_preempt=args.wakeup_preempt,
+                     resched_ns=args.resched_ns)
     return hw, wl, sched
 
 
@@ -935,6 +948,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cost of a pause-loop exit and directed yield, ns")
     g.add_argument("--wakeup-preempt", action="store_true",
                    help="a woken vCPU preempts the one on its pCPU at once (CFS)")
+    g.add_argument("--resched-ns", type=number, default=sd.resched_ns,
+                   help="a directed yield's remote target runs this long after the boost "
+                        "(reschedule IPI and the exit of the vCPU there), ns")
 
     o = command("host", "run VMs on a Linux/KVM host (pvqmodel.simulate_host: CFS, EEVDF or "
                         "the FIFO round robin, PLE, halt polling) and print each VM's "

@@ -54,6 +54,8 @@ THINK_DISTS = {"det": 0, "exp": 1, "lognormal": 2}
 #: ``"compute"``: the vCPU runs through its think time; ``"sleep"``: the guest idles in HLT.
 THINK_MODES = ("compute", "sleep")
 VM_PLACEMENTS = ("free", "pinned")
+#: How a VM's operation picks one of its ``locks`` (``pvqmodel.sim.LOCK_CHOICES``).
+LOCK_CHOICES = ("uniform", "zipf")
 #: The engine's limit on vCPUs per VM (``pvqmodel.sim.MAX_VCPUS``; not imported: numba).
 MAX_VM_VCPUS = 256
 
@@ -490,6 +492,24 @@ class VM(_ParamsMixin):
     ``shares``: the VM cgroup's ``cpu.shares`` (cgroup v1, 2 .. 262144; 1024 default)
     when the host has ``group_per_vm``. ``tunables``: a
     :class:`~pvqmodel.sim.LockTunables` for the lock, or ``None`` (kernel values).
+
+    The workload (issue 15; a lock VM only): ``locks`` lock instances (1..4096, each lock
+    word on its own cache line; the per-CPU queue nodes are shared by all of them, as the
+    kernel's per-CPU ``qnodes`` are); each operation takes one, ``lock_choice =
+    "uniform"`` or ``"zipf"`` (rank r = instance r - 1 with probability proportional to
+    ``r ** -zipf_s``, ``zipf_s`` in [0, 4]). The critical section's distribution is the
+    workload's (``Workload.cs_dist``: ``"det"``, ``"exp"`` or ``"lognormal"`` with
+    ``cs_cv``). ``ipi_per_op`` in [0, 1]: the probability that an operation ends (after
+    its unlock and loop overhead, before its think time) with a synchronous IPI, a TLB
+    shootdown to the VM's other vCPUs that the sender waits on until each has run a
+    ``ipi_handler_ns`` handler (0..1e9; the default 1 us is a prior: interrupt entry and
+    exit plus ``flush_tlb_func`` of a few pages, not a measured value); a preempted target
+    stalls the sender until it runs again. ``pv_tlb_flush``: the guest uses KVM's
+    ``KVM_FEATURE_PV_TLB_FLUSH`` (4.16+): targets whose steal-time ``preempted`` flag is
+    set are flagged for a flush at their next entry instead of waited for. It needs no
+    PV spinlocks (any KVM guest with steal time), but only matters where vCPUs are
+    preempted, and only with a host whose ``kvm.preempted_flag`` is not ``"none"`` (the
+    guest reads the flag KVM writes). Model and simplifications: ``pvqmodel.engine.ipi``.
     """
 
     name: str
@@ -505,6 +525,12 @@ class VM(_ParamsMixin):
     cpuset: tuple | None = None
     shares: int = 1024
     tunables: object = None
+    locks: int = 1
+    lock_choice: str = "uniform"
+    zipf_s: float = 1.0
+    ipi_per_op: float = 0.0
+    ipi_handler_ns: float = 1000.0
+    pv_tlb_flush: bool = False
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _VM_NAME.match(self.name):
@@ -551,6 +577,18 @@ class VM(_ParamsMixin):
             from .sim import LockTunables  # numba: only when tunables are given
 
             check_instance("tunables", self.tunables, LockTunables, none_ok=True)
+        _check_int_field(self, "locks", 1, 4096)
+        _check_choice_field(self, "lock_choice", LOCK_CHOICES)
+        _check_range(self, "zipf_s", 0.0, 4.0)
+        _check_range(self, "ipi_per_op", 0.0, 1.0)
+        _check_range(self, "ipi_handler_ns", 0.0, 1e9)
+        _set(self, "pv_tlb_flush", check_bool("pv_tlb_flush", self.pv_tlb_flush))
+        if self.lock is None and (self.locks != 1 or self.lock_choice != "uniform"
+                                  or self.ipi_per_op > 0):
+            raise ValueError("locks, lock_choice and ipi_per_op need a lock (a CPU-bound VM "
+                             f"runs no workload loop): got locks={self.locks}, lock_choice="
+                             f"{self.lock_choice!r}, ipi_per_op={self.ipi_per_op} with "
+                             "lock=None")
 
     @classmethod
     def from_dict(cls, d: dict, *, complete: bool = False):

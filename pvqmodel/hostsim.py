@@ -7,9 +7,11 @@ integer parameters in ``H`` (``engine/fair.py`` ``HP_*``), each scheduling entit
 and allowed pCPUs, the costs in ``P`` (halt, kick, wake, PLE window and exit), a
 fixed-duration or fixed-work run, and the tidy frames: one row per VM and replication
 (throughput, pCPU share against the fair share, steal, preemptions, halts, kicks, PLE
-exits, directed yields, halt polls, lock waits) and one per vCPU thread, plus the
-replication spread of each VM's headline number with a homogeneity flag, so a cell
-whose replications disagree is flagged instead of averaged silently.
+exits, directed yields, halt polls, lock waits and their percentiles, lock-holder and
+lock-waiter preemptions, synchronous IPIs and their waits) and one per vCPU thread, the
+per-VM lock-wait histograms (``waits``) and acquisitions per lock instance (``locks``),
+plus the replication spread of each VM's headline number with a homogeneity flag, so a
+cell whose replications disagree is flagged instead of averaged silently.
 
 KVM's in-kernel filter of ``kvm_vcpu_on_spin`` (4.14+: skip a candidate preempted in guest
 user mode) never filters here: the modelled guests run their whole loop in kernel mode
@@ -55,6 +57,12 @@ class HostResult:
     host: Host = None
     vm_specs: tuple = ()
     failures: dict = field(default_factory=dict)
+    #: one row per (rep, lock vm, bin): its acquisition waits (lock entry -> acquired) as
+    #: a log2 histogram, bin b holding waits in [lo_ns, hi_ns) = [2^b - 1, 2^(b+1) - 1)
+    waits: pd.DataFrame = None
+    #: one row per (rep, lock vm, instance): acquisitions of each of its lock instances
+    #: (instance 0 is the hottest under a Zipf lock choice)
+    locks: pd.DataFrame = None
 
     def __repr__(self):
         flagged = int(self.spread["flagged"].sum()) if len(self.spread) else 0
@@ -78,7 +86,35 @@ VM_COLUMNS = {
     "polls_ok": "halts that ended while KVM polled", "migrations": "thread migrations",
     "wake_preemptions": "wake-ups that preempted the running thread",
     "lock_wait_ns": "mean lock wait per acquisition, ns",
+    "lhp": "lock-holder preemptions: a vCPU descheduled involuntarily while holding a lock",
+    "lwp": "lock-waiter preemptions: ... while waiting for a lock (spinning or in the lock "
+           "code; a vCPU halted in pv_wait is not preempted)",
+    "ipis": "synchronous IPIs (TLB shootdowns) sent (VM.ipi_per_op)",
+    "ipi_wait_ns": "mean sender's wait per completed IPI, from send until it sees the "
+                   "last ack (its own time off its pCPU included), ns",
+    "ipi_preempted": "IPI targets that read as preempted at send time",
+    "pv_flush_flags": "... of them flagged for a flush at their next entry instead of "
+                      "waited for (VM.pv_tlb_flush)",
+    "lock_wait_p50_ns": "median lock wait: the upper edge of the log2 bin holding it "
+                        "(within a factor 2 above the true value; HostResult.waits)",
+    "lock_wait_p90_ns": "90th percentile lock wait, the same way",
+    "lock_wait_p99_ns": "99th percentile lock wait, the same way",
 }
+
+
+def _wait_percentiles(h) -> dict:
+    """The lock-wait percentiles of a log2 histogram ``h`` (bin b: waits in [2^b - 1,
+    2^(b+1) - 1) ns): for each, the upper edge of the first bin whose cumulative count
+    reaches that fraction (NaN without a lock or without acquisitions)."""
+    out = {}
+    for q in (50, 90, 99):
+        val = float("nan")
+        if h is not None and h.sum() > 0:
+            c = np.cumsum(h) / h.sum()
+            b = int(np.searchsorted(c, q / 100.0))
+            val = 2.0 ** (b + 1) - 1
+        out[f"lock_wait_p{q}_ns"] = val
+    return out
 
 
 def fair_pcpus(host: Host, vms) -> np.ndarray:
@@ -162,7 +198,8 @@ def _schedule(host: Host, d: dict, vms) -> Schedule:
                     kick_ns=k.kick_ns, wake_ns=k.wake_idle_ns, latch=k.pv_unhalted_latch,
                     ple_window_ns=ple, ple_exit_ns=exit_ns, ple_grow=d["ple_window_grow"],
                     ple_window_max_ns=max(d["ple_window_max_ns"], ple or 1.0),
-                    ple_gap_ns=d["ple_gap_ns"], wakeup_preempt=bool(d["wakeup_preemption"]))
+                    ple_gap_ns=d["ple_gap_ns"], wakeup_preempt=bool(d["wakeup_preemption"]),
+                    resched_ns=k.vmexit_ns)
 
 
 def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: int = 4,
@@ -230,8 +267,10 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
         wl = v.workload or Workload()
         ops = _DURATION_OPS if v.ops is None or duration_ns is not None else v.ops
         specs.append(VMSpec(v.lock, v.vcpus, ops_per_task=ops, workload=wl,
-                            tunables=v.tunables or LockTunables(),
-                            ))
+                            tunables=v.tunables or LockTunables(), locks=v.locks,
+                            lock_choice=v.lock_choice, zipf_s=v.zipf_s,
+                            ipi_per_op=v.ipi_per_op, ipi_handler_ns=v.ipi_handler_ns,
+                            pv_tlb_flush=v.pv_tlb_flush))
     n = sum(v.vcpus for v in lock_vms)
     if watchdog_ns is None:
         watchdog_ns = max(default_watchdog_ns(hw, s.workload, sched, n, s.lock)
@@ -290,6 +329,7 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
     children = np.random.SeedSequence(seed).spawn(reps)
     fair = fair_pcpus(host, evms)
     vm_rows, ent_rows, sum_rows, failures = [], [], [], {}
+    wait_rows, lock_rows = [], []
     for r in range(reps):
         S = run_state(run, np.random.Generator(np.random.PCG64(children[r])), max_events,
                       trace, timer)
@@ -309,17 +349,40 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
         ents["vm"] = [evms[k].name for k in ents["vm"]]
         vc = ents["vcpu"].to_numpy()
         is_v = vc >= 0
-        for col, reg in (("ops", st.OPS_DONE), ("ple_exits", st.PLE_N), ("boosted", st.BOOSTED)):
+        for col, reg in (("ops", st.OPS_DONE), ("ple_exits", st.PLE_N), ("boosted", st.BOOSTED),
+                         ("lhp", st.LHP_N), ("lwp", st.LWP_N), ("ipis", st.IPI_N),
+                         ("ipi_preempted", st.IPI_HIT_PRE), ("pv_flush_flags", st.IPI_FLAGS)):
             vals = np.zeros(len(ents), dtype=np.int64)
             vals[is_v] = I[vc[is_v], reg]
             ents[col] = vals
         wait = np.zeros(len(ents))
         wait[is_v] = F[vc[is_v], st.F_WAIT_NS]
         ents["lock_wait_ns"] = wait
+        iw = np.zeros(len(ents))
+        iw[is_v] = F[vc[is_v], st.F_IPI_WAIT_NS]
+        ents["ipi_wait_ns"] = iw
+        # an IPI still waiting for its acks when the run stopped has no wait time yet
+        op = np.zeros(len(ents), dtype=np.int64)
+        op[is_v] = I[vc[is_v], st.PC] == st.W_IPI_DONE
+        ents["ipis_done"] = ents["ipis"] - op
         acq = np.zeros(len(ents), dtype=np.int64)
         acq[is_v] = I[vc[is_v], st.ACQ_SEQ] - I[vc[is_v], st.IN_ACQ]
         ents["acquisitions"] = acq
         ent_rows.append(ents)
+        HO = S["HO"]
+        for k, v in enumerate(evms):
+            if v.lock is None:
+                continue
+            h = HO[n + 1:, k]
+            b = np.arange(len(h))
+            wait_rows.append(pd.DataFrame({"rep": r, "vm": v.name, "bin": b, "lo_ns": 2.0**b - 1,
+                                           "hi_ns": 2.0 ** (b + 1) - 1,
+                                           "count": h.astype(np.int64)}))
+            m = v.locks
+            i0 = int(run["LP"][k, st.LP_LOCK0])
+            acq = G[st.NG + st.GL_ACQS + st.NGL * i0: st.NG + st.NGL * (i0 + m): st.NGL]
+            lock_rows.append(pd.DataFrame({"rep": r, "vm": v.name, "instance": np.arange(m),
+                                           "acquisitions": acq.astype(np.int64)}))
         for k, v in enumerate(evms):
             e = ents[ents["vm"] == v.name]
             ops = int(e["ops"].sum())
@@ -341,6 +404,13 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
                 "polls_ok": int(e["polls_ok"].sum()), "migrations": int(e["migrations"].sum()),
                 "wake_preemptions": int(e["wake_preemptions"].sum()),
                 "lock_wait_ns": float(e["lock_wait_ns"].sum()) / acqs if acqs else float("nan"),
+                "lhp": int(e["lhp"].sum()), "lwp": int(e["lwp"].sum()),
+                "ipis": int(e["ipis"].sum()),
+                "ipi_wait_ns": float(e["ipi_wait_ns"].sum()) / int(e["ipis_done"].sum())
+                if int(e["ipis_done"].sum()) else float("nan"),
+                "ipi_preempted": int(e["ipi_preempted"].sum()),
+                "pv_flush_flags": int(e["pv_flush_flags"].sum()),
+                **_wait_percentiles(HO[n + 1:, k] if v.lock is not None else None),
                 "per_vcpu_sd": float(e["ops"].std(ddof=1) if v.lock else
                                      (e["run_ns"] / sim_ns).std(ddof=1))
                 if v.vcpus > 1 else float("nan"),
@@ -352,7 +422,10 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
                          "halts": int(sum(G[st.G_HALT0 + j] for j in range(st.HALT_IDLE))),
                          "idle_halts": int(G[st.G_HALT0 + st.HALT_IDLE]),
                          "kicks": int(G[st.G_KICKS]), "preemptions": int(G[st.G_PREEMPTS]),
-                         "lhp": int(G[st.G_LHP]),
+                         "lhp": int(G[st.G_LHP]), "lwp": int(G[st.G_LWP]),
+                         "ipis": int(G[st.G_IPIS]),
+                         "ipi_preempted": int(G[st.G_IPI_PREEMPTED]),
+                         "pv_flush_flags": int(G[st.G_IPI_FLAGGED]),
                          "wakeup_preemptions": int(G[st.G_WAKE_PREEMPTS])})
     vmf = pd.DataFrame(vm_rows)
     # keep the user's VM order in every frame
@@ -360,8 +433,10 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
     vmf = vmf.sort_values(["rep", "vm"], key=lambda s: s.map(rank) if s.name == "vm" else s,
                           kind="stable").reset_index(drop=True)
     summary = pd.DataFrame(sum_rows)
+    waits = pd.concat(wait_rows, ignore_index=True)
+    locks = pd.concat(lock_rows, ignore_index=True)
     return HostResult(vmf, pd.concat(ent_rows, ignore_index=True), summary,
-                      replication_spread(vmf), host, vms, failures)
+                      replication_spread(vmf), host, vms, failures, waits, locks)
 
 
 def replication_spread(vmf: pd.DataFrame) -> pd.DataFrame:

@@ -148,13 +148,18 @@ class Hardware(_ParamsMixin):
 
 
 _DISTS = ("det", "exp")
+#: The critical section may also be lognormal (its coefficient of variation ``cs_cv``).
+_CS_DISTS = ("det", "exp", "lognormal")
 _PLACEMENTS = ("scatter", "compact")
 
 
 @dataclass(frozen=True)
 class Workload(_ParamsMixin):
     """The seed's micro-benchmark: each task does lock; critical section; unlock; loop
-    overhead; K times. Times in ns; ``*_dist`` is ``"det"`` or ``"exp"``.
+    overhead; K times. Times in ns; ``*_dist`` is ``"det"`` or ``"exp"``; the critical
+    section may also be ``"lognormal"`` with mean ``cs_ns`` and coefficient of variation
+    ``cs_cv`` (0..100; ``sigma^2 = ln(1 + cv^2)``, ``mu = ln(cs_ns) - sigma^2 / 2``; the
+    workloads of issue 15). ``cs_cv`` is used by the lognormal only.
 
     ``placement`` puts task i on socket ``i % sockets`` (``"scatter"``, what the Linux
     load balancer does with a few busy tasks on an idle NUMA machine) or fills one
@@ -166,13 +171,15 @@ class Workload(_ParamsMixin):
     cs_dist: str = "det"
     loop_dist: str = "det"
     placement: str = "scatter"
+    cs_cv: float = 1.0
 
     def __post_init__(self):
         _check_range(self, "cs_ns", 0.0, 1e9)
         _check_range(self, "loop_ns", 0.0, 1e9)
-        for name in ("cs_dist", "loop_dist"):
-            _check_choice_field(self, name, _DISTS)
+        _check_choice_field(self, "cs_dist", _CS_DISTS)
+        _check_choice_field(self, "loop_dist", _DISTS)
         _check_choice_field(self, "placement", _PLACEMENTS)
+        _check_range(self, "cs_cv", 0.0, 100.0)
 
     @classmethod
     def seed_benchmark(cls, preset: str = "westmere-ex") -> Workload:
@@ -227,7 +234,11 @@ class Schedule(_ParamsMixin):
     ``last_boosted_vcpu`` that is runnable but not running (preempted or woken and
     queued) and runs it next, or one halted with its kick on its way, which then runs
     as soon as the kick lands; the spinner then gives its pCPU to whoever waits on its
-    run queue, if anyone (engine/hypervisor.py).
+    run queue, if anyone (engine/hypervisor.py). A target on another pCPU's run queue
+    (pinned placement) is put at its head, and that pCPU switches to it when the
+    reschedule IPI has reached it and the vCPU running there has exited:
+    ``resched_ns`` later (``resched_curr``; default KVM's ``vmexit_ns`` of
+    :class:`pvqmodel.KVM`, the exit dominates the IPI's delivery).
     ``wakeup_preempt``: a woken vCPU (kick or interrupt) preempts the entity on its pCPU
     at once (CFS ``check_preempt_wakeup``) instead of waiting for the quantum's end.
     """
@@ -249,6 +260,7 @@ class Schedule(_ParamsMixin):
     ple_window_max_ns: float = PLE_WINDOW_MAX_NS
     ple_gap_ns: float = PLE_GAP_NS
     wakeup_preempt: bool = False
+    resched_ns: float = 600.0
 
     def __post_init__(self):
         if self.pcpus is not None:
@@ -271,6 +283,7 @@ class Schedule(_ParamsMixin):
         lo = 1.0 if self.ple_window_ns is None else self.ple_window_ns
         _check_range(self, "ple_window_max_ns", lo, 1e10)
         _set(self, "wakeup_preempt", check_bool("wakeup_preempt", self.wakeup_preempt))
+        _check_range(self, "resched_ns", 0.0, 1e8)
 
     @property
     def dedicated(self) -> bool:

@@ -31,6 +31,8 @@ Slow by design; use small N and K.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -353,7 +355,12 @@ def _task(env, m, v, K, lk, ul, workload, rng, done):
         if m.holder != -1:
             m.violations += 1
         m.holder = v
-        cs = rng.exponential(workload.cs_ns) if workload.cs_dist == "exp" else workload.cs_ns
+        if workload.cs_dist == "lognormal" and workload.cs_ns > 0:
+            s2 = math.log1p(workload.cs_cv**2)
+            cs = rng.lognormal(math.log(workload.cs_ns) - s2 / 2, math.sqrt(s2))
+        else:
+            cs = rng.exponential(workload.cs_ns) if workload.cs_dist == "exp" \
+                else workload.cs_ns
         yield m.timeout(cs)
         yield from ul(m, v, tok)
         m.ops += 1

@@ -73,6 +73,8 @@ TABLE_LOCK_NAMES = {"queue": "qspinlock", "ticket": "ticket"}
 LOCK_ALIASES = dict(_LOCK_ALIASES)
 
 MAX_VCPUS = 256
+#: How an operation picks its lock among the VM's instances (``LP_LOCK_CHOICE`` codes).
+LOCK_CHOICES = ("uniform", "zipf")
 WAIT_BINS = 48  #: log2(ns) bins of the acquisition wait-time histogram (1 ns .. 3 days)
 #: Timer slots up to which ``timer="auto"`` scans a dense array; above, the heap
 #: (engine/core.py). Measured at N = 8 (17-30 slots): the heap is 5-15 % faster for the
@@ -249,7 +251,12 @@ def param_array(hw: Hardware, wl: Workload, watchdog_ns: float,
     P[st.P_OVERLAP] = hw.overlap
     P[st.P_CS] = wl.cs_ns
     P[st.P_LOOP] = wl.loop_ns
-    P[st.P_CS_EXP] = 1.0 if wl.cs_dist == "exp" else 0.0
+    P[st.P_CS_EXP] = {"det": 0.0, "exp": 1.0, "lognormal": 2.0}[wl.cs_dist]
+    if wl.cs_dist == "lognormal" and wl.cs_ns > 0:
+        # sigma^2 = ln(1 + cv^2), mu = ln(mean) - sigma^2 / 2: the mean is cs_ns
+        s2 = math.log1p(wl.cs_cv**2)
+        P[st.P_CS_MU] = math.log(wl.cs_ns) - s2 / 2
+        P[st.P_CS_SIGMA] = math.sqrt(s2)
     P[st.P_LOOP_EXP] = 1.0 if wl.loop_dist == "exp" else 0.0
     P[st.P_WATCHDOG] = watchdog_ns
     P[st.P_PV_CALL] = hw.pv_call_ns if pv else 0.0
@@ -269,6 +276,7 @@ def param_array(hw: Hardware, wl: Workload, watchdog_ns: float,
         P[st.P_PLE_GROW] = float(sched.ple_grow)
         P[st.P_PLE_MAX] = sched.ple_window_max_ns
         P[st.P_PLE_GAP] = sched.ple_gap_ns
+        P[st.P_RESCHED] = sched.resched_ns
     return P
 
 
@@ -315,7 +323,11 @@ def run_layout(vms) -> dict:
     largest ``N_WORDS_PER_CPU``, vCPU c's block at word ``M + stride*c`` on line
     ``M + c``; vCPU ids are global, so the VMs' nodes are disjoint); then each VM's global
     words (``global_layout``, sized by that VM's vCPU count) at its base ``gw0[k]``,
-    ``GLOBAL_WORDS_PER_LINE`` to a line. With one VM and one lock this is the historical
+    ``GLOBAL_WORDS_PER_LINE`` to a line. A vCPU has one node block whatever its VM's
+    lock count: its node serves every lock instance it takes, as the kernel's per-CPU
+    ``qnodes[MAX_NODES]`` do (the slot is chosen by nesting level, ``node->count++``, not
+    by lock; a vCPU here waits on one lock at a time and the IPI handler takes none, so
+    it always uses slot 0). With one VM and one lock this is the historical
     layout (word 0 = the lock on line 0, CPU c's node on line 1 + c, globals after).
     Returns dict(mem, lines, M, stride, n, lock0, gw0)."""
     M = sum(m for _, _, m in vms)
@@ -356,6 +368,7 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
     ``layout``: the run's :func:`run_layout` (default: one VM of ``module``, one lock)."""
     lay = run_layout([(module, n, 1)]) if layout is None else layout
     n_lines, M = lay["lines"], lay["M"]
+    nvm = len(lay["lock0"])
     # timer slots: vCPUs | lines | pCPU quanta (with a schedule) | store buffers (drain)
     n_slots = n + n_lines + npcpu + (n if drain else 0)
     nq = (npcpu if pinned else 1) if npcpu > 0 else 0
@@ -372,8 +385,9 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
         TF=((core.tm_float_size(n_slots),), f8), TI=((core.tm_int_size(n_slots),), i8),
         G=((st.NG + M * st.NGL,), i8),  # global counters, then a check block per instance
         TR=((trace, st.NTR), i8), TRT=((trace,), f8),
-        # rows 0..n: handoff by waiters at release; rows n+1..: wait histogram (log2 ns)
-        HO=((n + 1 + WAIT_BINS, 2), f8),
+        # rows 0..n: handoff by waiters at release (columns: sum, count); rows n+1..: wait
+        # histogram (log2 ns), one column per lock VM
+        HO=((n + 1 + WAIT_BINS, max(2, nvm)), f8),
         first=((n,), i8),
     )
 
@@ -461,11 +475,30 @@ def _place_vm(LP, lay, k, lock_id, K, nlocks, vcpu0, nvcpu):
     LP[st.LP_NODE_STRIDE] = lay["stride"]
 
 
-def _lock_table(LP, lay) -> np.ndarray:
-    """The lock-instance table ``LK`` (one row per instance) from the VMs' ``LP`` rows."""
+def zipf_cdf(m: int, s: float) -> np.ndarray:
+    """The Zipf lock choice of a VM with ``m`` instances and exponent ``s``: P(rank <= j)
+    for j = 1..m (rank 1 = instance 0, the hottest; pmf proportional to rank^-s) in the
+    kernel's fixed point (``st.CDF_ONE`` = 2^53, the last exactly that, never
+    decreasing). The kernel draws one uniform u and takes the first j with
+    u * 2^53 < cdf[j]."""
+    p = np.arange(1, m + 1, dtype=np.float64) ** -float(s)
+    c = np.cumsum(p / p.sum())
+    out = np.minimum(np.round(c * st.CDF_ONE), st.CDF_ONE).astype(np.int64)
+    out = np.maximum.accumulate(out)
+    out[-1] = st.CDF_ONE
+    return out
+
+
+def _lock_table(LP, lay, zipf_s=None) -> np.ndarray:
+    """The lock-instance table ``LK`` (one row per instance) from the VMs' ``LP`` rows;
+    ``zipf_s``: the Zipf exponent of each VM whose ``LP_LOCK_CHOICE`` is Zipf."""
     LK = np.zeros((lay["M"], st.NLK), dtype=np.int64)
     for k in range(LP.shape[0]):
-        for j in range(int(LP[k, st.LP_NLOCKS])):
+        m = int(LP[k, st.LP_NLOCKS])
+        if LP[k, st.LP_LOCK_CHOICE] != 0:
+            i0 = int(LP[k, st.LP_LOCK0])
+            LK[i0:i0 + m, st.LK_CDF] = zipf_cdf(m, zipf_s[k])
+        for j in range(m):
             i = int(LP[k, st.LP_LOCK0]) + j
             LK[i, st.LK_VM] = k
             if LP[k, st.LP_LOCK_ID] == st.LOCK_PV_QSPINLOCK:
@@ -715,8 +748,12 @@ class VMSpec:
     """One VM of a multi-VM run (:func:`simulate_vms`): ``lock`` (a :data:`LOCKS` name,
     or ``None`` for a CPU-bound VM: always runnable entities that never lock, today's
     background vCPUs), ``vcpus``, and for a lock-running VM its ``ops_per_task`` (K),
-    ``workload``, ``tunables`` and ``locks`` (lock instances; each operation takes one
-    of the VM's at random)."""
+    ``workload``, ``tunables`` and ``locks`` (lock instances, 1..4096; each operation
+    takes one of the VM's: ``lock_choice="uniform"``, or ``"zipf"`` with exponent
+    ``zipf_s`` in [0, 4], instance 0 the hottest). ``ipi_per_op`` in [0, 1]: the
+    probability that an operation ends with a synchronous IPI to the VM's other vCPUs
+    (engine/ipi.py), each target's handler taking ``ipi_handler_ns`` (0..1e9);
+    ``pv_tlb_flush``: KVM's PV TLB flush (preempted targets flagged, not waited for)."""
 
     lock: str | None
     vcpus: int
@@ -724,6 +761,11 @@ class VMSpec:
     workload: Workload | None = None
     tunables: LockTunables | None = None
     locks: int = 1
+    lock_choice: str = "uniform"
+    zipf_s: float = 1.0
+    ipi_per_op: float = 0.0
+    ipi_handler_ns: float = 1000.0
+    pv_tlb_flush: bool = False
 
     def __post_init__(self):
         def put(name, value):
@@ -736,6 +778,14 @@ class VMSpec:
         put("vcpus", check_int("vcpus", self.vcpus, 1, MAX_VCPUS))
         put("ops_per_task", check_int("ops_per_task", self.ops_per_task, 1, 10**8))
         put("locks", check_int("locks", self.locks, 1, 4096))
+        put("lock_choice", check_choice("lock_choice", self.lock_choice, LOCK_CHOICES))
+        put("zipf_s", check_float("zipf_s", self.zipf_s, 0.0, 4.0))
+        put("ipi_per_op", check_float("ipi_per_op", self.ipi_per_op, 0.0, 1.0))
+        put("ipi_handler_ns", check_float("ipi_handler_ns", self.ipi_handler_ns, 0.0, 1e9))
+        put("pv_tlb_flush", check_bool("pv_tlb_flush", self.pv_tlb_flush))
+        if self.lock is None and self.ipi_per_op > 0:
+            raise ValueError("ipi_per_op must be 0 for a CPU-bound VM (lock=None: it runs no "
+                             f"workload loop), got {self.ipi_per_op}")
         check_instance("workload", self.workload, Workload, none_ok=True)
         check_instance("tunables", self.tunables, LockTunables, none_ok=True)
 
@@ -777,6 +827,10 @@ def build_run(vms, hw: Hardware, sched: Schedule, watchdog_ns: float) -> dict:
                          wait_early=tun.pv_wait_early, preempted=tun.pv_preempted_check)
         _place_vm(LP[k], lay, k, LOCKS[spec.lock][0], spec.ops_per_task, spec.locks, c0,
                   spec.vcpus)
+        LP[k, st.LP_LOCK_CHOICE] = LOCK_CHOICES.index(spec.lock_choice)
+        P[k, st.P_IPI_PER_OP] = spec.ipi_per_op
+        P[k, st.P_IPI_HANDLER] = spec.ipi_handler_ns
+        P[k, st.P_PV_TLB_FLUSH] = 1.0 if spec.pv_tlb_flush else 0.0
         sock[c0:c0 + spec.vcpus] = placement(n, hw, wl.placement)[c0:c0 + spec.vcpus]
         vm[c0:c0 + spec.vcpus] = k
         c0 += spec.vcpus
@@ -790,9 +844,9 @@ def build_run(vms, hw: Hardware, sched: Schedule, watchdog_ns: float) -> dict:
     else:
         ent_bg = [len(vms)] * int(LP[0, st.LP_NBG])
     ent_vm = np.concatenate([vm, np.array(ent_bg, dtype=np.int64)])
-    return dict(P=P, LP=LP, LK=_lock_table(LP[:len(locking)], lay), layout=lay, sock=sock,
-                vm=vm, ent_vm=ent_vm, module=LOCKS[locking[0].lock][1], n=n,
-                nbg=int(LP[0, st.LP_NBG]), vms=vms)
+    LK = _lock_table(LP[:len(locking)], lay, [v.zipf_s for v in locking])
+    return dict(P=P, LP=LP, LK=LK, layout=lay, sock=sock, vm=vm, ent_vm=ent_vm,
+                module=LOCKS[locking[0].lock][1], n=n, nbg=int(LP[0, st.LP_NBG]), vms=vms)
 
 
 def simulate_vms(vms, *, hardware: Hardware | None = None, schedule: Schedule | None = None,

@@ -283,6 +283,15 @@ _BOUNDS_SCRIPT = textwrap.dedent("""
                   placement="pinned" if sched != "rr" else "free"),
                VM("c", 2)]
         simulate_host(h, vms, duration_ns=2e6, reps=1, seed=2, check=False, trace=64)
+        # issue 15's workloads: Zipf over several locks, lognormal critical sections,
+        # synchronous IPIs (halted lock waiters woken, idle ones skipped, PV TLB flush)
+        lwl = Workload(cs_ns=50.0, loop_ns=20.0, cs_dist="lognormal", cs_cv=1.5)
+        vms = [VM("a", 4, lock="pv-qspinlock", workload=lwl, think_ns=3e3, think="sleep",
+                  locks=16, lock_choice="zipf", zipf_s=1.1, ipi_per_op=0.05,
+                  pv_tlb_flush=True),
+               VM("b", 3, lock="qspinlock", workload=lwl, locks=3, ipi_per_op=0.05),
+               VM("c", 2)]
+        simulate_host(h, vms, duration_ns=2e6, reps=1, seed=3, check=False, trace=64)
     print("ok", flush=True)
 """)
 

@@ -187,6 +187,8 @@ from .state import (
     BOOSTED,
     DY_NEXT,
     F_DELAY,
+    F_IPI_DONE,
+    F_IPI_H,
     F_ITER,
     F_KICK_T,
     F_OFF_T0,
@@ -204,6 +206,7 @@ from .state import (
     G_LAST_BOOSTED,
     G_LATCH_HITS,
     G_LHP,
+    G_LWP,
     G_PLE_EXITS,
     G_PREEMPTS,
     G_SPURIOUS,
@@ -217,15 +220,20 @@ from .state import (
     HALT_SITE,
     HELD,
     IN_ACQ,
+    IPI_MASK0,
+    IPI_PEND,
+    IPI_WAIT,
     ITERS,
     KICK_SEQ,
     LATCH,
+    LHP_N,
     LP_HV,
     LP_LATCH,
     LP_NBG,
     LP_NPCPU,
     LP_PINNED,
     LP_WAKEUP_PREEMPT,
+    LWP_N,
     M_HALTED,
     M_PARKED,
     M_PLE,
@@ -240,6 +248,7 @@ from .state import (
     P_PLE_WINDOW,
     P_QUANTUM,
     P_QUANTUM_EXP,
+    P_RESCHED,
     P_SPURIOUS_NS,
     P_WAKE_EXP,
     P_WAKE_NS,
@@ -510,6 +519,8 @@ def draw_time(mean, expo, rng):
 def hv_resume(v, t, I, F, G, P, TF, TI):
     """vCPU v gets a pCPU at t: re-arm the timer it had when it lost its pCPU."""
     n = I.shape[0]
+    if I[v, IPI_PEND] > 0:  # synchronous IPIs sent while it was off its pCPU (ipi.py)
+        hv_ipi_ack(v, t, I, F, TF, TI)
     I[v, VSTATE] = VS_RUNNING
     # vmx_sched_in -> shrink_ple_window: with ple_window_shrink = 0 (KVM's default) the
     # window goes back to its base each time the vCPU thread is scheduled in
@@ -534,6 +545,10 @@ def hv_preempt(v, t, I, F, G, P, TF, TI, H):
     H[ent(H, v, HE_NPREEMPT)] += 1
     if I[v, HELD] >= 0:  # it holds a lock instance (lock-holder preemption)
         G[G_LHP] += 1
+        I[v, LHP_N] += 1
+    if I[v, IN_ACQ] != 0:  # it waits for one (lock-waiter preemption)
+        G[G_LWP] += 1
+        I[v, LWP_N] += 1
     I[v, VSTATE] = VS_READY
     F[v, F_OFF_T0] = t
     if I[v, MODE] == M_PARKED:
@@ -552,14 +567,26 @@ def hv_preempt(v, t, I, F, G, P, TF, TI, H):
 
 
 @njit(cache=True, _nrt=False)
-def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
-    """pCPU p starts running entity e at t for one quantum."""
-    n = I.shape[0]
+def _switch_in(p, e, t, I, F, G, P, H, TF, TI):
+    """pCPU p starts running entity e at t; its quantum timer is the caller's."""
     _acct_switch(p, e, t, H)
-    if e < n:
+    if H[cpu(H, p, HC_NEXT)] == e:
+        H[cpu(H, p, HC_NEXT)] = -1  # a directed yield's resched is served
+    if e < I.shape[0]:
         I[e, PCPU] = p
         hv_resume(e, t, I, F, G, P, TF, TI)
-    tm_set(TF, TI, H[HV_PSLOT] + p, t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
+
+
+@njit(cache=True, _nrt=False)
+def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
+    """pCPU p starts running entity e at t for one quantum (sooner if a directed yield's
+    reschedule IPI for another entity is on its way: it still lands)."""
+    _switch_in(p, e, t, I, F, G, P, H, TF, TI)
+    slot = H[HV_PSLOT] + p
+    end = t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng)
+    if H[cpu(H, p, HC_NEXT)] >= 0 and TF[slot] < end:
+        end = TF[slot]
+    tm_set(TF, TI, slot, end)
 
 
 @njit(cache=True, _nrt=False)
@@ -612,11 +639,14 @@ def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
     if e2 < 0:  # nobody waiting: the current entity runs another quantum
         tm_set(TF, TI, H[HV_PSLOT] + p, t + draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
         return
-    e = H[HV_CUR + p]
-    if e >= 0:
-        if e < n:
-            hv_preempt(e, t, I, F, G, P, TF, TI, H)
-        _enqueue(H, q, e, n, LP, t)
+    if H[cpu(H, p, HC_NEXT)] == e2:  # a directed yield's resched: the preempted entity
+        _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP)  # runs next (head)
+    else:
+        e = H[HV_CUR + p]
+        if e >= 0:
+            if e < n:
+                hv_preempt(e, t, I, F, G, P, TF, TI, H)
+            _enqueue(H, q, e, n, LP, t)
     hv_run(p, e2, t, I, F, G, P, LP, H, TF, TI, rng)
 
 
@@ -894,10 +924,21 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
             ps = I[s, PCPU]
             _yield_pcpu(s, t, I, F, TF, TI)
             _enqueue(H, qu, s, n, LP, t)
-            hv_run(ps, u, t, I, F, G, P, LP, H, TF, TI, rng)
+            # the round robin's directed yield donates the rest of s's quantum: a fresh
+            # quantum per hand-over let two spinners of one queue pass the pCPU back and
+            # forth for ever past the vCPU at its head
+            _switch_in(ps, u, t, I, F, G, P, H, TF, TI)
             return False
-        _preempt_current(qu, qu, t, I, F, G, P, TF, TI, H, LP)
-        hv_run(qu, u, t, I, F, G, P, LP, H, TF, TI, rng)
+        # resched_curr(p_rq) is a reschedule IPI: u waits at the head of its queue, and
+        # its pCPU switches to it (the entity there back to the head behind it) when the
+        # IPI has landed and the vCPU running there has exited, P_RESCHED from now: an
+        # early quantum end (hv_quantum_end). Switching at once gave a vCPU that had
+        # just been handed that pCPU no time at all when several spinners' PLE exits
+        # ended together, and the one woken queue head never ran again.
+        _push_front(H, qu, u, n, LP, t)
+        H[cpu(H, qu, HC_NEXT)] = u
+        if TF[H[HV_PSLOT] + qu] > t + P[P_RESCHED]:
+            tm_set(TF, TI, H[HV_PSLOT] + qu, t + P[P_RESCHED])
     ps = I[s, PCPU]
     qs = ps if LP[LP_PINNED] != 0 else 0
     e = _dequeue(H, qs, n, LP)
@@ -905,7 +946,7 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
         return True  # nobody else on s's run queue: schedule() picks s again
     _yield_pcpu(s, t, I, F, TF, TI)
     _enqueue(H, qs, s, n, LP, t)
-    hv_run(ps, e, t, I, F, G, P, LP, H, TF, TI, rng)
+    _switch_in(ps, e, t, I, F, G, P, H, TF, TI)  # (the rest of s's quantum, as above)
     return False
 
 
@@ -1156,6 +1197,8 @@ def fs_wake(v, t, I, F, G, P, LP, H, TF, TI):
         if F[v, F_KICK_T] >= 0.0:
             F[I.shape[0], GF_WAKE_LAT] += t - F[v, F_KICK_T]
             F[v, F_KICK_T] = -1.0
+        if I[v, IPI_PEND] > 0:  # it runs again without hv_resume: handle its IPIs here
+            hv_ipi_ack(v, t, I, F, TF, TI)
         if F[v, F_STASH] >= 0.0:
             tm_set(TF, TI, v, t + F[v, F_STASH])
             F[v, F_STASH] = -1.0
@@ -1306,3 +1349,33 @@ def fs_init(I, F, G, P, LP, H, TF, TI, rng):
             _fs_start(p, e, 0.0, I, F, G, P, H, TF, TI)
         else:
             rq_add(H, p, e, ZERO)
+
+
+# ---- synchronous IPIs: the target's side (the sender's is engine/ipi.py) ---------------
+
+@njit(cache=True, _nrt=False)
+def hv_ipi_ack(u, t, I, F, TF, TI):
+    """vCPU u is back on a pCPU at t with synchronous IPIs sent to it while it was off
+    (preempted, or halted in the lock code and woken by the IPI): the pending interrupt is
+    injected at this VM entry, so its handler (``F_IPI_H``) runs first: whatever u was
+    doing is postponed by that time (its stashed timer), and each sender waiting for u
+    gets u's ack at ``t + handler``. A sender whose last ack this is sees it then: its
+    timer is set to its latest ack (if it is itself off its pCPU, the timer fires there
+    and it goes on when it runs again, like any event of a descheduled vCPU)."""
+    h = F[u, F_IPI_H]
+    ack = t + h
+    if F[u, F_STASH] >= 0.0:
+        F[u, F_STASH] += h
+    w = IPI_MASK0 + (u >> 6)
+    bit = np.int64(1) << (u & 63)
+    for s in range(I.shape[0]):
+        if I[u, IPI_PEND] <= 0:
+            break
+        if I[s, IPI_WAIT] > 0 and (I[s, w] & bit) != 0:
+            I[s, w] &= ~bit
+            I[u, IPI_PEND] -= 1
+            I[s, IPI_WAIT] -= 1
+            if F[s, F_IPI_DONE] < ack:
+                F[s, F_IPI_DONE] = ack
+            if I[s, IPI_WAIT] == 0:
+                tm_set(TF, TI, s, F[s, F_IPI_DONE])

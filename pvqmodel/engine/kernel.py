@@ -9,7 +9,9 @@ micro-benchmark program around the lock (lock; critical section; unlock; loop
 overhead; K times), dispatch to the lock algorithm by the vCPU's integer id
 (``I[v, LOCK_ID]``), the checks (mutual exclusion and FIFO order per lock instance,
 watchdog, event budget) returned as a status code,
-the trace ring (each event recorded with its slot kind ``TK_*`` and index, and a
+the guest workload around it (issue 15: several lock instances chosen uniformly or by
+Zipf rank, a lognormal critical section, think time, synchronous IPIs: ``A_IPI``,
+engine/ipi.py), the trace ring (each event recorded with its slot kind ``TK_*`` and index, and a
 snapshot read only from that kind's own arrays), and the fixed-size outputs
 (counters, handoff time by number of waiters, per-task completion times and operation
 shares). A vCPU carries a
@@ -94,6 +96,7 @@ from .hypervisor import (
     hv_release,
     hv_wake,
 )
+from .ipi import ipi_send
 from .rand import exponential, lognormal, uniform
 from .spin import spin_load, spin_result, spin_timeout
 from .state import (
@@ -101,6 +104,7 @@ from .state import (
     A_EXP,
     A_FENCE,
     A_HALT,
+    A_IPI,
     A_KICK,
     A_MASK,
     A_MEM,
@@ -117,6 +121,9 @@ from .state import (
     F_ACQ_START,
     F_DELAY,
     F_DONE_T,
+    F_IPI_H,
+    F_IPI_T0,
+    F_IPI_WAIT_NS,
     F_ITER,
     F_PLE_DL,
     F_STASH,
@@ -135,6 +142,8 @@ from .state import (
     G_WAITERS,
     GF_LAST_ACQ,
     GF_NOW,
+    GL_ACQS,
+    GL_CDF,
     GL_HOLDER,
     GL_PVH_HASH,
     GL_QLAST,
@@ -145,6 +154,7 @@ from .state import (
     HELD,
     IN_ACQ,
     KICK_SEQ,
+    LK_CDF,
     LK_PVH_HASH,
     LKI,
     LKW,
@@ -161,6 +171,7 @@ from .state import (
     LP_HV,
     LP_K,
     LP_LOCK0,
+    LP_LOCK_CHOICE,
     LP_LOCK_ID,
     LP_NLOCKS,
     LP_NODE_STRIDE,
@@ -179,8 +190,12 @@ from .state import (
     OPS_DONE,
     P_CS,
     P_CS_EXP,
+    P_CS_MU,
+    P_CS_SIGMA,
     P_DRAIN_NS,
     P_HIT,
+    P_IPI_HANDLER,
+    P_IPI_PER_OP,
     P_LOOP,
     P_LOOP_EXP,
     P_PLE_WINDOW,
@@ -221,6 +236,7 @@ from .state import (
     VS_RUNNING,
     VSTATE,
     W_CS_DONE,
+    W_IPI_DONE,
     W_LOCKED,
     W_LOOP_DONE,
     W_START,
@@ -301,15 +317,33 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
 
 @njit(cache=True, _nrt=False, inline='always')
 def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
-    """The seed micro-benchmark: lock; critical section; unlock; loop overhead. ``P`` and
-    ``LP`` are the rows of v's VM: its workload, its K, its lock instances."""
+    """The guest workload, a closed loop: lock (one of the VM's instances, uniformly or by
+    Zipf rank); critical section (deterministic, exponential or lognormal); unlock; loop
+    overhead; with probability ``P_IPI_PER_OP`` a synchronous IPI (ipi.py); think time
+    (computed or slept in HLT). With one instance, no IPI and no think time it is the
+    seed micro-benchmark, drawing the same random numbers. ``P`` and ``LP`` are the rows
+    of v's VM: its workload, its K, its lock instances."""
     pc = I[v, PC]
     n = I.shape[0]
     if pc == W_START:
         # the lock this operation takes: the VM's one instance, or one of its M at random
         k = LP[LP_LOCK0]
-        if LP[LP_NLOCKS] > 1:  # (a scaled uniform: bounded_int's body costs compile time)
-            k += min(int(uniform(rng) * LP[LP_NLOCKS]), LP[LP_NLOCKS] - 1)
+        m = LP[LP_NLOCKS]
+        if m > 1 and LP[LP_LOCK_CHOICE] != 0:
+            # Zipf: the smallest rank j with u < CDF(j) (binary search of the VM's
+            # instances' GL_CDF, fixed point CDF_ONE; the last is CDF_ONE > any u)
+            x = uniform(rng) * 9007199254740992.0  # CDF_ONE = 2**53
+            lo = 0
+            hi = m - 1
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if x < G[gl(k + mid) + GL_CDF]:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            k += lo
+        elif m > 1:  # (a scaled uniform: bounded_int's body costs compile time)
+            k += min(int(uniform(rng) * m), m - 1)
         I[v, LKI] = k
         I[v, LKW] = k  # instance k's lock word is word k (sim.memory_layout)
         I[v, IN_ACQ] = 1
@@ -330,6 +364,7 @@ def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
         G[G_WAITERS] -= 1
         G[b + GL_WAITERS] -= 1
         G[G_ACQS] += 1
+        G[b + GL_ACQS] += 1
         G[G_PATH0 + I[v, PATH]] += 1
         if G[b + GL_REL_WAITERS] > 0 and now > F[v, F_ACQ_START]:
             w = G[b + GL_REL_WAITERS]
@@ -340,11 +375,15 @@ def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
         F[n, GF_LAST_ACQ] = now
         F[2 * n + k, FL_LAST_ACQ] = now
         F[v, F_WAIT_NS] += now - F[v, F_ACQ_START]
-        # wait-time histogram in log2(ns) bins: rows n+1.. of HO, column 0
+        # wait-time histogram in log2(ns) bins: rows n+1.. of HO, column = v's VM
         bn = int(np.log2(now - F[v, F_ACQ_START] + 1.0))
         nb = HO.shape[0] - n - 1
-        HO[n + 1 + (bn if bn < nb else nb - 1), 0] += 1.0
-        act_delay(I, F, v, draw_time(P[P_CS], P[P_CS_EXP], rng), W_CS_DONE)
+        HO[n + 1 + (bn if bn < nb else nb - 1), I[v, VM]] += 1.0
+        if P[P_CS_EXP] == 2.0 and P[P_CS] > 0.0:
+            cs = lognormal(rng, P[P_CS_MU], P[P_CS_SIGMA])
+        else:
+            cs = draw_time(P[P_CS], P[P_CS_EXP], rng)
+        act_delay(I, F, v, cs, W_CS_DONE)
     elif pc == W_CS_DONE:
         I[v, PC] = unlock_entry(lock_id)
     elif pc == W_UNLOCKED:
@@ -359,7 +398,14 @@ def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
                     first_ops[u] = I[u, OPS_DONE]
         else:
             act_delay(I, F, v, draw_time(P[P_LOOP], P[P_LOOP_EXP], rng), W_LOOP_DONE)
-    elif pc == W_LOOP_DONE:
+    elif pc == W_LOOP_DONE and P[P_IPI_PER_OP] > 0.0 and uniform(rng) < P[P_IPI_PER_OP]:
+        if I[v, IN_ACQ] != 0:  # IPIs only outside any lock (ipi.py: liveness)
+            G[G_STATUS] = ST_BAD_STATE
+        I[v, ACT] = A_IPI
+        I[v, A_NEXT] = W_IPI_DONE
+    elif pc == W_LOOP_DONE or pc == W_IPI_DONE:
+        if pc == W_IPI_DONE:
+            F[v, F_IPI_WAIT_NS] += now - F[v, F_IPI_T0]
         if P[P_THINK] > 0.0:
             d = P[P_THINK]
             if P[P_THINK_DIST] == 1.0:
@@ -505,6 +551,9 @@ def run_steps(v, now, I, F, mem, R, P, LP, Pv, LPv, H, rng, TF, TI,
         if act == A_KICK:
             hv_kick(v, now, I, F, G, P, LP, H, TF, TI, rng)
             return IS_NONE
+        if act == A_IPI:
+            ipi_send(v, now, I, F, G, P, Pv, LPv, TF, TI, rng)
+            return IS_NONE
         if act != A_NONE:
             return dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n)
     G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
@@ -535,6 +584,7 @@ def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, fir
         G[gl(k) + GL_HOLDER] = -1
         G[gl(k) + GL_QLAST] = -1
         G[gl(k) + GL_PVH_HASH] = LK[k, LK_PVH_HASH]
+        G[gl(k) + GL_CDF] = LK[k, LK_CDF]
     for v in range(n):
         I[v, PC] = W_START
         I[v, MODE] = M_RUN
@@ -546,6 +596,7 @@ def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, fir
         I[v, SOCKET] = sock[v]
         I[v, VM] = vm[v]
         F[v, F_ITER] = iter_ns(P[vm[v]])
+        F[v, F_IPI_H] = P[vm[v], P_IPI_HANDLER]
         I[v, LOCK_ID] = LP[vm[v], LP_LOCK_ID]
         I[v, NODEW] = LP[0, LP_NODE_W0] + LP[0, LP_NODE_STRIDE] * v
         I[v, HELD] = -1

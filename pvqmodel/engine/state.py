@@ -71,7 +71,17 @@ HELD = 47  # lock instance this vCPU holds now, or -1 (per-vCPU lock-holder test
 GUEST_PREEMPTED = 48  # the preempted byte of its steal-time area as the guest reads it
 #                       (fair host schedulers: 1 clear, 2 set; 0 under the round robin,
 #                       whose hv_vcpu_preempted derives it from the vCPU's state)
-NI = 49
+# synchronous IPIs (engine/ipi.py; hypervisor.hv_ipi_ack) and preemption statistics
+IPI_WAIT = 49  # sender: targets whose ack time is not known yet (they were off their pCPU)
+IPI_PEND = 50  # target: IPIs sent to it that it has not handled yet (it was off its pCPU)
+IPI_MASK0 = 51  # sender: bitmap of those targets (global vCPU ids), 4 words IPI_MASK0..+3
+IPI_N = 55  # IPIs (shootdowns) this vCPU sent
+IPI_HIT_PRE = 56  # targets of its IPIs that read as preempted at send time
+IPI_FLAGS = 57  # of them flagged for a flush at their next entry instead (PV TLB flush)
+LHP_N = 58  # times this vCPU was preempted while holding a lock (lock-holder preemption)
+LWP_N = 59  # times it was preempted while waiting for one (lock-waiter preemption)
+NI = 60
+IPI_MASK_WORDS = 4  # 4 x 64 bits: one per vCPU of the run (sim.MAX_VCPUS = 256)
 
 # ---- hypervisor states of a vCPU: I[v, VSTATE] ----------------------------------------
 VS_RUNNING = 0  # on a pCPU: its timers run
@@ -98,7 +108,11 @@ F_PLE_DL = 8  # PLE deadline of the current park (inf: the parked timer is the b
 F_PLE_T0 = 9  # first PAUSE of the current PAUSE loop (the PLE window counts from it)
 F_WAIT_NS = 10  # total lock-wait time of this vCPU (lock entry -> acquired, summed), ns
 F_ITER = 11  # one spin iteration of this vCPU (coherence.iter_ns of its VM's row), ns
-NF = 12
+F_IPI_H = 12  # the IPI handler time of this vCPU's VM (P_IPI_HANDLER of its row), ns
+F_IPI_T0 = 13  # sender: time its current IPI was sent
+F_IPI_DONE = 14  # sender: the latest ack time known so far of its current IPI
+F_IPI_WAIT_NS = 15  # sender: total time from send to seeing the last ack, ns
+NF = 16
 
 # ---- engine modes --------------------------------------------------------------------
 M_RUN = 0  # the next timer event runs the step at PC
@@ -129,6 +143,7 @@ A_DELAY = 4
 A_HALT = 5  # halt the vCPU (HLT after the caller's own re-check): hypervisor.py
 A_KICK = 6  # kick a vCPU (KVM_HC_KICK_CPU hypercall): hypervisor.py
 A_FENCE = 7  # smp_mb(): drain the store buffer before continuing
+A_IPI = 8  # send a synchronous IPI to the VM's other vCPUs and wait for the acks: ipi.py
 
 CMP_EQ = 0
 CMP_NE = 1
@@ -140,6 +155,7 @@ W_CS_DONE = 2  # critical section over: go to the lock's unlock entry
 W_UNLOCKED = 3  # lock step reports the unlock was issued
 W_LOOP_DONE = 4  # loop overhead over
 W_THINK_DONE = 5  # think time over (computed, or idled in HLT)
+W_IPI_DONE = 6  # the sender has seen the last ack of its synchronous IPI
 
 # ---- acquisition paths (counters) ---------------------------------------------------
 PATH_FAST = 0
@@ -310,7 +326,17 @@ P_THINK = 30  # think time after the loop overhead, ns (mean; 0: none, the seed 
 P_THINK_DIST = 31  # 0: deterministic, 1: exponential, 2: lognormal(P_THINK_MU, P_THINK_SIGMA)
 P_THINK_MU = 32  # lognormal think time: mean of ln(ns)
 P_THINK_SIGMA = 33  # lognormal think time: sd of ln(ns)
-NP = 34
+# P_CS_EXP == 2.0: a lognormal critical section (mean P_CS) with these parameters
+P_CS_MU = 34  # lognormal critical section: mean of ln(ns)
+P_CS_SIGMA = 35  # lognormal critical section: sd of ln(ns)
+# synchronous IPIs (engine/ipi.py; 0: none, the seed benchmark)
+P_IPI_PER_OP = 36  # probability that an operation ends with a synchronous IPI [0, 1]
+P_IPI_HANDLER = 37  # a target's handler time (flush_tlb_func and the interrupt), ns
+P_PV_TLB_FLUSH = 38  # 1.0: KVM_FEATURE_PV_TLB_FLUSH: preempted targets are flagged
+# a remote resched_curr (a directed yield's target on another pCPU's queue): the
+# reschedule IPI until the vCPU running there has exited and its pCPU switches, ns
+P_RESCHED = 39
+NP = 40
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
@@ -345,12 +371,15 @@ LP_NVCPU = 26  # vCPUs of the VM (its guest's nr_cpu_ids)
 LP_GLOBAL_W0 = 27  # first word of the VM's lock-global words (pv_lock_hash, waiting_cpus)
 LP_NODE_W0 = 28  # first per-CPU node word (= lock instances of the run; host-wide)
 LP_NODE_STRIDE = 29  # words per vCPU node block (the largest N_WORDS_PER_CPU; host-wide)
-NLP = 30
+LP_LOCK_CHOICE = 30  # 0: an operation's lock uniformly among NLOCKS; 1: Zipf (GL_CDF)
+NLP = 31
 
 # ---- lock-instance table LK[k, ...] (init_replication copies it into G) --------------
 LK_VM = 0  # VM owning instance k (the lock word of instance k is word k, on line k)
 LK_PVH_HASH = 1  # hash_ptr(lock, pv_lock_hash_bits) of the instance's address
-NLK = 2
+LK_CDF = 2  # Zipf lock choice: P(rank <= this instance's) within its VM, x CDF_ONE
+NLK = 3
+CDF_ONE = 1 << 53  # fixed-point 1.0 of LK_CDF (a uniform double has 53 bits)
 
 # ---- global integer counters G[...] --------------------------------------------------
 G_STATUS = 0
@@ -415,7 +444,11 @@ G_PVQ_REL_HASHED = G_KICKS + 30  # slowpath releases with an entry still in the 
 G_PVQ_MULTI_KICK = G_KICKS + 31  # acquisitions whose vCPU was kicked more than once
 G_PVQ_HALTED_ACQS = G_KICKS + 32  # acquisitions whose vCPU halted at least once
 G_PVQ_UNLOCK_NOKICK = G_KICKS + 33  # slowpath unlocks whose state test skipped the kick
-NG = G_KICKS + 34
+G_LWP = G_KICKS + 34  # vCPUs descheduled involuntarily while waiting for a lock
+G_IPIS = G_KICKS + 35  # synchronous IPIs sent (engine/ipi.py)
+G_IPI_PREEMPTED = G_KICKS + 36  # IPI targets that read as preempted at send time
+G_IPI_FLAGGED = G_KICKS + 37  # ... of them flagged instead of waited for (PV TLB flush)
+NG = G_KICKS + 38
 
 # per lock instance k: a block of check state G[NG + k * NGL + GL_*] (gl(k))
 GL_HOLDER = 0  # vCPU holding instance k, or -1 (mutual exclusion is per instance)
@@ -426,7 +459,9 @@ GL_QLAST = 4  # MCS FIFO check: the last queue-path acquirer, or -1
 GL_PVQ_ENTRIES = 5  # hash entries holding the lock now (kernel-locks.md §2.5)
 GL_PVQ_ENTRIES_MAX = 6  # most entries the lock ever held at once (must be <= 1)
 GL_PVH_HASH = 7  # hash_ptr(lock, pv_lock_hash_bits) (copied from LK at init)
-NGL = 8
+GL_CDF = 8  # Zipf lock choice: LK_CDF (copied from LK at init)
+GL_ACQS = 9  # acquisitions of instance k
+NGL = 10
 
 
 @njit(cache=True, _nrt=False, inline='always')
