@@ -39,6 +39,9 @@ _SCEN = ("study", "key", "lock", "workload", "preset", "scheduler", "pcpus", "pl
          "halt_poll", "layout", "n_vms", "total_vcpus", "overcommit", "duration_ms",
          "ops_per_vcpu")
 _PER_OP = ("halts", "kicks", "ple_exits", "yields", "steal_ns")
+#: columns of HostResult.vms used when the engine reports them (means, and per op)
+_OPTIONAL_MEANS = ("lock_wait_p50_ns", "lock_wait_p90_ns", "lock_wait_p99_ns", "ipi_wait_ns")
+_OPTIONAL_PER_OP = ("lhp", "lwp", "ipis")
 
 OVERCOMMIT_COLUMNS = {
     "vm_vcpus": "vCPUs of the VMs this row is about (all VMs of that size in the layout)",
@@ -56,7 +59,12 @@ OVERCOMMIT_COLUMNS = {
     "lock_wait_ns": "mean lock wait per acquisition (mean over replications)",
     "lock_wait_vcpu_max_ns": "largest per-vCPU mean lock wait (mean over replications)",
     "makespan_ns": "fixed work: time until the VM's last vCPU finished (mean)",
-    "lhp_per_op": "lock-holder preemptions on the host per lock operation of all VMs",
+    "lhp_per_op": "lock-holder preemptions of the VM per lock operation (engines without a "
+                  "per-VM count: the host's, per lock operation of all VMs)",
+    "lwp_per_op": "lock-waiter preemptions per lock operation (when reported)",
+    "lock_wait_p99_ns": "99th percentile lock wait (log2-histogram edge; mean over "
+                        "replications; also _p50_, _p90_)",
+    "ipi_wait_ns": "mean IPI wait (when the workload sends IPIs)",
     **{f"{c}_per_op": f"{c} per lock operation (mean over replications), with _lo/_hi"
        for c in _PER_OP},
 }
@@ -118,16 +126,19 @@ def overcommit_table(df: pd.DataFrame, *, target: float = TARGET_REL_HALFWIDTH
         row["rel_halfwidth"] = (hi - lo) / 2 / s if s == s and s > 0 else math.nan
         row["meets_target"] = bool(row["rel_halfwidth"] <= target)
         row["ns_per_op"] = 1e9 / row["ops_per_s"] if row["ops_per_s"] > 0 else math.inf
-        for c in ("lock_wait_ns", "lock_wait_vcpu_max_ns", "makespan_ns"):
-            row[c] = float(per[c].mean()) if per is not None else math.nan
+        for c in ("lock_wait_ns", "lock_wait_vcpu_max_ns", "makespan_ns", *_OPTIONAL_MEANS):
+            if c in g.columns:
+                row[c] = float(per[c].mean()) if per is not None else math.nan
         if per is not None:
             ops = np.maximum(per["ops"].to_numpy(float), 1.0)
-            for c in _PER_OP:
+            for c in (*_PER_OP, *(c for c in _OPTIONAL_PER_OP if c in per.columns)):
                 row[f"{c}_per_op"], row[f"{c}_per_op_lo"], row[f"{c}_per_op_hi"] = _t(
                     per[c].to_numpy(float) / ops)
-            # run_lhp is host-wide: per operation of all the scenario's VMs
-            tot = good.groupby("rep")["ops"].sum().clip(lower=1)
-            row["lhp_per_op"] = float((good.groupby("rep")["run_lhp"].first() / tot).mean())
+            if "lhp" not in per.columns:  # an engine without per-VM LHP counts
+                # run_lhp is host-wide: per operation of all the scenario's VMs
+                tot = good.groupby("rep")["ops"].sum().clip(lower=1)
+                row["lhp_per_op"] = float((good.groupby("rep")["run_lhp"].first()
+                                           / tot).mean())
         rows.append(row)
     out = pd.DataFrame(rows)
     out["duration_ms"] = out["duration_ms"].where(out["duration_ms"] >= 0)

@@ -705,7 +705,16 @@ def sweep_results(out, *, complete: bool = False):
         raise SweepIncomplete(f"{missing} of {n_tasks} tasks are missing in {out}: run the "
                               "sweep again to complete it", None)
     if files:
-        df = ds.dataset([str(f) for f in files], format="parquet").to_table().to_pandas()
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        # one schema for all files: a column a newer engine reports is null in the rows
+        # of files written before it (the manifest keeps different sweeps apart; this is
+        # for a dataset completed across an engine update that added columns)
+        schema = pa.unify_schemas(list({str(sc): sc for sc in
+                                        (pq.read_schema(f) for f in files)}.values()))
+        df = ds.dataset([str(f) for f in files], format="parquet",
+                        schema=schema).to_table().to_pandas()
         df["_vm"] = df["vm"].str[2:].astype(int)
         df = df.sort_values(["key", "rep", "_vm"], kind="stable").drop(columns="_vm")
         df = df.reset_index(drop=True)

@@ -16,17 +16,21 @@ arguments; :func:`workload_vm_kwargs` gives fresh VM keyword arguments and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
+from .host import VM
 from .params import Workload
 
 __all__ = ["WORKLOADS", "NamedWorkload", "register_workload", "workload_definition",
            "workload_names", "workload_vm_kwargs"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-#: VM keyword arguments a named workload may set (the VM's name, size, lock, placement
-#: and cpuset belong to the study's layout, not to the workload).
-VM_WORKLOAD_KEYS = ("workload", "think_ns", "think_dist", "think_cv", "think", "ops")
+#: VM fields that belong to the study's layout or lock, not to the workload.
+_LAYOUT_KEYS = ("name", "vcpus", "lock", "placement", "cpuset", "shares", "tunables")
+#: VM keyword arguments a named workload may set: every other field of
+#: :class:`~pvqmodel.host.VM` (the workload, think time, ops, and whatever the engine
+#: adds, e.g. ``locks``, ``lock_choice``, ``zipf_s``, ``ipi_per_op``, ``pv_tlb_flush``).
+VM_WORKLOAD_KEYS = tuple(f.name for f in fields(VM) if f.name not in _LAYOUT_KEYS)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,11 @@ WORKLOADS: dict[str, NamedWorkload] = {}
 def register_workload(name: str, summary: str, **vm_kwargs) -> NamedWorkload:
     """Add a named workload (``name``: lower-case letters, digits and '-'); the keyword
     arguments are those of :class:`~pvqmodel.host.VM` listed in
-    :data:`VM_WORKLOAD_KEYS`. They are checked by building a VM once, here."""
+    :data:`VM_WORKLOAD_KEYS` (values or zero-argument callables), e.g.::
+
+        register_workload("many-locks", "why these numbers ...", workload=Workload(),
+                          locks=64, lock_choice="zipf", zipf_s=1.0)
+    """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"name must be 1-40 lower-case letters, digits or '-', got {name!r}")
     if name in WORKLOADS:

@@ -383,3 +383,22 @@ def test_notebook_filters_read_the_table_only(serial, monkeypatch):
         overcommit_view(t, locks=["tas"])
     with pytest.raises(ValueError, match="figure must be"):
         overcommit_view(t, figure="pie")
+
+
+def test_files_from_before_a_new_engine_column_read_as_null(serial_dir, tmp_path):
+    """A dataset completed across an engine update that added a column: the older
+    files' rows read that column as null, every other value unchanged."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(serial_dir, out)
+    old = task_files(out)[0]
+    df = pd.read_parquet(old)
+    assert "lhp" in df.columns  # the engine reports per-VM lock-holder preemptions
+    df.drop(columns="lhp").to_parquet(old, index=False)
+    both = sweep_results(out)
+    ref = sweep_results(serial_dir)
+    key, rep = df["key"].iloc[0], df["rep"].iloc[0]
+    hit = (both["key"] == key) & (both["rep"] == rep)
+    assert both.loc[hit, "lhp"].isna().all() and both.loc[~hit, "lhp"].notna().all()
+    pd.testing.assert_frame_equal(both.drop(columns="lhp"), ref.drop(columns="lhp"))
