@@ -113,3 +113,45 @@ register_workload(
     workload=Workload(cs_ns=250.0),
     think_ns=16_000.0, think_dist="exp", think="sleep",
 )
+
+register_workload(
+    "many-locks",
+    """Fine-grained locking: 64 lock instances (each lock word on its own cache line,
+    the per-CPU queue nodes shared by all of them as the kernel shares its ``qnodes``),
+    each operation taking one chosen by a Zipf law of exponent 1 (instance 0 the
+    hottest: about a fifth of the operations, the next a tenth, ...), like a hash table
+    of buckets or a set of per-object locks with a few hot objects. A short critical
+    section (100 ns, exponential) and 4 us of exponential think time spent computing:
+    every vCPU is busy, so preemption hits holders and waiters of many locks at once,
+    but most operations find their lock free. Stylized, not measured from a program.""",
+    workload=Workload(cs_ns=100.0, cs_dist="exp"),
+    think_ns=4_000.0, think_dist="exp", think="compute",
+    locks=64, lock_choice="zipf", zipf_s=1.0,
+)
+
+_IPI_HEAVY = """A VM that shoots down TLBs often: the think-time workload of the host study
+    (lock, 250 ns critical section, unlock, 16 us of exponential think time computing)
+    where one operation in 20 ends with a synchronous IPI to every other vCPU (a
+    ``flush_tlb_mm_range`` after an munmap or an mprotect: about 3 000 shootdowns per
+    second per vCPU), each target running a 1 us handler, the sender waiting for all of
+    them. Under overcommit a preempted target stalls the sender for the rest of its
+    wait for a pCPU. Stylized, not measured from a program."""
+
+register_workload(
+    "ipi-heavy",
+    _IPI_HEAVY + """ Without PV TLB flush (a guest without ``KVM_FEATURE_PV_TLB_FLUSH``,
+    or with it hidden): every target is IPI'd and waited for.""",
+    workload=Workload(cs_ns=250.0),
+    think_ns=16_000.0, think_dist="exp", think="compute",
+    ipi_per_op=0.05, ipi_handler_ns=1_000.0, pv_tlb_flush=False,
+)
+
+register_workload(
+    "ipi-heavy-pvflush",
+    _IPI_HEAVY + """ With PV TLB flush (KVM guests since 4.16, when the host exposes the
+    feature): a target whose steal-time ``preempted`` flag is set is flagged for a
+    flush at its next entry instead of being IPI'd and waited for.""",
+    workload=Workload(cs_ns=250.0),
+    think_ns=16_000.0, think_dist="exp", think="compute",
+    ipi_per_op=0.05, ipi_handler_ns=1_000.0, pv_tlb_flush=True,
+)
