@@ -466,6 +466,20 @@ def _remove(H, q, e, n, LP):
     return False
 
 
+@njit(cache=True, _nrt=False, inline='always')
+def _replace(H, q, e, e2, n, LP):
+    """Put entity e2 in e's place in queue q (e leaves it). False if e is not queued."""
+    qb = _qbase(H)
+    cap = n + LP[LP_NBG] + 1
+    ring = qb + 2 * _nq(LP) + q * cap
+    head = H[qb + 2 * q]
+    for k in range(H[qb + 2 * q + 1]):
+        if H[ring + (head + k) % cap] == e:
+            H[ring + (head + k) % cap] = e2
+            return True
+    return False
+
+
 # ---- run and wait accounting (every scheduler) ----------------------------------------
 
 @njit(cache=True, _nrt=False)
@@ -917,18 +931,23 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
             G[G_STATUS] = ST_BAD_STATE
             return True
         qu = _home_queue(u, n, LP)
+        if LP[LP_PINNED] == 0 or qu == I[s, PCPU]:  # same run queue: s hands over its pCPU
+            # The round robin's directed yield is an exchange: u runs for the rest of s's
+            # quantum and s waits in u's place in the queue. A fresh quantum per hand-over
+            # let two spinners of one queue pass the pCPU back and forth for ever past the
+            # vCPU at its head; s going to the tail instead moved a yielding VM's vCPUs
+            # behind always-busy co-tenants, round after round (it lost its share).
+            if not _replace(H, qu, u, s, n, LP):
+                G[G_STATUS] = ST_BAD_STATE  # a runnable, not running vCPU is always queued
+                return True
+            ps = I[s, PCPU]
+            _yield_pcpu(s, t, I, F, TF, TI)
+            _acct_wait(H, s, t)
+            _switch_in(ps, u, t, I, F, G, P, H, TF, TI)
+            return False
         if not _remove(H, qu, u, n, LP):
             G[G_STATUS] = ST_BAD_STATE  # a runnable, not running vCPU is always queued
             return True
-        if LP[LP_PINNED] == 0 or qu == I[s, PCPU]:  # same run queue: s hands over its pCPU
-            ps = I[s, PCPU]
-            _yield_pcpu(s, t, I, F, TF, TI)
-            _enqueue(H, qu, s, n, LP, t)
-            # the round robin's directed yield donates the rest of s's quantum: a fresh
-            # quantum per hand-over let two spinners of one queue pass the pCPU back and
-            # forth for ever past the vCPU at its head
-            _switch_in(ps, u, t, I, F, G, P, H, TF, TI)
-            return False
         # resched_curr(p_rq) is a reschedule IPI: u waits at the head of its queue, and
         # its pCPU switches to it (the entity there back to the head behind it) when the
         # IPI has landed and the vCPU running there has exited, P_RESCHED from now: an
