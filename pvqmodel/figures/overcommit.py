@@ -89,9 +89,10 @@ def _legend_room(fig, locks) -> float:
     return min(0.45, (0.45 + 0.22 * rows) / fig.get_size_inches()[1])
 
 
-def fig_overcommit_slowdown(t: pd.DataFrame, *, title: str = "") -> Figure:
-    """Slowdown against fair share per lock against the layout (log axis, 95 %
-    intervals); one panel per workload (row) and PLE setting (column)."""
+def _grid(t: pd.DataFrame):
+    """What every overcommit figure lays out: the panels' workloads and PLE settings, the
+    layouts in overcommit order with their x positions, the locks with their dodge
+    offsets (so that a lock's points sit side by side, not on top of each other)."""
     if t.empty:
         raise ValueError("the overcommit table is empty")
     wls, ples = _panels(t)
@@ -99,6 +100,13 @@ def fig_overcommit_slowdown(t: pd.DataFrame, *, title: str = "") -> Figure:
     xpos = {lay: i for i, lay in enumerate(lays)}
     dodge = {lk: 0.6 * (i - (len(locks) - 1) / 2) / max(len(locks), 1)
              for i, lk in enumerate(locks)}
+    return wls, ples, lays, locks, xpos, dodge
+
+
+def fig_overcommit_slowdown(t: pd.DataFrame, *, title: str = "") -> Figure:
+    """Slowdown against fair share per lock against the layout (log axis, 95 %
+    intervals); one panel per workload (row) and PLE setting (column)."""
+    wls, ples, lays, locks, xpos, dodge = _grid(t)
     with paper_style():
         fig, axes = plt.subplots(len(wls), len(ples), squeeze=False, sharex=True,
                                  figsize=(5.2 * len(ples), 3.0 * len(wls) + 1.6))
@@ -145,10 +153,7 @@ def fig_overcommit_slowdown(t: pd.DataFrame, *, title: str = "") -> Figure:
 def fig_overcommit_ranking(t: pd.DataFrame, *, title: str = "") -> Figure:
     """The locks ranked by slowdown in each layout (1 = smallest slowdown), each cell
     annotated with the slowdown; one panel per workload and PLE setting."""
-    if t.empty:
-        raise ValueError("the overcommit table is empty")
-    wls, ples = _panels(t)
-    lays, locks = _layouts(t), _locks(t)
+    wls, ples, lays, locks, _, _ = _grid(t)
     with paper_style():
         fig, axes = plt.subplots(len(wls), len(ples), squeeze=False,
                                  figsize=(1.0 * len(lays) * len(ples) + 3.5,
@@ -197,13 +202,7 @@ _COUNTERS = (("halts_per_op", "halts per op (symlog)"),
 def fig_overcommit_counters(t: pd.DataFrame, *, title: str = "") -> Figure:
     """Halts, kicks and PLE exits per lock operation against the layout, per lock; one
     row of panels per workload and PLE setting."""
-    if t.empty:
-        raise ValueError("the overcommit table is empty")
-    wls, ples = _panels(t)
-    lays, locks = _layouts(t), _locks(t)
-    xpos = {lay: i for i, lay in enumerate(lays)}
-    dodge = {lk: 0.6 * (i - (len(locks) - 1) / 2) / max(len(locks), 1)
-             for i, lk in enumerate(locks)}
+    wls, ples, lays, locks, xpos, dodge = _grid(t)
     cells = [(wl, ple) for wl in wls for ple in ples]
     with paper_style():
         fig, axes = plt.subplots(len(cells), len(_COUNTERS), squeeze=False, sharex=True,
