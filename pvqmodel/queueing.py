@@ -32,6 +32,7 @@ __all__ = [
     "lhp_pk_wait",
     "lhp_probability",
     "mva",
+    "mva_locks",
     "operational_bounds",
     "repairman",
     "saturated_time",
@@ -92,6 +93,37 @@ def mva(n: int, service: float, think: float) -> MVAResult:
         r[i - 1] = s * (1.0 + q_prev)
         x[i - 1] = i / (z + r[i - 1])
         q_prev = q[i - 1] = x[i - 1] * r[i - 1]
+    return MVAResult(np.arange(1, n + 1), x, r, q, x * s)
+
+
+def mva_locks(n: int, service: float, think: float, probs) -> MVAResult:
+    """Exact MVA of ``M`` locks: M FCFS servers of mean ``service`` (S) and a delay
+    station of mean ``think`` (Z); an operation takes lock k with probability
+    ``probs[k]`` (a workload's lock choice over M instances), so lock k's service demand
+    per operation is D_k = p_k S. For n = 1..N: R_k(n) = D_k (1 + Q_k(n-1)),
+    X(n) = n / (Z + sum_k R_k(n)), Q_k(n) = X(n) R_k(n) (Reiser & Lavenberg 1980).
+    ``response``/``queue``/``utilization`` are summed over the locks (the time an
+    operation spends at its lock, the vCPUs holding or waiting for any lock, the
+    locks' total busy fraction). With one lock it is :func:`mva`."""
+    n = _check_tasks(n)
+    s = _check_pos(service, "service")
+    z = _check_nonneg(think, "think")
+    p = np.asarray(probs, dtype=float)
+    if p.ndim != 1 or not len(p) or not np.all(np.isfinite(p)) or np.any(p < 0) \
+            or not np.isclose(p.sum(), 1.0, rtol=0, atol=1e-9):
+        raise ValueError(f"probs must be a non-empty 1-d array of probabilities summing to "
+                         f"1, got {probs!r}")
+    d = p * s
+    x = np.empty(n)
+    r = np.empty(n)
+    q = np.empty(n)
+    qk = np.zeros_like(d)
+    for i in range(1, n + 1):
+        rk = d * (1.0 + qk)
+        r[i - 1] = rk.sum()
+        x[i - 1] = i / (z + r[i - 1])
+        qk = x[i - 1] * rk
+        q[i - 1] = qk.sum()
     return MVAResult(np.arange(1, n + 1), x, r, q, x * s)
 
 

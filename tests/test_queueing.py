@@ -139,3 +139,20 @@ def test_spin_then_halt_cost():
 def test_bad_inputs_raise_named_value_errors(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_mva_locks_is_mva_for_one_lock_and_splits_the_demand():
+    """One lock is the one-server MVA; M equally used locks with n = 1 give the same
+    cycle time (a lone vCPU never waits), and with many vCPUs the throughput tends to
+    the busiest lock's capacity 1 / (p_max S)."""
+    from pvqmodel.queueing import mva, mva_locks
+
+    one, ref = mva_locks(5, 100.0, 250.0, [1.0]), mva(5, 100.0, 250.0)
+    assert np.allclose(one.throughput, ref.throughput) and np.allclose(one.queue, ref.queue)
+    four = mva_locks(1, 100.0, 250.0, [0.25] * 4)
+    assert four.throughput[0] == pytest.approx(1 / 350.0)
+    many = mva_locks(400, 100.0, 0.0, [0.5, 0.3, 0.2])
+    assert many.throughput[-1] == pytest.approx(1 / 50.0, rel=1e-3)
+    for bad in ([], [0.5, 0.6], [-0.1, 1.1], [[1.0]], [np.nan, 1.0]):
+        with pytest.raises(ValueError, match="probs"):
+            mva_locks(3, 100.0, 250.0, bad)
