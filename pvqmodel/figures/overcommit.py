@@ -26,7 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .intervals import n_text
-from .style import CONFIDENCE, LOCK_PALETTE, keyed, no_legend, paper_style
+from .style import CONFIDENCE, LOCK_MARKERS, LOCK_PALETTE, keyed, no_legend, paper_style
 
 __all__ = ["fig_overcommit_counters", "fig_overcommit_ranking", "fig_overcommit_slowdown",
            "overcommit_figure_table", "register_overcommit_figures", "study_title"]
@@ -77,7 +77,8 @@ def _yerr(d, col):
 
 
 def _lock_legend(fig, locks, title):
-    handles = [Line2D([], [], color=_colour(lk, i), marker="o", ms=5, lw=1.2)
+    handles = [Line2D([], [], color=_colour(lk, i), marker=LOCK_MARKERS.get(lk, "o"), ms=5,
+                      lw=1.2)
                for i, lk in enumerate(locks)]
     fig.legend(handles, locks, loc="lower center", ncol=min(6, len(locks)),
                bbox_to_anchor=(0.5, 0.0), title=title)
@@ -121,8 +122,8 @@ def fig_overcommit_slowdown(t: pd.DataFrame, *, title: str = "") -> Figure:
                     g = g.sort_values("x")
                     c = _colour(lk, i)
                     keyed(ax.errorbar(g["x"], g["slowdown"], yerr=_yerr(g, "slowdown"),
-                                      color=c, mec=c, marker="o", ms=3.5, lw=1.0,
-                                      capsize=1.5), lk)
+                                      color=c, mec=c, marker=LOCK_MARKERS.get(lk, "o"),
+                                      ms=3.5, lw=1.0, capsize=1.5), lk)
                 no_legend(ax.axhline(1.0, color="0.2", lw=0.8, ls=":"),
                           "reference: exactly the fair share (slowdown 1)")
                 ax.set_yscale("log")
@@ -218,7 +219,8 @@ def fig_overcommit_counters(t: pd.DataFrame, *, title: str = "") -> Figure:
                     g = g.sort_values("x")
                     c = _colour(lk, i)
                     keyed(ax.errorbar(g["x"], g[col], yerr=_yerr(g, col), color=c, mec=c,
-                                      marker="o", ms=3.5, lw=1.0, capsize=1.5), lk)
+                                      marker=LOCK_MARKERS.get(lk, "o"), ms=3.5, lw=1.0,
+                                      capsize=1.5), lk)
                 if not (d[col].fillna(0) > 0).any():
                     ax.text(0.5, 0.5, "0 in every cell", transform=ax.transAxes,
                             ha="center", va="center", fontsize=9, color="0.3")

@@ -36,6 +36,13 @@ LOCK_PALETTE = {
     "pv-qspinlock-4.15": "#08468b",
     "pv-qspinlock-5.4": "#08306b",
 }
+#: Markers that tell the merged PV generations apart where their one colour family does
+#: not (figures with every lock on one axis); other locks: ``"o"``
+LOCK_MARKERS = {
+    "pv-qspinlock-4.2": "s", "pv-qspinlock-4.3": "^", "pv-qspinlock-4.4": "v",
+    "pv-qspinlock-4.5": "D", "pv-qspinlock-4.11": "P", "pv-qspinlock-4.15": "X",
+    "pv-qspinlock-5.4": "*",
+}
 PV_DASHES = {"off": "", "on": (4, 2)}
 SINGLE = (4.8, 3.4)
 WIDE = (9.6, 3.6)
