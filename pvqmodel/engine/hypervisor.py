@@ -54,10 +54,14 @@ vCPUs round-robin after ``last_boosted_vcpu`` for one runnable but not running: 
 ``VS_READY`` vCPU (preempted, or woken and queued) or a halted one whose kick is
 pending (``kvm_arch_vcpu_runnable``: the PV-unhalted flag). Background vCPUs belong
 to other VMs and are never scanned. The target runs next (``yield_to(p,
-preempt=true)``): taken out of its queue, it preempts the entity
-on its home pCPU, which goes to the head of that queue (``resched_curr``); when the
-target waits on the spinner's own queue (pinned to the same pCPU, or free
-placement's single queue) the spinner hands its pCPU to it. A halted target whose
+preempt=true)``): moved to the head of its queue, it preempts the entity on its
+home pCPU, which goes back to the head behind it, when the reschedule IPI has landed
+and the vCPU there has exited, ``P_RESCHED`` after the boost (``resched_curr``: an
+early quantum end); when the target waits on the spinner's own queue (pinned to the
+same pCPU, or free placement's single queue) the two exchange places: the target runs
+for the rest of the spinner's quantum and the spinner waits in the target's place in
+the queue (a fresh quantum per hand-over let two spinners starve the vCPU at their
+queue's head; the tail moved a yielding VM behind its co-tenants). A halted target whose
 kick is on its way becomes the next buddy instead: it runs (preempting) as soon as
 its kick lands, which the yield does not hasten. Then the spinner
 ``schedule()``s with itself as skip buddy: it gives its pCPU to the next entity of
@@ -908,10 +912,12 @@ def _yield_pcpu(s, t, I, F, TF, TI):
 @njit(cache=True, _nrt=False, inline='always')
 def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
     """``kvm_vcpu_yield_to(u)`` from spinner s -> ``yield_to(task, 1)``: u runs next.
-    u on another pCPU's queue (pinned): that pCPU reschedules to it (``resched_curr``),
-    the entity there goes back to the head of its queue; then s's own ``schedule()``
-    gives s's pCPU to the next entity of s's queue if there is one. u on s's queue
-    (pinned to s's pCPU, or free placement's single queue): s hands its pCPU to u.
+    u on another pCPU's queue (pinned): u goes to the head of that queue and that pCPU
+    reschedules to it ``P_RESCHED`` later (``resched_curr``: the IPI, the exit of the
+    vCPU there), the entity there going back to the head behind u; then s's own
+    ``schedule()`` gives s's pCPU to the next entity of s's queue if there is one. u on
+    s's queue (pinned to s's pCPU, or free placement's single queue): s and u exchange
+    places (u runs for the rest of s's quantum, s waits where u waited).
     A halted u whose kick is on its way (KVM: its PV-unhalted flag is set, so it counts
     as runnable) becomes the *next buddy*: it runs at once, preempting, when its kick
     lands (``DY_NEXT``, ``hv_wake``), not earlier: ``wake_ns`` is the model's kick ->
