@@ -104,6 +104,21 @@ def _grid(t: pd.DataFrame):
     return wls, ples, lays, locks, xpos, dodge
 
 
+def _plot_locks(ax, d: pd.DataFrame, col: str, locks, xpos, dodge) -> None:
+    """One line per lock of ``d[col]`` against the layout (dodged, with its interval
+    bars), in the lock's colour and marker."""
+    for i, lk in enumerate(locks):
+        g = d[d["lock"] == lk].copy()
+        if g.empty:
+            continue
+        g["x"] = g["layout"].map(xpos) + dodge[lk]
+        g = g.sort_values("x")
+        c = _colour(lk, i)
+        keyed(ax.errorbar(g["x"], g[col], yerr=_yerr(g, col), color=c, mec=c,
+                          marker=LOCK_MARKERS.get(lk, "o"), ms=3.5, lw=1.0, capsize=1.5),
+              lk)
+
+
 def fig_overcommit_slowdown(t: pd.DataFrame, *, title: str = "") -> Figure:
     """Slowdown against fair share per lock against the layout (log axis, 95 %
     intervals); one panel per workload (row) and PLE setting (column)."""
@@ -114,16 +129,7 @@ def fig_overcommit_slowdown(t: pd.DataFrame, *, title: str = "") -> Figure:
         for row, wl in zip(axes, wls, strict=True):
             for ax, ple in zip(row, ples, strict=True):
                 d = t[(t["workload"] == wl) & (t["ple"] == ple)]
-                for i, lk in enumerate(locks):
-                    g = d[d["lock"] == lk].copy()
-                    if g.empty:
-                        continue
-                    g["x"] = g["layout"].map(xpos) + dodge[lk]
-                    g = g.sort_values("x")
-                    c = _colour(lk, i)
-                    keyed(ax.errorbar(g["x"], g["slowdown"], yerr=_yerr(g, "slowdown"),
-                                      color=c, mec=c, marker=LOCK_MARKERS.get(lk, "o"),
-                                      ms=3.5, lw=1.0, capsize=1.5), lk)
+                _plot_locks(ax, d, "slowdown", locks, xpos, dodge)
                 no_legend(ax.axhline(1.0, color="0.2", lw=0.8, ls=":"),
                           "reference: exactly the fair share (slowdown 1)")
                 ax.set_yscale("log")
@@ -211,16 +217,7 @@ def fig_overcommit_counters(t: pd.DataFrame, *, title: str = "") -> Figure:
         for row, (wl, ple) in zip(axes, cells, strict=True):
             d = t[(t["workload"] == wl) & (t["ple"] == ple)]
             for ax, (col, label) in zip(row, _COUNTERS, strict=True):
-                for i, lk in enumerate(locks):
-                    g = d[d["lock"] == lk].copy()
-                    if g.empty:
-                        continue
-                    g["x"] = g["layout"].map(xpos) + dodge[lk]
-                    g = g.sort_values("x")
-                    c = _colour(lk, i)
-                    keyed(ax.errorbar(g["x"], g[col], yerr=_yerr(g, col), color=c, mec=c,
-                                      marker=LOCK_MARKERS.get(lk, "o"), ms=3.5, lw=1.0,
-                                      capsize=1.5), lk)
+                _plot_locks(ax, d, col, locks, xpos, dodge)
                 if not (d[col].fillna(0) > 0).any():
                     ax.text(0.5, 0.5, "0 in every cell", transform=ax.transAxes,
                             ha="center", va="center", fontsize=9, color="0.3")
