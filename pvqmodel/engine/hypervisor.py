@@ -183,7 +183,7 @@ from .fair import (
     wake_preempts,
     weight,
 )
-from .rand import bounded_int, exponential, uniform
+from .rand import bounded_int, exponential, lognormal, uniform
 from .state import (
     A_NEXT,
     A_VAL,
@@ -531,6 +531,16 @@ def draw_time(mean, expo, rng):
     if expo != 0.0 and mean > 0.0:
         return exponential(rng, mean)
     return mean
+
+
+@njit(cache=True, _nrt=False, inline='always')
+def draw_dist(mean, dist, mu, sigma, rng):
+    """A duration of one of three laws (a workload's critical section or think time):
+    ``dist`` 0.0 the mean itself, 1.0 exponential with this mean, 2.0 lognormal with
+    parameters ``mu``, ``sigma`` (chosen by the front end so its mean is ``mean``)."""
+    if dist == 2.0 and mean > 0.0:
+        return lognormal(rng, mu, sigma)
+    return draw_time(mean, dist, rng)
 
 
 @njit(cache=True, _nrt=False, inline='always')

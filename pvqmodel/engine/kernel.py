@@ -86,6 +86,7 @@ from .fair import HP_END_NS
 from .hypervisor import (
     HV_CUR,
     HV_SBSLOT,
+    draw_dist,
     draw_time,
     hv_halt,
     hv_init,
@@ -97,7 +98,7 @@ from .hypervisor import (
     hv_wake,
 )
 from .ipi import ipi_send
-from .rand import exponential, lognormal, uniform
+from .rand import exponential, uniform
 from .spin import spin_load, spin_result, spin_timeout
 from .state import (
     A_DELAY,
@@ -379,10 +380,7 @@ def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
         bn = int(np.log2(now - F[v, F_ACQ_START] + 1.0))
         nb = HO.shape[0] - n - 1
         HO[n + 1 + (bn if bn < nb else nb - 1), I[v, VM]] += 1.0
-        if P[P_CS_EXP] == 2.0 and P[P_CS] > 0.0:
-            cs = lognormal(rng, P[P_CS_MU], P[P_CS_SIGMA])
-        else:
-            cs = draw_time(P[P_CS], P[P_CS_EXP], rng)
+        cs = draw_dist(P[P_CS], P[P_CS_EXP], P[P_CS_MU], P[P_CS_SIGMA], rng)
         act_delay(I, F, v, cs, W_CS_DONE)
     elif pc == W_CS_DONE:
         I[v, PC] = unlock_entry(lock_id)
@@ -407,11 +405,7 @@ def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
         if pc == W_IPI_DONE:
             F[v, F_IPI_WAIT_NS] += now - F[v, F_IPI_T0]
         if P[P_THINK] > 0.0:
-            d = P[P_THINK]
-            if P[P_THINK_DIST] == 1.0:
-                d = exponential(rng, d)
-            elif P[P_THINK_DIST] == 2.0:
-                d = lognormal(rng, P[P_THINK_MU], P[P_THINK_SIGMA])
+            d = draw_dist(P[P_THINK], P[P_THINK_DIST], P[P_THINK_MU], P[P_THINK_SIGMA], rng)
             if P[P_THINK_SLEEP] != 0.0:
                 # a sleeping think time: the guest idles in HLT until its timer fires
                 F[v, F_DELAY] = d
