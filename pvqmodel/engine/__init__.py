@@ -1,7 +1,8 @@
 """The numba Monte Carlo engine: event core (core.py), state layout (state.py),
 cache-coherence cost model (coherence.py), spin-parking (spin.py), hypervisor
-(hypervisor.py), allocation-free random draws (rand.py) and the replication kernel
-(kernel.py), all compiled without numba's NRT (see kernel.py). The Python front-end is
+(hypervisor.py), allocation-free random draws (rand.py), the numba types of the small
+helpers' explicit signatures (sigs.py) and the replication kernel (kernel.py), all
+compiled without numba's NRT (see kernel.py). The Python front-end is
 :mod:`pvqmodel.sim`. This file owns the engine's compiled code: numba's on-disk cache,
 keyed by a hash of the engine and lock sources, and :func:`ensure_compiled`, which
 says so before the first (cold) compile and then compiles, so that progress bars
@@ -19,13 +20,15 @@ from pathlib import Path
 import numba
 
 #: Cold compile of the kernel, printed as the estimate by :func:`ensure_compiled`. Measured
-#: on the project's 2-core machine (2026-11): 78 s of wall time for a whole cold-cache
-#: process (``pvqmodel bench --only compile``, 1-min load about 1), with the issue-14 host
+#: on the project's 2-core machine (2026-11): 50 s of wall time for a whole cold-cache
+#: process once the small helpers got explicit signatures (sigs.py: one specialization
+#: each instead of one per combination of constant arguments); 78 s before that
+#: (``pvqmodel bench --only compile``, 1-min load about 1), with the issue-14 host
 #: (several VMs per run, the CFS/EEVDF schedulers, halt polling, guest idle); 43.5 s
 #: before them, with the issue-12 compile levers and the issue-13 locks; the NRT-free
 #: build before those took 53 s, the NRT build 57-62 s. Slower when other jobs share the
 #: cores.
-COMPILE_SECONDS_ESTIMATE = 80
+COMPILE_SECONDS_ESTIMATE = 55
 
 
 def source_hash() -> str:

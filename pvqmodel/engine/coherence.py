@@ -42,6 +42,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .core import tm_set
 from .rand import bounded_int, uniform
+from .sigs import b1, i8
 from .state import (
     F_ITER,
     F_PARK_T0,
@@ -137,7 +138,7 @@ RF_SNOOP = NF + 1  # time the request's snoop/invalidation reaches the current h
 NRF = 2
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(b1(i8), cache=True, _nrt=False)
 def is_locked_op(op):
     return op >= OP_XADD  # XADD, CMPXCHG, XCHG, OR, AND
 

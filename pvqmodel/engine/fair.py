@@ -52,6 +52,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .sigs import I1, i8
+
 # ---- H header (int64): where each part of the hypervisor state starts -----------------
 HV_PSLOT = 0  # timer slot of pCPU 0's tick / quantum (pCPU p: + p)
 HV_SBSLOT = 1  # timer slot of vCPU 0's store buffer (x86-TSO drain)
@@ -160,18 +162,18 @@ MIN_SHARES = 2
 SCHED_NR_LATENCY = 8  # sched_nr_latency = sched_latency / min_granularity
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I1, i8, i8), cache=True, _nrt=False)
 def ent(H, e, c):
     """Index of column c of entity e's record in H."""
     return H[HV_EB] + e * NHE + c
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I1, i8, i8), cache=True, _nrt=False)
 def cpu(H, p, c):
     return H[HV_CB] + p * NHC + c
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I1, i8, i8), cache=True, _nrt=False)
 def vmr(H, k, c):
     return H[HV_VB] + k * NHVM + c
 
@@ -188,7 +190,7 @@ def weight(H, e):
     return w if w > MIN_SHARES else MIN_SHARES
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(i8, i8), cache=True, _nrt=False)
 def vdelta(ns, w):
     """calc_delta_fair: ns of run time in virtual time for weight w."""
     return ns * NICE_0_LOAD // w

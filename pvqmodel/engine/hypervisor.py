@@ -184,6 +184,7 @@ from .fair import (
     weight,
 )
 from .rand import bounded_int, exponential, lognormal, uniform
+from .sigs import I1, i8
 from .state import (
     A_NEXT,
     A_VAL,
@@ -385,12 +386,12 @@ def hv_entity_frame(H: np.ndarray, n: int, now: float) -> dict:
     return out
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I1), cache=True, _nrt=False)
 def _nq(LP):
     return LP[LP_NPCPU] if LP[LP_PINNED] != 0 else 1
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(i8, i8, I1), cache=True, _nrt=False)
 def _home_queue(e, n, LP):
     if LP[LP_PINNED] == 0:
         return 0
@@ -399,7 +400,7 @@ def _home_queue(e, n, LP):
     return (e - n) % LP[LP_NPCPU]
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I1), cache=True, _nrt=False)
 def _qbase(H):
     return H[HV_RRQ]
 

@@ -420,7 +420,7 @@ def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(cache=True, _nrt=False)
 def lock_released(k, v, now, I, F, G):
     """The release of lock instance ``k`` by ``v`` took effect (a write marked ``A_REL``
     that succeeded): the per-instance mutual-exclusion check and handoff bookkeeping."""
@@ -602,7 +602,7 @@ def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, fir
     hv_init(I, F, G, P[0], LP[0], H, TF, TI, rng)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(cache=True, _nrt=False)
 def trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot):
     """Record the event of timer slot ``i`` in the trace ring: its kind (``TK_*``), its
     index within the kind, and a snapshot read only from arrays of that kind's size."""

@@ -35,6 +35,7 @@ from .coherence import (
     add_watcher,
 )
 from .core import INF, tm_set
+from .sigs import F2, I2, f8, i8, void
 from .state import (
     A_BUDGET,
     A_CMP,
@@ -67,7 +68,7 @@ from .state import (
 )
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(i8, f8, I2, F2, I2), cache=True, _nrt=False)
 def spin_load(v, now, I, F, R):
     """Fill v's request row with one iteration's load of the watched word. The caller
     hands it to the event loop, which issues it (kernel.py: one call site of ``issue``)."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from numba import njit
 
+from .sigs import F2, I2, f8, i8, void
+
 # ---- per-vCPU integer registers: I[v, ...] -------------------------------------------
 PC = 0  # program counter: an integer state of the workload or of the lock algorithm
 MODE = 1  # engine mode of the vCPU (M_* below)
@@ -189,7 +191,7 @@ ST_LOST_WAKEUP = 8  # every unfinished vCPU halted with no kick or interrupt com
 ST_PAUSED = 9  # not a failure: the event loop spent its chunk budget; call it again
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(I2, i8, i8, i8, i8, i8, i8, i8), cache=True, _nrt=False)
 def act_mem(I, v, op, word, mask, val, exp, nxt):
     """Request a blocking memory operation; continue at ``nxt`` with RES/OK set."""
     I[v, ACT] = A_MEM
@@ -202,7 +204,7 @@ def act_mem(I, v, op, word, mask, val, exp, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(I2, i8, i8, i8, i8, i8, i8, i8), cache=True, _nrt=False)
 def act_mem_release(I, v, op, word, mask, val, exp, nxt):
     """A locked RMW that releases the lock when it writes (PV unlock: ``cmpxchg`` of the
     locked byte, ``add_smp`` of the ticket head): marked for the mutual-exclusion check
@@ -217,7 +219,7 @@ def act_mem_release(I, v, op, word, mask, val, exp, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(I2, i8, i8, i8, i8, i8, i8), cache=True, _nrt=False)
 def act_store(I, v, word, mask, val, release, nxt):
     """Request a plain store through the store buffer; continue at ``nxt`` at once."""
     I[v, ACT] = A_STORE
@@ -229,7 +231,7 @@ def act_store(I, v, word, mask, val, release, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(I2, i8, i8, i8, i8, i8, i8, i8), cache=True, _nrt=False)
 def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     """Spin (load + PAUSE) until ``(word & mask) cmp val`` or ``budget`` iterations.
 
@@ -247,7 +249,7 @@ def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     I[v, ITERS] = 0
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(I2, F2, i8, f8, i8), cache=True, _nrt=False)
 def act_delay(I, F, v, ns, nxt):
     """Spend ``ns`` of local work (no shared memory), then continue at ``nxt``."""
     I[v, ACT] = A_DELAY
@@ -255,7 +257,7 @@ def act_delay(I, F, v, ns, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(I2, i8, i8, i8), cache=True, _nrt=False)
 def act_halt(I, v, site, nxt):
     """Halt (``halt()`` / ``__queue_halt_cpu``'s HLT) and continue at ``nxt`` once
     woken by a kick or an interrupt. The lock code does its own re-check first, as the
@@ -266,7 +268,7 @@ def act_halt(I, v, site, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(I2, i8, i8, i8), cache=True, _nrt=False)
 def act_kick(I, v, target, nxt):
     """Kick vCPU ``target`` (``kvm_kick_cpu``: the KVM_HC_KICK_CPU hypercall); the
     kicker spends the kick cost, then continues at ``nxt``."""
@@ -275,7 +277,7 @@ def act_kick(I, v, target, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(I2, i8, i8), cache=True, _nrt=False)
 def act_fence(I, v, nxt):
     """``smp_mb()``: wait until the store buffer has drained, then continue."""
     I[v, ACT] = A_FENCE
@@ -464,7 +466,7 @@ GL_ACQS = 9  # acquisitions of instance k
 NGL = 10
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(i8), cache=True, _nrt=False)
 def gl(k):
     """First index of lock instance k's check block in G (``G[gl(k) + GL_*]``)."""
     return NG + k * NGL

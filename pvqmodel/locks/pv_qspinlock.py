@@ -150,6 +150,7 @@ from __future__ import annotations
 from numba import njit
 
 from ..engine.hypervisor import hv_vcpu_preempted
+from ..engine.sigs import I1, I2, i8
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
@@ -386,21 +387,21 @@ def lock_hash(bits: int, ver: int, j: int) -> int:
     return hash_ptr(_PV_LOCK_ADDR + 64 * j, bits, ver)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I2, i8, i8), cache=True, _nrt=False)
 def qw(I, cpu, field):
     """Word index of a field of cpu's qnode (node 0): ``per_cpu_ptr`` is the cpu's node
     base ``I[cpu, NODEW]``."""
     return I[cpu, NODEW] + field
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I1, i8), cache=True, _nrt=False)
 def he_word(LPa, e):
     """Word index of hash entry e's ``lock`` field (``node`` is the next word) in the
     VM's table (its global words)."""
     return LPa[LP_GLOBAL_W0] + 2 * e
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I1, i8, i8), cache=True, _nrt=False)
 def he_entry(LPa, hash, offset):
     """for_each_hash_entry: entry ``offset`` hops from the line start of ``hash`` (the
     lock's ``hash_ptr``)."""

@@ -86,6 +86,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..engine.sigs import F1, F2, I2, i8, void
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
@@ -231,14 +232,14 @@ PQ_US_MYCPU = 680
 PQ_US_DONE = 681
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I2, i8, i8), cache=True, _nrt=False)
 def qw(I, cpu, field):
     """Word index of a field of cpu's qnode (qnodes[0]): ``per_cpu_ptr`` is the cpu's node
     base ``I[cpu, NODEW]``."""
     return I[cpu, NODEW] + field
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(void(i8, I2, F2, F1, i8), cache=True, _nrt=False)
 def pv_call(v, I, F, P, nxt):
     """A paravirt hook that costs a call: ``P_PV_CALL`` of local work, then ``nxt``
     (no event at all when the cost is zero)."""

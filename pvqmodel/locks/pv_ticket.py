@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..engine.sigs import F1, F2, I1, I2, i8, void
 from ..engine.state import (
     CMP_EQ,
     G_SLOW_OPEN,
@@ -137,14 +138,14 @@ PVT_UL_W_WANT_DONE = 530  # ACCESS_ONCE(w->want) == ticket
 PVT_UL_SLOW_END = 531  # end of __ticket_unlock_slowpath
 
 
-@njit(cache=True, _nrt=False)
+@njit(i8(I2, i8, i8), cache=True, _nrt=False)
 def kw(I, cpu, field):
     """Word index of a field of cpu's ``klock_waiting`` (``per_cpu``: the cpu's per-CPU
     base ``I[cpu, NODEW]``)."""
     return I[cpu, NODEW] + field
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I1, i8), cache=True, _nrt=False)
 def mask_word(LP, k):
     """Word index of word ``k`` of the VM's ``waiting_cpus`` bitmap (its global words)."""
     return LP[LP_GLOBAL_W0] + k
@@ -166,7 +167,7 @@ def _ffs(x):
     return i
 
 
-@njit(cache=True, _nrt=False)
+@njit(void(i8, I2, I1, i8), cache=True, _nrt=False)
 def _granted(v, I, G, path):
     # FIFO check: tickets are granted strictly in the order they were taken
     if I[v, R0] != G[gl(I[v, LKI]) + GL_TICKET_NEXT]:
@@ -176,7 +177,7 @@ def _granted(v, I, G, path):
     I[v, PC] = W_LOCKED
 
 
-@njit(cache=True, _nrt=False)
+@njit(void(i8, I2, F2, F1, i8), cache=True, _nrt=False)
 def _pv_call(v, I, F, P, nxt):
     """Cost of taking a paravirt hook, then continue at ``nxt`` (no event if free)."""
     if P[P_PV_CALL] > 0.0:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..engine.sigs import I2, i8
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
@@ -130,7 +131,7 @@ def qnode_locked(I, cpu):
     return I[cpu, NODEW]  # per_cpu_ptr(&qnodes[0].mcs, cpu)->locked
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(I2, i8), cache=True, _nrt=False)
 def qnode_next(I, cpu):
     return I[cpu, NODEW] + 1
 
@@ -140,7 +141,7 @@ def encode_tail(cpu):
     return (cpu + 1) << _Q_TAIL_CPU_OFFSET  # idx 0
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(i8(i8), cache=True, _nrt=False)
 def decode_tail_cpu(val):
     return ((val & _Q_TAIL_MASK) >> _Q_TAIL_CPU_OFFSET) - 1
 

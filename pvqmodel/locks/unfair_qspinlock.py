@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..engine.sigs import I2, i8
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
@@ -135,7 +136,7 @@ UQ_STEAL_DONE = 453
 UQ_UNLOCK = 460
 
 
-@njit(cache=True, _nrt=False)
+@njit(i8(I2, i8, i8), cache=True, _nrt=False)
 def qw(I, cpu, field):
     """Word index of a field of cpu's qnode: ``per_cpu_ptr`` is the cpu's node
     base ``I[cpu, NODEW]``."""
