@@ -73,7 +73,8 @@ TARGETS = (
      1.7, "x", None),
     ("compile_cold_s", "compile", "cold compile (fresh NUMBA_CACHE_DIR), wall", "<=", 30.0,
      " s", None),
-    ("compile_rss_mb", "compile", "peak RSS of the cold-compile process", "<=", 600.0,
+    ("compile_rss_mb", "compile", "peak RSS of the cold-compile processes (main + helper)",
+     "<=", 600.0,
      " MB", None),
     ("warm_start_s", "compile", "import pvqmodel + first simulate, warm cache", "<=", 2.0,
      " s", None),
@@ -280,8 +281,10 @@ from pvqmodel.sim import simulate
 engine_table(ops_per_task=20, reps=1, progress=False)
 simulate("pv-qspinlock-v10", 4, 20, reps=1,
          schedule=Schedule(overcommit=2, quantum_ns=1e5, ple_window_ns=PLE_WINDOW_NS))
+from pvqmodel.engine.precompile import LAST_HELPER
 print(json.dumps({"cold": cold, "compile_s": t1 - t0,
-                  "total_s": time.perf_counter() - t0}))
+                  "total_s": time.perf_counter() - t0,
+                  "helper_rss_mb": LAST_HELPER.get("rss_mb", 0.0)}))
 """
 
 _WARM = """
@@ -356,8 +359,10 @@ def _compile(size, meas, info):
     else:  # tests only: the current (warm) cache, so the figure is not a cold compile
         res, wall, rss = _child(_COLD, {"NUMBA_CACHE_DIR": str(numba.config.CACHE_DIR)})
     meas["compile_cold_s"] = _summary([wall])
-    meas["compile_rss_mb"] = _summary([rss])
-    info["compile"] = dict(res, subprocess_wall_s=wall, cache=size["cold_cache"])
+    # the helper process (engine/precompile.py) runs beside the main one: their peaks add
+    meas["compile_rss_mb"] = _summary([rss + res["helper_rss_mb"]])
+    info["compile"] = dict(res, subprocess_wall_s=wall, cache=size["cold_cache"],
+                           main_rss_mb=rss)
     warm, walls = [], []
     for _ in range(size["warm_rounds"]):
         res, wall, _ = _child(_WARM)
@@ -489,8 +494,9 @@ def format_human(d: dict) -> str:
         c = info["compile"]
         lines.append(f"  compile subprocess ({c['cache']} cache, cold={c['cold']}): "
                      f"ensure_compiled {c['compile_s']:.1f} s, all runs {c['total_s']:.1f} s, "
-                     f"process wall {c['subprocess_wall_s']:.1f} s; warm start subprocess "
-                     f"wall {info['warm_start_subprocess_wall_s']:.2f} s")
+                     f"process wall {c['subprocess_wall_s']:.1f} s, peak RSS main "
+                     f"{c['main_rss_mb']:.0f} MB + helper {c['helper_rss_mb']:.0f} MB; warm "
+                     f"start subprocess wall {info['warm_start_subprocess_wall_s']:.2f} s")
     for v in d["verdicts"]:
         rng = (f" (median of {v['rounds']}, range {_num(v['lo'], v['unit'])}-"
                f"{_num(v['hi'], v['unit'])})" if v["rounds"] > 1 else " (1 run)")

@@ -20,15 +20,18 @@ from pathlib import Path
 import numba
 
 #: Cold compile of the kernel, printed as the estimate by :func:`ensure_compiled`. Measured
-#: on the project's 2-core machine (2026-11): 50 s of wall time for a whole cold-cache
-#: process once the small helpers got explicit signatures (sigs.py: one specialization
-#: each instead of one per combination of constant arguments); 78 s before that
+#: on the project's 2-core machine (2026-11): 35 s of wall time for a whole cold-cache
+#: process with the kernel's large callees compiled in a helper process on the second
+#: core (precompile.py), 50 s on one core (:data:`COMPILE_SECONDS_ONE_CORE`), once the
+#: small helpers got explicit signatures (sigs.py: one specialization each instead of
+#: one per combination of constant arguments); 78 s before that
 #: (``pvqmodel bench --only compile``, 1-min load about 1), with the issue-14 host
 #: (several VMs per run, the CFS/EEVDF schedulers, halt polling, guest idle); 43.5 s
 #: before them, with the issue-12 compile levers and the issue-13 locks; the NRT-free
 #: build before those took 53 s, the NRT build 57-62 s. Slower when other jobs share the
 #: cores.
-COMPILE_SECONDS_ESTIMATE = 55
+COMPILE_SECONDS_ESTIMATE = 40
+COMPILE_SECONDS_ONE_CORE = 55
 
 
 def source_hash() -> str:
@@ -91,9 +94,12 @@ def ensure_compiled(stream=None) -> bool:
 
     If the kernel is not loaded yet and its on-disk cache is cold, first print one line
     to ``stream`` (default ``sys.stderr``; ``False``: silent): "pvqmodel: compiling the
-    engine once, about N s (cached afterwards)", N = :data:`COMPILE_SECONDS_ESTIMATE`.
-    Then run the smallest simulation. Warm cache or already loaded: silent. Called by
-    :func:`pvqmodel.simulate` and before every progress bar that runs the engine.
+    engine once, about N s (cached afterwards)", N = :data:`COMPILE_SECONDS_ESTIMATE`
+    (:data:`COMPILE_SECONDS_ONE_CORE` with one core).
+    On a cold cache, compile the kernel's large callees on two cores
+    (precompile.py). Then run the smallest simulation. Warm cache or already loaded:
+    silent. Called by :func:`pvqmodel.simulate` and before every progress bar that runs
+    the engine.
     Thread-safe (other threads wait for the one compile). Returns True if it compiled
     from a cold cache."""
     global _ready
@@ -102,19 +108,26 @@ def ensure_compiled(stream=None) -> bool:
     with _compile_lock:
         if _ready:
             return False
-        from . import kernel
-        if kernel.run_replication.signatures and kernel.init_replication.signatures:
+        loaded = sys.modules.get(f"{__name__}.kernel")
+        if (loaded is not None and loaded.run_replication.signatures
+                and loaded.init_replication.signatures):
             _ready = True
             return False
         cold = not kernel_cache_is_warm()
         if cold and stream is not False:
+            # before importing the kernel: that compiles the small helpers (sigs.py)
             out = sys.stderr if stream is None else stream
-            print(f"pvqmodel: compiling the engine once, about {COMPILE_SECONDS_ESTIMATE} s "
+            from .precompile import helper_cores
+            est = COMPILE_SECONDS_ESTIMATE if helper_cores() > 1 else COMPILE_SECONDS_ONE_CORE
+            print(f"pvqmodel: compiling the engine once, about {est} s "
                   "(cached afterwards)", file=out, flush=True)
         from ..params import Hardware, Workload
         from ..sim import simulate
         _ready = True  # simulate() calls ensure_compiled(): let it through
         try:
+            if cold:
+                from .precompile import compile_in_parallel
+                compile_in_parallel()  # the kernel's large callees, on two cores
             simulate("ticket", 1, 1, hardware=Hardware(), workload=Workload(), reps=1,
                      trace=1)
         except BaseException:

@@ -1,0 +1,135 @@
+"""A cold compile on two cores: the kernel's large callees compiled in a helper process.
+
+numba compiles one function at a time in one thread, and the kernel's cold compile is
+mostly numba's own typing of about a hundred functions (issue 12). The kernel
+(``run_replication``, ``init_replication``) calls a few large functions that call no
+one else in the kernel: the lock steps (locks/), the hypervisor's entry points
+(hypervisor.py, with the fair schedulers under them) and ``ipi_send`` (ipi.py). On a
+cold cache :func:`compile_in_parallel` splits them into two groups of about equal
+compile time; a helper process compiles one group (and then ``init_replication``) into
+numba's on-disk cache while this process compiles the other, then this process compiles
+``run_replication``, which loads the helper's functions from the cache instead of
+compiling them.
+
+Each function is compiled with the argument types the kernel passes it (sigs.py); if a
+call in the kernel changed its types, the kernel would compile that function again
+itself (slower, never wrong), and ``tests/test_engine_precompile.py`` would fail: it checks
+that the cache holds exactly these signatures. The helper process is an optimisation
+only: if it fails, or there is one core, this process compiles everything; Ctrl-C
+stops both. The helper's peak memory adds to this process's while both run
+(``pvqmodel bench`` reports the two and their sum)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from .sigs import F1, F2, I1, I2, f8, i8
+
+
+def rng_type():
+    """numba type of the kernels' random argument (a PCG64 bit generator, sim.py)."""
+    return numba.typeof(np.random.PCG64(0))
+
+
+def groups():
+    """The kernel's large callees, each with the argument types the kernel passes, in two
+    groups: ``"main"`` (this process) and ``"helper"`` (the helper process). The split
+    balances the measured compile times (about 20 s each on the project's machine, the
+    fair schedulers under ``hv_quantum_end``, ``hv_wake`` and ``fs_init`` included)."""
+    from ..locks import (
+        pv_qspinlock,
+        pv_qspinlock_v10,
+        pv_qspinlock_v10_unfair,
+        pv_ticket,
+        qspinlock,
+        qspinlock_418,
+        tas,
+        ticket,
+        unfair_qspinlock,
+    )
+    from . import hypervisor as hv
+    from . import ipi, kernel
+    rng = rng_type()
+    # lock steps: (v, now, I, F, G, LP row, P row, n)
+    step = (i8, f8, I2, F2, I1, I1, F1, i8)
+    # hypervisor entry points: (v or p, t, I, F, G, P row, LP row, H, TF, TI, rng)
+    hvs = (i8, f8, I2, F2, I1, F1, I1, I1, F1, I1, rng)
+    main = [
+        (pv_qspinlock.pv_qspinlock_step, step),
+        (pv_qspinlock_v10.pv_qspinlock_v10_step, step),
+        (pv_qspinlock_v10_unfair.pv_qspinlock_v10_unfair_step, step),
+        (unfair_qspinlock.unfair_qspinlock_step, step),
+        (pv_ticket.pv_ticket_step, step),
+        (qspinlock.qspinlock_step, step),
+        (qspinlock_418.qspinlock_418_step, step),
+        (tas.tas_step, step),
+        (ticket.ticket_step, step),
+        (ipi.ipi_send, (i8, f8, I2, F2, I1, F1, F1, I1, F1, I1, rng)),
+        (hv.hv_ple_exit, (i8, f8, I2, F2, I1, F1, F1, I1)),
+        (hv.hv_kick, hvs),
+        (hv.hv_halt, hvs),
+        (hv.hv_on_spin, hvs),
+    ]
+    helper = [
+        (hv.hv_quantum_end, hvs),
+        (hv.hv_wake, hvs),
+        (hv.hv_release, hvs),
+        # hv_init(I, F, G, P row, LP row, H, TF, TI, rng)
+        (hv.hv_init, (I2, F2, I1, F1, I1, I1, F1, I1, rng)),
+        # and the kernel's set-up, which calls nothing else not compiled by now
+        (kernel.init_replication, (F2, I2, I2, I1, I1, I2, F2, I2, I2, I2, I1, F1, I1, I1,
+                                   F2, I1, rng)),
+    ]
+    return {"main": main, "helper": helper}
+
+
+def compile_group(name: str) -> None:
+    """Compile (or load from numba's cache) every function of group ``name``."""
+    for disp, sig in groups()[name]:
+        disp.compile(sig)
+
+
+def helper_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+#: The last helper process of this process (:func:`compile_in_parallel`): its exit code
+#: and peak resident memory, MB (``pvqmodel bench`` reports it beside the main process's)
+LAST_HELPER: dict = {}
+
+
+def compile_in_parallel() -> bool:
+    """Compile the kernel's large callees, the helper group in a helper process while
+    this one compiles the main group; wait for the helper. Returns False (and does
+    nothing) with one core. Call it before the kernel's first compile."""
+    if helper_cores() < 2:
+        return False
+    # the helper imports this same package (first on its path: not a checkout in its
+    # working directory) and uses this process's numba cache
+    root = str(Path(__file__).resolve().parents[2])
+    code = (f"import sys; sys.path.insert(0, {root!r}); "
+            "from pvqmodel.engine.precompile import compile_group; compile_group('helper')")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(numba.config.CACHE_DIR))
+    helper = subprocess.Popen([sys.executable, "-c", code], env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        compile_group("main")
+        _, status, usage = os.wait4(helper.pid, 0)
+        helper.returncode = os.waitstatus_to_exitcode(status)
+        LAST_HELPER.update(returncode=helper.returncode, rss_mb=usage.ru_maxrss / 1024)
+    finally:
+        if helper.poll() is None:  # Ctrl-C or an error here: stop the helper too
+            helper.kill()
+            helper.wait()
+    return True

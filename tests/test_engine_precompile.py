@@ -1,0 +1,39 @@
+"""The cold compile's helper process (engine/precompile.py) compiles the kernel's large
+callees with the argument types the kernel passes them: if a call in the kernel changed
+its types, the kernel would compile a second specialization of that function and the
+helper's work would be wasted (slower cold compiles, never wrong results). numba's
+cache writes one ``.nbc`` file per specialization, so after the kernel and the groups
+have both been compiled (or loaded), each function must have exactly one."""
+
+from pathlib import Path
+
+import numba
+
+from pvqmodel import simulate
+from pvqmodel.engine import precompile
+
+
+def _cached_specializations(disp) -> list[Path]:
+    mod = disp.py_func.__module__.rsplit(".", 1)[-1]
+    root = Path(numba.config.CACHE_DIR)
+    return sorted(root.rglob(f"{mod}.{disp.__name__}-*.nbc"))
+
+
+def test_groups_cover_distinct_functions():
+    g = precompile.groups()
+    funcs = [d for name in ("main", "helper") for d, _ in g[name]]
+    assert len(funcs) == len(set(funcs)) > 10
+    assert all(len(sig) == d.py_func.__code__.co_argcount for name in g for d, sig in g[name])
+
+
+def test_precompiled_signatures_are_the_ones_the_kernel_uses():
+    # the kernel, with every lock and the host (compiled or loaded from the cache)
+    simulate("pv-qspinlock-v10", 2, 5, reps=1)
+    for name in ("main", "helper"):
+        # loads from the cache if the kernel compiled these signatures; else compiles a
+        # second specialization, which the check below sees
+        precompile.compile_group(name)
+    for name, funcs in precompile.groups().items():
+        for disp, _ in funcs:
+            files = _cached_specializations(disp)
+            assert len(files) == 1, (name, disp.__name__, [f.name for f in files])
