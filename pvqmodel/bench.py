@@ -11,11 +11,14 @@ Owns the measuring stick of the engine's speed. Groups (``--only``):
   (``spin="iterate"``) is timed too, as information without a verdict.
 - ``events``: engine events per second (the kernel's events: vCPU steps, line service
   completions, quantum ends, store-buffer drains) on one thread, N = 8, ticket and
-  pv-qspinlock-v10, dedicated pCPUs; ``simulate`` with its defaults (trace ring of 256).
+  pv-qspinlock-v10, dedicated pCPUs; ``simulate`` with its defaults (a trace ring of 256,
+  filled only if a replication fails: sim.run_state).
 - ``scaling``: wall time per event at N = 256 over N = 8 for ticket, qspinlock and
   pv-qspinlock-v10, dedicated and under an overcommit-2 schedule with KVM's default PLE,
   on the preset hardware widened to 4 sockets x 64 cores. Each run is cut at an event
-  budget (``max_events``, results unchecked): only its cost per event is used.
+  budget (``max_events``, results unchecked): only its cost per event is used; no trace
+  ring (``trace=0``), since a run cut by its budget counts as failed and
+  ``simulate`` would run it again to record the trace (sim.run_state).
 - ``table``: the 32-cell engine table as ``make reproduce`` runs it
   (``engine_table(ops_per_task=20_000, reps=4, seed=1)``) in process CPU seconds
   (``time.process_time``), one worker; then again with ``workers=2``: the wall speed-up.
@@ -179,7 +182,7 @@ def _per_event(lock, n, sched, hw, wl, events, seed):
     from .sim import simulate
     t0 = time.perf_counter()
     s = simulate(lock, n, 10**7, hardware=hw, workload=wl, schedule=sched, reps=1,
-                 seed=seed, max_events=events, check=False).summary
+                 seed=seed, max_events=events, check=False, trace=0).summary
     dt = time.perf_counter() - t0
     return dt / max(int(s["events"].sum()), 1)
 
@@ -302,9 +305,11 @@ from pvqmodel.params import PLE_WINDOW_NS, Schedule
 from pvqmodel.sim import default_hardware
 hw = dataclasses.replace(default_hardware(), cores_per_socket=64, sockets=4)
 ev = {events}
-pvqmodel.simulate("ticket", 256, 10**7, hardware=hw, reps=1, max_events=ev, check=False)
+pvqmodel.simulate("ticket", 256, 10**7, hardware=hw, reps=1, max_events=ev, check=False,
+                  trace=0)
 pvqmodel.simulate("pv-qspinlock-v10", 256, 10**7, hardware=hw, reps=1, max_events=ev,
-                  check=False, schedule=Schedule(overcommit=2, ple_window_ns=PLE_WINDOW_NS))
+                  check=False, trace=0,
+                  schedule=Schedule(overcommit=2, ple_window_ns=PLE_WINDOW_NS))
 print(json.dumps({{"ok": True}}))
 """
 
