@@ -440,6 +440,8 @@ IS_NONE = 0  # nothing to issue
 IS_BLOCKING = 1  # request v: the vCPU waits; on a hit it continues at RF_RESUME
 IS_BUFFERED = 2  # request n + v enters the store buffer; the vCPU goes on after a hit time
 IS_DRAINED = 3  # request n + v: the buffered store's drain delay is over, its RFO goes out
+IS_DISPATCH = 4  # the step asked for the machine: the loop calls ``dispatch`` (one call
+#                  site, for this and a drained store buffer, so it is inlined once)
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -519,9 +521,10 @@ def dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n):
 @njit(cache=True, _nrt=False, inline='always')
 def run_steps(v, now, I, F, mem, R, P, LP, Pv, LPv, H, rng, TF, TI,
               G, HO, first_ops, n):
-    """Step vCPU ``v`` until it asks for the machine. Returns what the event loop must
-    issue (``IS_*``). ``Pv``/``LPv``: the rows of v's VM (workload and lock steps);
-    ``P``/``LP``: row 0, the host-wide values (hypervisor, dispatch)."""
+    """Step vCPU ``v`` until it asks for the machine. Returns ``IS_DISPATCH`` if it did
+    (the event loop then calls ``dispatch``), else ``IS_NONE``. ``Pv``/``LPv``: the rows
+    of v's VM (workload and lock steps); ``P``/``LP``: row 0, the host-wide values
+    (hypervisor, dispatch)."""
     lock_id = I[v, LOCK_ID]  # loop-invariant here, so the dispatch need not be re-read
     for _ in range(64):
         I[v, ACT] = A_NONE
@@ -549,7 +552,7 @@ def run_steps(v, now, I, F, mem, R, P, LP, Pv, LPv, H, rng, TF, TI,
             ipi_send(v, now, I, F, G, P, Pv, LPv, TF, TI, rng)
             return IS_NONE
         if act != A_NONE:
-            return dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n)
+            return IS_DISPATCH
     G[G_STATUS] = ST_BAD_STATE  # a step loop that never asks for the machine
     return IS_NONE
 
@@ -721,13 +724,15 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
                 spin_load(v, t, I, F, R)
                 kind = IS_BLOCKING
             elif mode == M_DRAIN:
-                kind = dispatch(v, t, I, F, mem, R, P, rng, TF, TI, G, n)
+                kind = IS_DISPATCH
             else:
                 G[G_STATUS] = ST_BAD_STATE
             if go:
                 vm = I[v, VM]
                 kind = run_steps(v, t, I, F, mem, R, P, LP, PV[vm], LPV[vm], H, rng,
                                  TF, TI, G, HO, first_ops, n)
+            if kind == IS_DISPATCH:
+                kind = dispatch(v, t, I, F, mem, R, P, rng, TF, TI, G, n)
         r = -1
         iss = -1
         if kind != IS_NONE:
