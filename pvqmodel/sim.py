@@ -546,7 +546,8 @@ def run_state(run, rng, max_events, trace, timer, chunk_events=None, cancel=None
     chunking never changes the results: all state lives in the arrays and ``rng``.
 
     The trace ring (``trace`` events) is read only when a replication fails, and writing
-    it costs every event (about a seventh of the engine's time in a host run, issue 12).
+    it costs every event (without it: 7 % more events/s at N = 8, 3 % in the 2-VM host
+    case of ``pvqmodel bench``, issue 12).
     So the replication runs without it, and only if it fails (any status but
     ``ST_OK``) runs again from the same random state with the ring: the engine is
     deterministic and the ring is write-only, so the replay is the same run, event for
