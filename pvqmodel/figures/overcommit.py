@@ -119,6 +119,30 @@ def _plot_locks(ax, d: pd.DataFrame, col: str, locks, xpos, dodge) -> None:
               lk)
 
 
+def _layout_ticks(ax, t: pd.DataFrame, lays) -> None:
+    """The x axis of a panel: one tick per VM layout, labelled with its overcommit."""
+    ax.set_xticks(range(len(lays)))
+    ax.set_xticklabels([_layout_label(t, lay) for lay in lays])
+
+
+def _plain_y(ax) -> None:
+    """y tick labels as plain numbers ("0.5", "20"), none on the minor ticks."""
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _finish_lines(fig, axes, t: pd.DataFrame, locks, xlabel: str, top: float,
+                  note: str, title: str) -> None:
+    """The per-lock line figures' frame: the x label under the last row, the lock legend
+    (with ``note`` after the replication count) below, the title above."""
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    fig.tight_layout(rect=(0, _legend_room(fig, locks), 1, top if title else 1))
+    _lock_legend(fig, locks, f"mean of {n_text(t['reps'])} replications, bars {_CI} {note}")
+    if title:
+        fig.suptitle(title, fontsize=9)
+
+
 def fig_overcommit_slowdown(t: pd.DataFrame, *, title: str = "") -> Figure:
     """Slowdown against fair share per lock against the layout (log axis, 95 %
     intervals); one panel per workload (row) and PLE setting (column)."""
@@ -140,20 +164,14 @@ def fig_overcommit_slowdown(t: pd.DataFrame, *, title: str = "") -> Figure:
                 hi = hi if np.isfinite(hi) else 2.0
                 ax.set_ylim(min(0.8, lo / 1.25), max(1.25, hi * 1.25))
                 ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-                ax.yaxis.set_minor_formatter(NullFormatter())
+                _plain_y(ax)
                 ax.set_title(_panel_title(wl, ple))
                 ax.set_ylabel("slowdown against fair share (log)")
-                ax.set_xticks(range(len(lays)))
-                ax.set_xticklabels([_layout_label(t, lay) for lay in lays])
-        for ax in axes[-1]:
-            ax.set_xlabel("VM layout (vCPUs per VM) and overcommit (total vCPUs / pCPUs)")
-        fig.tight_layout(rect=(0, _legend_room(fig, locks), 1, 0.95 if title else 1))
-        _lock_legend(fig, locks, f"mean of {n_text(t['reps'])} replications, bars {_CI} "
-                                 "interval (delta method with the dedicated baseline); "
-                                 "dotted: fair share")
-        if title:
-            fig.suptitle(title, fontsize=9)
+                _layout_ticks(ax, t, lays)
+        _finish_lines(fig, axes, t, locks,
+                      "VM layout (vCPUs per VM) and overcommit (total vCPUs / pCPUs)", 0.95,
+                      "interval (delta method with the dedicated baseline); dotted: fair share",
+                      title)
     return fig
 
 
@@ -181,8 +199,7 @@ def fig_overcommit_ranking(t: pd.DataFrame, *, title: str = "") -> Figure:
                             r = rank.iat[i, j]
                             ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=8,
                                     color="black" if r <= len(locks) / 2 else "white")
-                ax.set_xticks(range(len(lays)))
-                ax.set_xticklabels([_layout_label(t, lay) for lay in lays])
+                _layout_ticks(ax, t, lays)
                 ax.set_yticks(range(len(locks)))
                 ax.set_yticklabels(locks)
                 ax.set_title(_panel_title(wl, ple))
@@ -223,19 +240,11 @@ def fig_overcommit_counters(t: pd.DataFrame, *, title: str = "") -> Figure:
                             ha="center", va="center", fontsize=9, color="0.3")
                 ax.set_yscale("symlog", linthresh=_LINTHRESH, linscale=0.6)
                 ax.set_ylim(bottom=0)
-                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-                ax.yaxis.set_minor_formatter(NullFormatter())
+                _plain_y(ax)
                 ax.set_title(f"{_panel_title(wl, ple)}: {label.split(' (')[0]}")
                 ax.set_ylabel(label)
-                ax.set_xticks(range(len(lays)))
-                ax.set_xticklabels([_layout_label(t, lay) for lay in lays])
-        for ax in axes[-1]:
-            ax.set_xlabel("VM layout, overcommit")
-        fig.tight_layout(rect=(0, _legend_room(fig, locks), 1, 0.97 if title else 1))
-        _lock_legend(fig, locks, f"mean of {n_text(t['reps'])} replications, bars {_CI} "
-                                 "t-interval")
-        if title:
-            fig.suptitle(title, fontsize=9)
+                _layout_ticks(ax, t, lays)
+        _finish_lines(fig, axes, t, locks, "VM layout, overcommit", 0.97, "t-interval", title)
     return fig
 
 
