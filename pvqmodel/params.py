@@ -36,6 +36,11 @@ _HW_RANGES = {
     "pv_call_ns": (0.0, 1000.0),
     "pv_iter_ns": (0.0, 1000.0),
     "drain_ns": (0.0, 1e7),
+    "upgrade_ns": (0.0, 10_000.0),
+    "read_serial_ns": (0.0, 10_000.0),
+    "snoop_frac": (0.0, 1.0),
+    "jitter": (0.0, 0.5),
+    "locked_gap_ns": (0.0, 10_000.0),
 }
 _MEMORY_MODELS = ("tso", "sc")
 
@@ -112,10 +117,29 @@ class Hardware(_ParamsMixin):
     #: x86-TSO only: mean extra time (exponential) a plain store waits in the store
     #: buffer before its RFO is issued; 0 = issued at once (the calibrated machine)
     drain_ns: float = 0.0
+    # The coherence mechanisms of coherence-mechanisms.md (issue 16), each a switch whose
+    # default is the older model, so that its effect can be measured (an ablation):
+    #: 2: an RFO of a line held Shared costs ``shared_ns`` for an upgrade of one's own copy
+    #: and ``xfer_same_ns`` otherwise; 3: it is its own class U, ``upgrade_ns``
+    latency_classes: int = 2
+    #: U: an RFO that invalidates Shared copies (with ``latency_classes=3``), ns
+    upgrade_ns: float = 50.0
+    #: S: the home's occupancy by a read of a line held Shared (same-address reads are
+    #: serialised at the LLC slice), ns; 0: reads do not occupy the home beyond its lookup
+    read_serial_ns: float = 0.0
+    #: the snoop reaches the line's holders this fraction of the transaction latency after
+    #: the home's lookup; 0: at the lookup
+    snoop_frac: float = 0.0
+    #: relative half-width of a uniform jitter on every transaction's latency; 0: none
+    jitter: float = 0.0
+    #: a locked operation that waited for its store buffer to drain starts this long after
+    #: the drain (the releaser's next locked op against the waiter's queued snoop), ns
+    locked_gap_ns: float = 0.0
 
     def __post_init__(self):
         for name, (lo, hi) in _HW_RANGES.items():
             _check_range(self, name, lo, hi)
+        _check_int_field(self, "latency_classes", 2, 3)
         _check_choice_field(self, "memory_model", _MEMORY_MODELS)
         if self.memory_model == "sc" and self.drain_ns != 0.0:
             raise ValueError("drain_ns must be 0 with memory_model='sc' (no store buffer), "

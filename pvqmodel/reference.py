@@ -25,7 +25,10 @@ valid copy and no snoop in flight; a miss is served by the line's home for a uni
 time), takes effect then, and the requester continues after the full transfer latency; a
 snoop reaches the holder after the home's lookup but not before the holder has had one
 hit time to use the line; plain stores go through a one-entry store buffer drained before
-locked operations and same-line accesses.
+locked operations and same-line accesses. The switchable mechanisms of issue 16
+(``Hardware.latency_classes``, ``upgrade_ns``, ``read_serial_ns``, ``snoop_frac``,
+``jitter``, ``locked_gap_ns``) are implemented here too, from their documentation in
+``Hardware``, so that the oracle covers them.
 Slow by design; use small N and K.
 """
 
@@ -143,6 +146,7 @@ class RefMachine:
         while ln.queue:
             r = ln.queue.pop(self._pick(len(ln.queue)))
             moving = False
+            serial = 0.0
             if ln.owner >= 0 and ln.owner != r.v:
                 moving = True
                 lat = hw.xfer_same_ns if self.sock[ln.owner] == self.sock[r.v] else \
@@ -154,19 +158,23 @@ class RefMachine:
                     lat = hw.shared_ns
                 elif all(self.sock[u] != self.sock[r.v] for u in others):
                     lat = hw.xfer_cross_ns
+                elif hw.latency_classes == 3:  # U: invalidate the Shared copies
+                    lat = hw.upgrade_ns
                 elif r.v in ln.sharers:  # upgrade of our own shared copy
                     lat = hw.shared_ns
-                elif any(self.sock[u] == self.sock[r.v] for u in others):
-                    lat = hw.xfer_same_ns
                 else:
-                    lat = hw.xfer_cross_ns
+                    lat = hw.xfer_same_ns
             else:
                 lat = hw.shared_ns
+                serial = hw.read_serial_ns
+            if hw.jitter > 0.0:
+                lat *= 1.0 + hw.jitter * (2.0 * self.rng.random() - 1.0)
             svc = 2.0 * hw.service_ns * self.rng.random()
             extra = hw.rmw_ns if r.op in (XADD, CMPXCHG, XCHG) else 0.0
-            occ = svc + ((1.0 - hw.overlap) * lat + extra if moving else 0.0)
+            occ = svc + serial + ((1.0 - hw.overlap) * lat + extra if moving else 0.0)
             ln.cur = r
-            r.snoop = max(env.now + svc, int(ln.arrive * 1e3) * 1e-3 + hw.hit_ns)
+            r.snoop = max(env.now + svc + hw.snoop_frac * lat,
+                          int(ln.arrive * 1e3) * 1e-3 + hw.hit_ns)
             resume = env.now + svc + lat + extra
             if moving:
                 ln.arrive = resume
@@ -186,6 +194,8 @@ class RefMachine:
         if sb is not None and (buffered or op != LOAD or self.wline[sb[1]] == ln_i):
             yield sb[0]
             self.events += 1
+            if op in (XADD, CMPXCHG, XCHG) and hw.locked_gap_ns > 0.0:
+                yield env.timeout(hw.locked_gap_ns)  # starts a while after the drain
         ln = self.lines[ln_i]
         r = _Req(v, op, word, mask, val, exp, env.event())
         r.release = release

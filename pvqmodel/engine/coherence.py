@@ -33,6 +33,18 @@ line. (Issuing a younger store's RFO early, as x86 cores do, was tried: the earl
 invalidation makes the spinner on that line re-read in between, so it did not shorten
 the MCS handoff; not kept.)
 Memory is sequentially consistent at the serialization points.
+
+Switchable mechanisms of ``../shared/reference/coherence-mechanisms.md`` (issue 16), each
+off by default (``Hardware``'s defaults give the model above bit for bit), so that the
+effect of each can be measured: three latency classes (``P_THREE_CLASS``: an RFO of a
+line held Shared costs its own ``P_UPGRADE``, U, beside M = ``P_XSAME`` and S =
+``P_SHARED``); same-address serialisation of Shared reads at the home
+(``P_READ_SERIAL``, its occupancy per read); snoop timing (``P_SNOOP_FRAC``: the snoop
+reaches the holders that fraction of the latency after the home's lookup, still never
+before the holder has had its line for one hit time); a uniform relative jitter on
+every latency (``P_JITTER``); and the start of a locked operation that waited for its
+store buffer ``P_LOCKED_GAP`` after the drain (``drained_at``). The multi-entry store
+buffer of the note is not modelled yet.
 """
 
 from __future__ import annotations
@@ -44,6 +56,9 @@ from .core import tm_set
 from .rand import bounded_int, uniform
 from .sigs import b1, i8
 from .state import (
+    A_MEM,
+    A_OP,
+    ACT,
     F_ITER,
     F_PARK_T0,
     G_HITS,
@@ -72,12 +87,18 @@ from .state import (
     OP_XADD,
     OP_XCHG,
     P_HIT,
+    P_JITTER,
+    P_LOCKED_GAP,
     P_OVERLAP,
     P_PAUSE,
     P_PV_ITER,
+    P_READ_SERIAL,
     P_RMW,
     P_SERVICE,
     P_SHARED,
+    P_SNOOP_FRAC,
+    P_THREE_CLASS,
+    P_UPGRADE,
     P_XCROSS,
     P_XSAME,
     SB_REQ,
@@ -277,10 +298,11 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     own = L[line, L_OWNER]
     mysock = I[v, SOCKET]
     moving = False  # a Modified copy or ownership moves between cores
+    serial = 0.0  # the home's occupancy by a read served Shared (the S class)
     if own >= 0 and own != v:
         moving = True
         if I[own, SOCKET] == mysock:
-            lat = P[P_XSAME]
+            lat = P[P_XSAME]  # M: a line Modified/Exclusive in another core
             G[G_XFER_SAME] += 1
         else:
             lat = P[P_XCROSS]
@@ -306,6 +328,11 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
         if anyone and cross:
             lat = P[P_XCROSS]
             G[G_XFER_CROSS] += 1
+        elif anyone and P[P_THREE_CLASS] != 0.0:
+            # U: an RFO that invalidates Shared copies through the inclusive LLC (the
+            # core-valid bits), whether or not the requester holds one of them
+            lat = P[P_UPGRADE]
+            G[G_XFER_SAME] += 1
         elif anyone and is_sharer(L, line, v):
             # upgrade of our own shared copy: no data moves, the inclusive LLC
             # invalidates the other (same-socket) copies: one LLC round trip
@@ -318,13 +345,18 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
             lat = P[P_SHARED]
             G[G_SHARED_READS] += 1
     else:
-        lat = P[P_SHARED]
+        lat = P[P_SHARED]  # S: a read served by the LLC
+        serial = P[P_READ_SERIAL]  # same-address reads are serialised at the slice
         G[G_SHARED_READS] += 1
+    if P[P_JITTER] > 0.0:
+        # issue 16: the liveness randomness from a small latency jitter (ring position,
+        # arbitration) rather than a uniform service time
+        lat *= 1.0 + P[P_JITTER] * (2.0 * uniform(rng) - 1.0)
     # the home's service time is random around its mean (ring/queue arbitration):
     # uniform on [0, 2 P_SERVICE]. Fixed timings let a failing cmpxchg retry loop
     # resonate with the holder's lock/unlock period (lock-step: one task never wins).
     svc = 2.0 * P[P_SERVICE] * uniform(rng)
-    occ = svc
+    occ = svc + serial
     extra = 0.0
     if is_locked_op(op):
         extra = P[P_RMW]
@@ -335,7 +367,9 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     # the snoop reaches the holder after the home's lookup, and never before the holder
     # has received the line and had one hit time to use it (the operation it asked for
     # completes; an immediate retry of a failed cmpxchg wins): no lock-step livelock.
-    snoop = now + svc
+    # (issue 16) the snoop leaves the home after its lookup and reaches the holders a
+    # fraction P_SNOOP_FRAC of the transaction later
+    snoop = now + svc + P[P_SNOOP_FRAC] * lat
     held = L[line, L_ARRIVE_PS] * 1e-3 + P[P_HIT]
     if held > snoop:
         snoop = held
@@ -391,7 +425,17 @@ def hit_done(r, now, F, R, P):
 
 
 @njit(cache=True, _nrt=False, inline='always')
-def line_done(line, r, now, I, F, L, R, TF, TI, rng, n):
+def drained_at(v, now, I, P):
+    """When v, waiting for its store buffer to drain (``M_DRAIN``), goes on after the
+    drain at ``now``: a locked operation starts ``P_LOCKED_GAP`` later (issue 16: the
+    releaser's next locked op races the waiter's queued snoop), anything else at once."""
+    if I[v, ACT] == A_MEM and is_locked_op(I[v, A_OP]):
+        return now + P[P_LOCKED_GAP]
+    return now
+
+
+@njit(cache=True, _nrt=False, inline='always')
+def line_done(line, r, now, I, F, L, R, P, TF, TI, rng, n):
     """The home finished serving request ``r`` of ``line`` and the caller applied its
     effect: hand the requester its continuation, and pick a random one of the waiting
     requests. Returns that request (the caller starts its service) or -1."""
@@ -400,7 +444,7 @@ def line_done(line, r, now, I, F, L, R, TF, TI, rng, n):
     if R[r, R_BUFFERED] != 0:
         I[v, SB_REQ] = -1
         if I[v, MODE] == M_DRAIN:
-            tm_set(TF, TI, v, now)
+            tm_set(TF, TI, v, drained_at(v, now, I, P))
     else:
         tm_set(TF, TI, v, F[r, RF_RESUME])
     q = L[line, L_QLEN]

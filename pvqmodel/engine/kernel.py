@@ -74,6 +74,7 @@ from .coherence import (
     R_WORD,
     RF_RESUME,
     apply_effect,
+    drained_at,
     hit_done,
     is_locked_op,
     issue,
@@ -755,7 +756,7 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
             if rel != 0 and R[ar, R_OK] != 0:
                 lock_released(R[ar, R_WORD], R[ar, R_V], t, I, F, G)
             if line >= 0:
-                sr = line_done(line, ar, t, I, F, L, R, TF, TI, rng, n)
+                sr = line_done(line, ar, t, I, F, L, R, P, TF, TI, rng, n)
             else:
                 hit_done(ar, t, F, R, P)
         if sr >= 0:
@@ -772,7 +773,7 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
             elif hit:  # IS_DRAINED
                 I[v, SB_REQ] = -1
                 if I[v, MODE] == M_DRAIN:
-                    tm_set(TF, TI, v, t)
+                    tm_set(TF, TI, v, drained_at(v, t, I, P))
         if G[G_STATUS] != 0:
             break
         if G[G_EVENTS] >= max_events:

@@ -338,7 +338,16 @@ P_PV_TLB_FLUSH = 38  # 1.0: KVM_FEATURE_PV_TLB_FLUSH: preempted targets are flag
 # a remote resched_curr (a directed yield's target on another pCPU's queue): the
 # reschedule IPI until the vCPU running there has exited and its pCPU switches, ns
 P_RESCHED = 39
-NP = 40
+# coherence mechanisms of issue 16 (coherence.py; each value below gives the older model)
+P_THREE_CLASS = 40  # 1.0: an RFO of a line held Shared costs P_UPGRADE (the "U" class)
+P_UPGRADE = 41  # U: RFO invalidating Shared copies (incl. an upgrade of one's own), ns
+P_READ_SERIAL = 42  # home occupancy of a read served Shared by the LLC (S), ns; 0: none
+P_SNOOP_FRAC = 43  # the snoop reaches the holders this fraction of the latency after the
+#                    home's lookup [0, 1]; 0: at the lookup
+P_JITTER = 44  # relative half-width of a uniform jitter on each transaction's latency; 0: none
+P_LOCKED_GAP = 45  # a locked op that waited for its store buffer starts this long after
+#                    the drain, ns
+NP = 46
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
