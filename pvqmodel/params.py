@@ -135,11 +135,16 @@ class Hardware(_ParamsMixin):
     #: a locked operation that waited for its store buffer to drain starts this long after
     #: the drain (the releaser's next locked op against the waiter's queued snoop), ns
     locked_gap_ns: float = 0.0
+    #: True: a locked RMW's time (``rmw_ns``) also occupies the line's home (the older
+    #: model); False: the home serves the next request while the new owner's RMW runs
+    #: in its core (whose snoop still waits for the RMW: the line is locked in its L1)
+    rmw_holds_home: bool = True
 
     def __post_init__(self):
         for name, (lo, hi) in _HW_RANGES.items():
             _check_range(self, name, lo, hi)
         _check_int_field(self, "latency_classes", 2, 3)
+        _set(self, "rmw_holds_home", check_bool("rmw_holds_home", self.rmw_holds_home))
         _check_choice_field(self, "memory_model", _MEMORY_MODELS)
         if self.memory_model == "sc" and self.drain_ns != 0.0:
             raise ValueError("drain_ns must be 0 with memory_model='sc' (no store buffer), "

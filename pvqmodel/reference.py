@@ -171,7 +171,8 @@ class RefMachine:
                 lat *= 1.0 + hw.jitter * (2.0 * self.rng.random() - 1.0)
             svc = 2.0 * hw.service_ns * self.rng.random()
             extra = hw.rmw_ns if r.op in (XADD, CMPXCHG, XCHG) else 0.0
-            occ = svc + serial + ((1.0 - hw.overlap) * lat + extra if moving else 0.0)
+            occ = svc + serial + ((1.0 - hw.overlap) * lat
+                                  + (extra if hw.rmw_holds_home else 0.0) if moving else 0.0)
             ln.cur = r
             r.snoop = max(env.now + svc + hw.snoop_frac * lat,
                           int(ln.arrive * 1e3) * 1e-3 + hw.hit_ns)

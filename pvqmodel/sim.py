@@ -255,6 +255,7 @@ def param_array(hw: Hardware, wl: Workload, watchdog_ns: float,
     P[st.P_SNOOP_FRAC] = hw.snoop_frac
     P[st.P_JITTER] = hw.jitter
     P[st.P_LOCKED_GAP] = hw.locked_gap_ns
+    P[st.P_RMW_HOME] = 1.0 if hw.rmw_holds_home else 0.0
     P[st.P_CS] = wl.cs_ns
     P[st.P_LOOP] = wl.loop_ns
     P[st.P_CS_EXP] = {"det": 0.0, "exp": 1.0, "lognormal": 2.0}[wl.cs_dist]

@@ -94,6 +94,7 @@ from .state import (
     P_PV_ITER,
     P_READ_SERIAL,
     P_RMW,
+    P_RMW_HOME,
     P_SERVICE,
     P_SHARED,
     P_SNOOP_FRAC,
@@ -361,7 +362,9 @@ def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     if is_locked_op(op):
         extra = P[P_RMW]
     if moving:
-        occ += (1.0 - P[P_OVERLAP]) * lat + extra
+        # the locked RMW's time occupies the home too (the line stays locked in the new
+        # owner's L1), unless P_RMW_HOME is off (the home serves the next request then)
+        occ += (1.0 - P[P_OVERLAP]) * lat + (extra if P[P_RMW_HOME] != 0.0 else 0.0)
     L[line, L_CUR] = r
     F[r, RF_RESUME] = now + svc + lat + extra
     # the snoop reaches the holder after the home's lookup, and never before the holder

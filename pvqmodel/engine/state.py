@@ -347,7 +347,9 @@ P_SNOOP_FRAC = 43  # the snoop reaches the holders this fraction of the latency 
 P_JITTER = 44  # relative half-width of a uniform jitter on each transaction's latency; 0: none
 P_LOCKED_GAP = 45  # a locked op that waited for its store buffer starts this long after
 #                    the drain, ns
-NP = 46
+P_RMW_HOME = 46  # 1.0: a locked RMW's time occupies the line's home (the older model);
+#                 0.0: the home serves the next request while the new owner's RMW runs
+NP = 47
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
