@@ -606,6 +606,43 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
+def _cmd_mechanisms(args) -> int:
+    import pandas as pd
+
+    from .mechanisms import ablation, fit_mechanisms
+
+    _warm_engine()
+    r = fit_mechanisms(on=args.on, rmw_holds_home=not args.rmw_outside_home,
+                       maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
+                       progress=not args.quiet)
+    print(f"fitted to the PV-off {args.on} cells ({r['evaluations']} evaluations, "
+          f"{r['wall_s']:.0f} s); parameters:")
+    for k, v in r["params"].items():
+        print(f"  {k:15s} {v:8.3f}")
+    print("  on a bound:", ", ".join(r["on_bound"]) or "none")
+    for part in ("fitted", "all"):
+        s = r[part]
+        print(f"{part} cells: median |rel err| {s['median_abs_rel_err']:.1%}, max "
+              f"{s['max_abs_rel_err']:.1%}")
+    c = r["cells"].copy()
+    c["rel_err %"] = (100 * c["rel_err"]).round(1)
+    print(c.pivot_table(index="lock", columns="tasks", values="rel_err %").to_string())
+    if args.no_ablation:
+        return 0
+    a = ablation(r["hardware"], ops_per_task=2 * args.ops, seed=args.seed + 2,
+                 progress=not args.quiet)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 200):
+        cols = ["mechanism off", "median_abs_rel_err", "max_abs_rel_err", "halts"]
+        t = a[cols].copy()
+        for k in cols[1:3]:
+            t[k] = (100 * t[k]).round(1)
+        print("ablation (|rel err| in %, all 16 PV-off cells):")
+        print(t.to_string(index=False))
+        for row in a.itertuples():
+            print(f"  {row[1]}: {row[-1]}")
+    return 0
+
+
 def _cmd_handshake(args) -> int:
     from .handshake import explore_v10_handshake
 
@@ -1010,6 +1047,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--pv", action="store_true",
                    help="fit only the two PV code-path costs to the PV-on columns "
                         "(hardware preset fixed; use --maxfev 30 --seed 2015)")
+
+    m = command("mechanisms", "fit the coherence mechanisms of issue 16 to the PV-off cells "
+                              "of one lock (the other's are a prediction) and print their "
+                              "ablation table", _cmd_mechanisms)
+    m.add_argument("--on", choices=("ticket", "queue", "both"), default="ticket",
+                   help="the lock whose PV-off cells are fitted")
+    m.add_argument("--maxfev", type=int_range(1, 10**6), default=200,
+                   help="objective evaluations")
+    m.add_argument("--ops", type=int_range(1, 10**7), default=1000,
+                   help="ops per task per evaluation")
+    m.add_argument("--seed", type=int_range(0, SEED_MAX - 3), default=2014,
+                   help="common-random-numbers seed")
+    m.add_argument("--rmw-outside-home", action="store_true",
+                   help="the home serves the next request while a locked RMW runs")
+    m.add_argument("--no-ablation", action="store_true", help="fit only")
+    m.add_argument("--quiet", action="store_true", help="no progress bars")
 
     u = command("hunt", "search randomized schedules for lost wake-ups", _cmd_hunt)
     u.add_argument("--lock", default="pv-qspinlock-v10", choices=PV_LOCK_NAMES)

@@ -1,0 +1,60 @@
+"""The coherence-mechanism study (pvqmodel.mechanisms): input checks, the fit's
+bookkeeping, and one physical effect of a mechanism measured through it."""
+
+import numpy as np
+import pytest
+
+from pvqmodel.mechanisms import MECH_BOUNDS, MECHANISMS, ablation, cell_errors, fit_mechanisms
+from pvqmodel.params import Hardware
+from pvqmodel.sim import default_hardware, default_workload
+
+#: A contended operating point of the mechanism model (every mechanism on; values inside
+#: MECH_BOUNDS, near a fit to the ticket column).
+POINT = dict(latency_classes=3, jitter=0.05, xfer_same_ns=54.0, upgrade_ns=43.0,
+             shared_ns=18.0, read_serial_ns=16.5, snoop_frac=0.45, overlap=0.0,
+             locked_gap_ns=0.9, service_ns=1.9, rmw_ns=7.1, pause_ns=6.8)
+
+
+@pytest.mark.parametrize("kw,name", [({"on": "mcs"}, "on"), ({"maxfev": 0}, "maxfev"),
+                                     ({"ops_per_task": 0}, "ops_per_task"),
+                                     ({"rmw_holds_home": 1}, "rmw_holds_home"),
+                                     ({"seed": -1}, "seed")])
+def test_fit_rejects_bad_input_by_name(kw, name):
+    with pytest.raises(ValueError, match=name):
+        fit_mechanisms(progress=False, **kw)
+
+
+def test_ablation_rejects_bad_input_by_name():
+    with pytest.raises(ValueError, match="hardware"):
+        ablation("westmere", progress=False)
+    with pytest.raises(ValueError, match="moved"):
+        ablation(Hardware(), moved=0.0, progress=False)
+
+
+def test_fit_reports_every_pv_off_cell_and_marks_the_fitted_ones():
+    r = fit_mechanisms(on="queue", maxfev=2, ops_per_task=100, progress=False)
+    c = r["cells"]
+    assert len(c) == 16
+    assert (c["fitted"] == (c["lock"] == "queue")).all()
+    for k, v in r["params"].items():
+        lo, hi, _ = MECH_BOUNDS[k]
+        assert lo <= v <= hi, k
+    assert np.isfinite(c["model_ns_per_op"]).all()
+
+
+def test_read_serialisation_lengthens_the_ticket_handoff_per_waiter():
+    """Serialised Shared reads put the other waiters' re-reads at the home ahead of the
+    new holder's unlock RFO: at N = 8 at least two of them lie on the handoff path, so
+    ns/op must grow by more than 2 x read_serial_ns; and the growth must exceed 4
+    standard errors of the difference (4 replications each), so noise cannot pass it."""
+    hw = default_hardware().replace(**POINT)
+    wl = default_workload().replace(placement="compact")
+    on = cell_errors(hw, wl, ops_per_task=1500, reps=4, seed=7)
+    off = cell_errors(hw.replace(**MECHANISMS["read serialisation"]), wl, ops_per_task=1500,
+                      reps=4, seed=7)
+    a = on[(on["lock"] == "ticket") & (on["tasks"] == 8)].iloc[0]
+    b = off[(off["lock"] == "ticket") & (off["tasks"] == 8)].iloc[0]
+    diff = a["model_ns_per_op"] - b["model_ns_per_op"]
+    se = np.hypot(a["model_sd"], b["model_sd"]) / np.sqrt(4)
+    assert diff > 2 * POINT["read_serial_ns"], (a["model_ns_per_op"], b["model_ns_per_op"])
+    assert diff > 4 * se, (diff, se)
