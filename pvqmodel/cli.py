@@ -1049,10 +1049,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(hardware preset fixed; use --maxfev 30 --seed 2015)")
 
     m = command("mechanisms", "fit the coherence mechanisms of issue 16 to the PV-off cells "
-                              "of one lock (the other's are a prediction) and print their "
-                              "ablation table", _cmd_mechanisms)
-    m.add_argument("--on", choices=("ticket", "queue", "both"), default="ticket",
-                   help="the lock whose PV-off cells are fitted")
+                              "(of both locks, or of one: the other's are a prediction) and "
+                              "print their ablation table", _cmd_mechanisms)
+    m.add_argument("--on", choices=("ticket", "queue", "both"), default="both",
+                   help="the lock whose PV-off cells are fitted (both: one set for both)")
     m.add_argument("--maxfev", type=int_range(1, 10**6), default=200,
                    help="objective evaluations")
     m.add_argument("--ops", type=int_range(1, 10**7), default=1000,

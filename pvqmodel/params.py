@@ -139,12 +139,22 @@ class Hardware(_ParamsMixin):
     #: model); False: the home serves the next request while the new owner's RMW runs
     #: in its core (whose snoop still waits for the RMW: the line is locked in its L1)
     rmw_holds_home: bool = True
+    #: x86-TSO store-buffer entries the model tracks: 1, the older model (a store waits
+    #: for the one before it to drain); 2..4: a younger store's RFO is issued while older
+    #: ones are in flight (a prefetch for ownership), and stores commit in order
+    store_buffer: int = 1
 
     def __post_init__(self):
         for name, (lo, hi) in _HW_RANGES.items():
             _check_range(self, name, lo, hi)
         _check_int_field(self, "latency_classes", 2, 3)
         _set(self, "rmw_holds_home", check_bool("rmw_holds_home", self.rmw_holds_home))
+        _check_int_field(self, "store_buffer", 1, 4)
+        if self.store_buffer > 1 and (self.memory_model != "tso" or self.drain_ns != 0.0):
+            raise ValueError("store_buffer > 1 needs memory_model='tso' and drain_ns=0 (the "
+                             "drain delay is modelled for a one-entry buffer only), got "
+                             f"memory_model={self.memory_model!r}, "
+                             f"drain_ns={self.drain_ns!r}")
         _check_choice_field(self, "memory_model", _MEMORY_MODELS)
         if self.memory_model == "sc" and self.drain_ns != 0.0:
             raise ValueError("drain_ns must be 0 with memory_model='sc' (no store buffer), "

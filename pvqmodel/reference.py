@@ -41,7 +41,17 @@ import pandas as pd
 
 from .params import Hardware, Workload
 
-LOAD, STORE, XADD, CMPXCHG, XCHG = range(5)
+LOAD, STORE, XADD, CMPXCHG, XCHG, PREFW = range(6)
+# a multi-entry store buffer's entry states (Hardware.store_buffer > 1)
+SB_STORE, SB_PREF, SB_OWNED, SB_WAIT = range(1, 5)
+
+
+class _Entry:
+    """A store in a multi-entry store buffer: its request (an early RFO, ``PREFW``,
+    until it is the oldest entry), its line, its release flag and state."""
+
+    def __init__(self, r, line, release, state):
+        self.r, self.line, self.release, self.state = r, line, release, state
 
 
 class _Line:
@@ -77,6 +87,8 @@ class RefMachine:
             if words_per_cpu else [0]
         self.lines = [_Line() for _ in range(n + 1)]
         self.sb = [None] * n  # pending buffered store event per vCPU
+        self.sbq = [[] for _ in range(n)]  # multi-entry store buffer: entries, oldest first
+        self.sb_waiting = [None] * n  # event a vCPU waiting for its buffer waits on
         self.holder = -1
         self.violations = 0
         self.ops = 0
@@ -187,9 +199,116 @@ class RefMachine:
             ln.cur = None
             r.ev.succeed(max(resume - env.now, 0.0))
 
+    # ---- multi-entry store buffer (hw.store_buffer > 1) ---------------------------------
+    def _issue(self, ln, r):
+        ln.queue.append(r)
+        if ln.cur is None and len(ln.queue) == 1:
+            self.env.process(self._serve(ln))
+
+    def _sb_done(self, v, e):
+        """An entry's request completed: an early RFO leaves the line granted; the store
+        itself (the oldest entry) has committed."""
+        if e.state == SB_PREF:
+            e.state = SB_OWNED
+        else:
+            self._sb_pop(v)
+
+    def _sb_pop(self, v):
+        """The oldest entry committed: drop it; the next one commits in order (an early
+        RFO in flight becomes the store; a granted or waiting one is issued now)."""
+        q = self.sbq[v]
+        q.pop(0)
+        if q:
+            h = q[0]
+            if h.state == SB_PREF:
+                h.state = SB_STORE
+                h.r.op, h.r.release = STORE, h.release
+            else:
+                self.env.process(self._sb_commit(v, h))
+        ev = self.sb_waiting[v]
+        if ev is not None:
+            self.sb_waiting[v] = None
+            ev.succeed()
+
+    def _sb_commit(self, v, h):
+        yield self.env.timeout(0.0)
+        self.events += 1
+        h.state = SB_STORE
+        r = _Req(v, STORE, h.r.word, h.r.mask, h.r.val, 0, self.env.event())
+        r.release = h.release
+        h.r = r
+        ln = self.lines[h.line]
+        if self._hit(ln, v, STORE):
+            self._apply(r)
+            self._sb_pop(v)
+            return
+        r.ev.callbacks.append(lambda ev, v=v, h=h: self._sb_done(v, h))
+        self._issue(ln, r)
+
+    def _access_sb(self, v, op, word, mask, val, exp, release, buffered):
+        """``access`` with a multi-entry store buffer (as engine/kernel.py sb_waits and
+        sb_store): smp_mb/locked ops wait for it to empty, a store waits only while it is
+        full, a load while an entry on its line is pending."""
+        env, hw, q = self.env, self.hw, self.sbq[v]
+        ln_i = self.wline[word]
+        locked = op in (XADD, CMPXCHG, XCHG)
+
+        def waits():
+            if not q:
+                return False
+            if locked:
+                return True
+            if buffered:
+                return len(q) >= hw.store_buffer
+            return any(e.line == ln_i for e in q)
+        while waits():
+            ev = env.event()
+            self.sb_waiting[v] = ev
+            yield ev
+            self.events += 1
+            if locked and not q and hw.locked_gap_ns > 0.0:
+                yield env.timeout(hw.locked_gap_ns)
+        ln = self.lines[ln_i]
+        r = _Req(v, op, word, mask, val, exp, env.event())
+        r.release = release
+        if buffered and q:
+            e = _Entry(r, ln_i, release, SB_PREF)
+            q.append(e)
+            r.release = False
+            if any(o.line == ln_i for o in q[:-1]):
+                e.state = SB_WAIT
+            elif self._hit(ln, v, STORE):
+                e.state = SB_OWNED
+            else:
+                r.op = PREFW
+                r.ev.callbacks.append(lambda ev, v=v, e=e: self._sb_done(v, e))
+                self._issue(ln, r)
+            yield self.timeout(hw.hit_ns)
+            return 0, 1
+        if self._hit(ln, v, op):
+            self._apply(r)
+            cost = hw.hit_ns + (hw.rmw_ns if locked else 0.0)
+            yield self.timeout(cost)
+            self.wseq[v] = r.wseq
+            return r.old, r.ok
+        self._issue(ln, r)
+        if buffered:
+            e = _Entry(r, ln_i, release, SB_STORE)
+            q.append(e)
+            r.ev.callbacks.append(lambda ev, v=v, e=e: self._sb_done(v, e))
+            yield self.timeout(hw.hit_ns)
+            return 0, 1
+        delay = yield r.ev
+        yield self.timeout(delay)
+        self.wseq[v] = r.wseq
+        return r.old, r.ok
+
     def access(self, v, op, word, mask=-1, val=0, exp=0, release=False, buffered=False):
         """Generator: one memory operation; returns (old, ok)."""
         env, hw = self.env, self.hw
+        if hw.store_buffer > 1:
+            return (yield from self._access_sb(v, op, word, mask, val, exp, release,
+                                               buffered))
         ln_i = self.wline[word]
         sb = self.sb[v]
         if sb is not None and (buffered or op != LOAD or self.wline[sb[1]] == ln_i):

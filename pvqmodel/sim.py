@@ -256,6 +256,7 @@ def param_array(hw: Hardware, wl: Workload, watchdog_ns: float,
     P[st.P_JITTER] = hw.jitter
     P[st.P_LOCKED_GAP] = hw.locked_gap_ns
     P[st.P_RMW_HOME] = 1.0 if hw.rmw_holds_home else 0.0
+    P[st.P_SB_ENTRIES] = float(hw.store_buffer)
     P[st.P_CS] = wl.cs_ns
     P[st.P_LOOP] = wl.loop_ns
     P[st.P_CS_EXP] = {"det": 0.0, "exp": 1.0, "lognormal": 2.0}[wl.cs_dist]
@@ -370,24 +371,29 @@ def memory_layout(n: int, module) -> tuple[np.ndarray, int]:
 
 
 def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
-            pinned: bool = True, drain: bool = False, layout: dict | None = None) -> dict:
+            pinned: bool = True, drain: bool = False, layout: dict | None = None,
+            sb: int = 1) -> dict:
     """Name -> (shape, dtype) of every array of one replication's state (``_alloc``);
     ``layout``: the run's :func:`run_layout` (default: one VM of ``module``, one lock)."""
     lay = run_layout([(module, n, 1)]) if layout is None else layout
     n_lines, M = lay["lines"], lay["M"]
     nvm = len(lay["lock0"])
-    # timer slots: vCPUs | lines | pCPU quanta (with a schedule) | store buffers (drain)
-    n_slots = n + n_lines + npcpu + (n if drain else 0)
+    # timer slots: vCPUs | lines | pCPU quanta (with a schedule) | store buffers (drain,
+    # or the in-order commit of a multi-entry buffer)
+    n_slots = n + n_lines + npcpu + (n if drain or sb > 1 else 0)
+    # request rows: n blocking, n buffered (one-entry store buffer), the lock instances'
+    # F rows, then sb rows per vCPU for a multi-entry buffer (coherence.sb_row)
+    nreq = 2 * n + M + (n * sb if sb > 1 else 0)
     nq = (npcpu if pinned else 1) if npcpu > 0 else 0
     i8, f8 = np.int64, np.float64
     return dict(
         I=((n, st.NI), i8),
         # rows 0..n-1: F_* of each vCPU; all 2n rows: RF_* of each request; row n: GF_*;
         # rows 2n + k: FL_* of lock instance k
-        F=((2 * n + M, st.NF + co.NRF), f8),
+        F=((nreq, st.NF + co.NRF), f8),
         mem=(lay["mem"].shape, i8),  # value, cache line
-        L=((n_lines, co.line_columns(n)), i8),  # line state, sharer and watcher bitmaps, queue
-        R=((2 * n, co.NR), i8),
+        L=((n_lines, co.line_columns(n, sb)), i8),  # line state, sharer/watcher bitmaps, queue
+        R=((2 * n if sb == 1 else nreq, co.NR), i8),
         H=((hv_size(n, npcpu, nbg, nq),), i8),
         TF=((core.tm_float_size(n_slots),), f8), TI=((core.tm_int_size(n_slots),), i8),
         G=((st.NG + M * st.NGL,), i8),  # global counters, then a check block per instance
@@ -401,11 +407,11 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
 
 def _alloc(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
            pinned: bool = True, drain: bool = False, layout: dict | None = None,
-           host: dict | None = None):
+           host: dict | None = None, sb: int = 1):
     lay = run_layout([(module, n, 1)]) if layout is None else layout
-    shapes = _shapes(n, module, trace, timer, npcpu, nbg, pinned, drain, lay)
+    shapes = _shapes(n, module, trace, timer, npcpu, nbg, pinned, drain, lay, sb)
     mem, n_lines = lay["mem"].copy(), lay["lines"]
-    n_slots = n + n_lines + npcpu + (n if drain else 0)
+    n_slots = n + n_lines + npcpu + (n if drain or sb > 1 else 0)
     mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
                                                   n_slots <= DENSE_TIMER_MAX_SLOTS)) \
         else core.TM_HEAP
@@ -431,12 +437,12 @@ _TRACE_ROW_BYTES = 64
 
 def memory_estimate(n: int, module, trace: int, timer: str, reps: int, workers: int,
                     check: bool, npcpu: int = 0, nbg: int = 0, pinned: bool = True,
-                    drain: bool = False) -> int:
+                    drain: bool = False, sb: int = 1) -> int:
     """Bytes of state and output arrays a :func:`simulate` call holds at most: the state
     of ``min(workers, reps)`` replications at once, plus per replication its rows and
     wait histogram and, with ``check=False``, a failure's trace (every replication may
     fail). Compared with :data:`MEMORY_BUDGET` before any kernel runs."""
-    state = _state_bytes(_shapes(n, module, trace, timer, npcpu, nbg, pinned, drain))
+    state = _state_bytes(_shapes(n, module, trace, timer, npcpu, nbg, pinned, drain, sb=sb))
     kept = (_ROW_BYTES + (n + 1) * 2 * _TASK_ROW_BYTES + WAIT_BINS * 8
             + (trace * _TRACE_ROW_BYTES if not check else 0))
     return min(workers, reps) * state + reps * kept + (trace * _TRACE_ROW_BYTES if check else 0)
@@ -574,7 +580,7 @@ def _run_chunks(run, rng, max_events, trace, timer, chunk_events, cancel):
     S = _alloc(n, run["module"], trace, timer, npcpu=int(LP[0, st.LP_NPCPU]),
                nbg=int(LP[0, st.LP_NBG]), pinned=bool(LP[0, st.LP_PINNED]),
                drain=bool(P[0, st.P_DRAIN_NS] > 0), layout=run["layout"],
-               host=_host_arg(run))
+               host=_host_arg(run), sb=int(P[0, st.P_SB_ENTRIES]))
     I, F, G = S["I"], S["F"], S["G"]
     # the kernels draw from the bit generator (engine/rand.py: same streams, no NRT)
     bg = rng.bit_generator
@@ -738,7 +744,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     npc, nbg = schedule_lp(np.zeros(st.NLP, dtype=np.int64), sched, n)
     need = memory_estimate(n, module, trace, timer, reps, workers, check, npcpu=npc, nbg=nbg,
                            pinned=sched.placement == "pinned",
-                           drain=hw.drain_ns > 0)
+                           drain=hw.drain_ns > 0, sb=hw.store_buffer)
     if need > MEMORY_BUDGET:
         raise ValueError(
             f"trace={trace} x reps={reps} (workers={workers}, check={check}, tasks={n}) "

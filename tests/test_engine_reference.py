@@ -84,7 +84,7 @@ def test_engine_matches_parked_simpy_model(lock, n, wl):
 
 #: The coherence mechanisms of issue 16 switched on (three latency classes, serialised
 #: Shared reads, snoop timing, latency jitter, the locked op's gap after a drain; the
-#: locked RMW's time in the home's occupancy or not), at
+#: locked RMW's time in the home's occupancy or not; a three-entry store buffer), at
 #: values inside the ranges of coherence-mechanisms.md. Both models implement them from
 #: the documented cost model, so the parked comparison again allows no residual.
 #: (With overlap near 0 the home's occupancy outlasts a holder's whole critical section
@@ -96,13 +96,14 @@ HW16 = Hardware.preset().replace(latency_classes=3, upgrade_ns=62.0, read_serial
 MECH_CASES = [("ticket", n) for n in (2, 3, 5, 8)] + [("qspinlock", n) for n in (2, 3, 5)]
 
 
-@pytest.mark.parametrize("rmw_holds_home", [True, False])
+@pytest.mark.parametrize("rmw_holds_home,store_buffer", [(True, 1), (False, 1), (True, 3)])
 @pytest.mark.parametrize("lock,n", MECH_CASES)
 def test_engine_matches_parked_simpy_model_with_the_coherence_mechanisms(lock, n,
-                                                                         rmw_holds_home):
+                                                                         rmw_holds_home,
+                                                                         store_buffer):
     reps, K = 8, 250
     wl = PARK_WLS["seed"]
-    hw = HW16.replace(rmw_holds_home=rmw_holds_home)
+    hw = HW16.replace(rmw_holds_home=rmw_holds_home, store_buffer=store_buffer)
     a = reference_simulate(lock, n, K, hardware=hw, workload=wl, reps=reps,
                            seed=500 + n, spin="park")
     assert (a["violations"] == 0).all()

@@ -259,9 +259,14 @@ _BOUNDS_SCRIPT = textwrap.dedent("""
     tso = Hardware().replace(memory_model="tso", drain_ns=50.0)
     ple = Schedule(overcommit=2, quantum_ns=2e3, ple_window_ns=1707.0)
     free = Schedule(overcommit=2, quantum_ns=2e3, placement="free", wakeup_preempt=True)
+    # issue 16's mechanisms, with a four-entry store buffer (early RFOs, in-order commit)
+    mech = Hardware().replace(latency_classes=3, read_serial_ns=20.0, snoop_frac=0.2,
+                              jitter=0.05, locked_gap_ns=1.0, rmw_holds_home=False,
+                              store_buffer=4)
     for lock in sorted(pvqmodel.sim.LOCKS):
         for kw in (dict(), dict(schedule=ple), dict(schedule=free),
-                   dict(hardware=tso, schedule=Schedule(overcommit=2, quantum_ns=5e3))):
+                   dict(hardware=tso, schedule=Schedule(overcommit=2, quantum_ns=5e3)),
+                   dict(hardware=mech), dict(hardware=mech, schedule=ple)):
             simulate(lock, 4, 60, workload=wl, reps=1, seed=1, trace=64, check=False,
                      **kw)
     simulate("ticket", 2, 20, schedule=Schedule(overcommit=2, quantum_ns=1000.0), reps=1)

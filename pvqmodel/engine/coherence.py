@@ -52,7 +52,7 @@ from __future__ import annotations
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from .core import tm_set
+from .core import TMM_NSLOTS, tm_set
 from .rand import bounded_int, uniform
 from .sigs import b1, i8
 from .state import (
@@ -83,6 +83,7 @@ from .state import (
     OP_CMPXCHG,
     OP_LOAD,
     OP_OR,
+    OP_PREFW,
     OP_STORE,
     OP_XADD,
     OP_XCHG,
@@ -95,6 +96,7 @@ from .state import (
     P_READ_SERIAL,
     P_RMW,
     P_RMW_HOME,
+    P_SB_ENTRIES,
     P_SERVICE,
     P_SHARED,
     P_SNOOP_FRAC,
@@ -102,6 +104,8 @@ from .state import (
     P_UPGRADE,
     P_XCROSS,
     P_XSAME,
+    SB_HEAD,
+    SB_LEN,
     SB_REQ,
     SOCKET,
     ST_MUTEX,
@@ -135,9 +139,10 @@ def line_words(n: int) -> int:
     return (n + 63) >> 6
 
 
-def line_columns(n: int) -> int:
-    """Columns of the line-state array ``L`` for ``n`` vCPUs (Python side)."""
-    return NL + 2 * line_words(n) + 2 * n
+def line_columns(n: int, sb: int = 1) -> int:
+    """Columns of the line-state array ``L`` for ``n`` vCPUs and ``sb`` store-buffer
+    entries each (Python side): the queue holds every request that may be outstanding."""
+    return NL + 2 * line_words(n) + (2 * n if sb == 1 else n + n * sb)
 
 # request table R[r, ...]; r = v for a blocking op, n + v for a buffered store
 R_OP = 0
@@ -151,7 +156,17 @@ R_REL = 7
 R_RES = 8
 R_OK = 9
 R_WSEQ = 10
-NR = 11
+# a multi-entry store buffer's rows (sb_row): the store's own op and release flag while
+# the row carries its early RFO (OP_PREFW), and the entry's state (SBS_*)
+R_SOP = 11
+R_SREL = 12
+R_SBST = 13
+NR = 14
+SBS_STORE = 1  # the oldest entry, issued as the store itself (its effect commits it)
+SBS_PREF = 2  # a younger entry whose early RFO (OP_PREFW) is in flight
+SBS_OWNED = 3  # a younger entry whose line was granted (or already owned): commits as a
+#               hit when it is the oldest, unless another core took the line meanwhile
+SBS_WAIT = 4  # a younger entry behind an older one on the same line: no early RFO
 # request times live in F (one array fewer to pass): F[r, RF_*] for r in 0..2n-1, in
 # columns after the per-vCPU F_* columns (rows >= n use only these columns, and row n's
 # first columns hold the global floats GF_*)
@@ -162,7 +177,7 @@ NRF = 2
 
 @njit(b1(i8), cache=True, _nrt=False)
 def is_locked_op(op):
-    return op >= OP_XADD  # XADD, CMPXCHG, XCHG, OR, AND
+    return op >= OP_XADD and op <= OP_AND  # XADD, CMPXCHG, XCHG, OR, AND
 
 
 @njit(cache=True, _nrt=False, inline='always')
@@ -260,6 +275,8 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
         mem[w, MEM_VAL] = old | R[r, R_VAL]
     elif op == OP_AND:
         mem[w, MEM_VAL] = old & R[r, R_VAL]
+    elif op == OP_PREFW:
+        pass  # an early RFO: the line's ownership moves, its value does not
     elif op == OP_CMPXCHG:
         if (old & m) == R[r, R_EXP]:
             mem[w, MEM_VAL] = (old & ~m) | (R[r, R_VAL] & m)
@@ -438,13 +455,52 @@ def drained_at(v, now, I, P):
 
 
 @njit(cache=True, _nrt=False, inline='always')
+def sb_row(v, k, n, K, F):
+    """Request row of entry ``k`` (0..K-1, a ring index) of v's multi-entry store buffer:
+    after the 2n rows of the one-entry model and the lock instances' rows (sim.py)."""
+    return F.shape[0] - n * K + v * K + k
+
+
+@njit(cache=True, _nrt=False)
+def sb_pop(v, now, I, F, R, P, TF, TI, n):
+    """The oldest entry of v's multi-entry store buffer has committed (its store took
+    effect): drop it. The next one, now the oldest, is committed in order: an early RFO
+    still in flight becomes the store itself (its effect at the home commits it); a
+    granted or waiting one is issued as the store at once (the buffer's timer slot: the
+    event loop issues it, a hit if v still owns the line). A vCPU waiting for the buffer
+    re-tries its operation."""
+    K = int(P[P_SB_ENTRIES])
+    ln = I[v, SB_LEN] - 1
+    h = (I[v, SB_HEAD] + 1) % K
+    I[v, SB_LEN] = ln
+    I[v, SB_HEAD] = h
+    I[v, SB_REQ] = -1
+    if ln > 0:
+        r = sb_row(v, h, n, K, F)
+        I[v, SB_REQ] = r
+        if R[r, R_SBST] == SBS_PREF:
+            R[r, R_OP] = R[r, R_SOP]
+            R[r, R_REL] = R[r, R_SREL]
+            R[r, R_SBST] = SBS_STORE
+        else:
+            tm_set(TF, TI, TI[TMM_NSLOTS] - n + v, now)
+    if I[v, MODE] == M_DRAIN:
+        tm_set(TF, TI, v, drained_at(v, now, I, P) if ln == 0 else now)
+
+
+@njit(cache=True, _nrt=False, inline='always')
 def line_done(line, r, now, I, F, L, R, P, TF, TI, rng, n):
     """The home finished serving request ``r`` of ``line`` and the caller applied its
     effect: hand the requester its continuation, and pick a random one of the waiting
     requests. Returns that request (the caller starts its service) or -1."""
     L[line, L_CUR] = -1
     v = R[r, R_V]
-    if R[r, R_BUFFERED] != 0:
+    if R[r, R_BUFFERED] != 0 and P[P_SB_ENTRIES] > 1.0:
+        if R[r, R_SBST] == SBS_PREF:
+            R[r, R_SBST] = SBS_OWNED  # the early RFO is done; the store commits in order
+        else:
+            sb_pop(v, now, I, F, R, P, TF, TI, n)
+    elif R[r, R_BUFFERED] != 0:
         I[v, SB_REQ] = -1
         if I[v, MODE] == M_DRAIN:
             tm_set(TF, TI, v, drained_at(v, now, I, P))

@@ -69,17 +69,27 @@ from .coherence import (
     R_OP,
     R_REL,
     R_RES,
+    R_SBST,
+    R_SOP,
+    R_SREL,
     R_V,
     R_VAL,
     R_WORD,
     RF_RESUME,
+    SBS_OWNED,
+    SBS_PREF,
+    SBS_STORE,
+    SBS_WAIT,
     apply_effect,
     drained_at,
     hit_done,
+    is_hit,
     is_locked_op,
     issue,
     iter_ns,
     line_done,
+    sb_pop,
+    sb_row,
     start_service,
 )
 from .core import INF, TMM_NSLOTS, tm_pop, tm_reset, tm_set
@@ -189,6 +199,8 @@ from .state import (
     MODE,
     NODEW,
     OK,
+    OP_PREFW,
+    OP_STORE,
     OPS_DONE,
     P_CS,
     P_CS_EXP,
@@ -201,6 +213,7 @@ from .state import (
     P_LOOP,
     P_LOOP_EXP,
     P_PLE_WINDOW,
+    P_SB_ENTRIES,
     P_SC,
     P_THINK,
     P_THINK_DIST,
@@ -213,7 +226,10 @@ from .state import (
     PCPU,
     QSEQ,
     RES,
+    SB_HEAD,
+    SB_LEN,
     SB_REQ,
+    SB_ROW,
     SOCKET,
     ST_BAD_STATE,
     ST_LOST_WAKEUP,
@@ -445,10 +461,72 @@ IS_DISPATCH = 4  # the step asked for the machine: the loop calls ``dispatch`` (
 #                  site, for this and a drained store buffer, so it is inlined once)
 
 
+@njit(cache=True, _nrt=False)
+def sb_waits(v, act, op, w, I, F, mem, R, n, K):
+    """Multi-entry store buffer (K > 1), not empty: must v's next operation wait for it?
+    smp_mb and locked operations drain it; a store waits only if it is full; a load
+    waits while an entry on its line is pending (no store-to-load forwarding modelled: it
+    waits for the store, as the one-entry model does for the buffered word). A load of
+    another line passes the buffered stores (x86-TSO)."""
+    if act == A_FENCE or is_locked_op(op):
+        return True
+    if act == A_STORE:
+        return I[v, SB_LEN] >= K
+    line = mem[w, MEM_LINE]
+    for k in range(I[v, SB_LEN]):
+        r = sb_row(v, (I[v, SB_HEAD] + k) % K, n, K, F)
+        if mem[R[r, R_WORD], MEM_LINE] == line:
+            return True
+    return False
+
+
+@njit(cache=True, _nrt=False)
+def sb_store(v, now, I, F, mem, L, R, P, TF, TI, n, K):
+    """A plain store enters v's multi-entry store buffer (not full). The first entry is
+    issued as the store (``IS_BUFFERED``: the event loop issues it; its effect commits
+    it). A younger one issues an early RFO (``OP_PREFW``) for its line at once unless an
+    older entry is on the same line (it waits) or v owns the line already; either way it
+    commits in order (coherence.sb_pop). Returns the ``IS_*`` kind."""
+    w = I[v, A_WORD]
+    k = I[v, SB_LEN]
+    r = sb_row(v, (I[v, SB_HEAD] + k) % K, n, K, F)
+    R[r, R_WORD] = w
+    R[r, R_MASK] = I[v, A_MASK]
+    R[r, R_VAL] = I[v, A_VAL]
+    R[r, R_SOP] = I[v, A_OP]
+    R[r, R_SREL] = I[v, A_REL]
+    I[v, PC] = I[v, A_NEXT]
+    I[v, MODE] = M_RUN
+    I[v, SB_ROW] = r
+    if k == 0:
+        R[r, R_OP] = I[v, A_OP]
+        R[r, R_REL] = I[v, A_REL]
+        R[r, R_SBST] = SBS_STORE
+        return IS_BUFFERED  # the event loop notes it pending if it misses
+    I[v, SB_LEN] = k + 1
+    line = mem[w, MEM_LINE]
+    same = False
+    for j in range(k):
+        if mem[R[sb_row(v, (I[v, SB_HEAD] + j) % K, n, K, F), R_WORD], MEM_LINE] == line:
+            same = True
+    R[r, R_REL] = 0
+    if same:
+        R[r, R_SBST] = SBS_WAIT
+    elif is_hit(L, R, F, line, v, OP_STORE, now):
+        R[r, R_SBST] = SBS_OWNED
+    else:
+        R[r, R_OP] = OP_PREFW
+        R[r, R_SBST] = SBS_PREF
+        return IS_BUFFERED
+    tm_set(TF, TI, v, now + P[P_HIT])
+    return IS_NONE
+
+
 @njit(cache=True, _nrt=False, inline='always')
-def dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n):
+def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """Carry out the action the last step requested. Returns what the event loop must
-    issue (``IS_*``); the request row is filled in."""
+    issue (``IS_*``); the request row is filled in (``I[v, SB_ROW]`` for a buffered
+    store)."""
     act = I[v, ACT]
     if act == A_DELAY:
         I[v, PC] = I[v, A_NEXT]
@@ -457,8 +535,15 @@ def dispatch(v, now, I, F, mem, R, P, rng, TF, TI, G, n):
         return IS_NONE
     w = I[v, A_WORD]
     op = I[v, A_OP]
+    K = int(P[P_SB_ENTRIES])
+    if K > 1:
+        if I[v, SB_LEN] > 0 and sb_waits(v, act, op, w, I, F, mem, R, n, K):
+            I[v, MODE] = M_DRAIN
+            return IS_NONE
+        if act == A_STORE:
+            return sb_store(v, now, I, F, mem, L, R, P, TF, TI, n, K)
     sb = I[v, SB_REQ]
-    if sb >= 0 and (act == A_STORE or act == A_FENCE or is_locked_op(op)
+    if K == 1 and sb >= 0 and (act == A_STORE or act == A_FENCE or is_locked_op(op)
                     or R[sb, R_WORD] == w or (
                         mem[R[sb, R_WORD], MEM_LINE] == mem[w, MEM_LINE] and not (
                             P[P_DRAIN_NS] > 0.0 and TF[TI[TMM_NSLOTS] - n + v] < INF))):
@@ -601,6 +686,12 @@ def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, fir
         R[v, R_V] = v
         R[n + v, R_V] = v
         R[n + v, R_BUFFERED] = 1
+        I[v, SB_ROW] = n + v
+        K = int(P[0, P_SB_ENTRIES])
+        if K > 1:
+            for k in range(K):
+                R[sb_row(v, k, n, K, F), R_V] = v
+                R[sb_row(v, k, n, K, F), R_BUFFERED] = 1
         # tasks start within one loop overhead of each other
         tm_set(TF, TI, v, uniform(rng) * P[vm[v], P_LOOP])
     hv_init(I, F, G, P[0], LP[0], H, TF, TI, rng)
@@ -683,9 +774,16 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
         ar = -1  # request whose effect happens now (a completed service, or a hit)
         sr = -1  # request whose service at its line's home starts now
         if i >= sbslot:
-            # x86-TSO: a buffered store's drain delay is over: issue its RFO
+            # x86-TSO: a buffered store's drain delay is over: issue its RFO; or (multi-
+            # entry buffer) the oldest entry commits: issued as the store itself
             v = i - sbslot
             kind = IS_DRAINED
+            if P[P_SB_ENTRIES] > 1.0:
+                r = I[v, SB_REQ]
+                R[r, R_OP] = R[r, R_SOP]
+                R[r, R_REL] = R[r, R_SREL]
+                R[r, R_SBST] = SBS_STORE
+                I[v, SB_ROW] = r
         elif i >= pslot:
             hv_quantum_end(i - pslot, t, I, F, G, P, LP, H, TF, TI, rng)
         elif i >= n:
@@ -733,13 +831,13 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
                 kind = run_steps(v, t, I, F, mem, R, P, LP, PV[vm], LPV[vm], H, rng,
                                  TF, TI, G, HO, first_ops, n)
             if kind == IS_DISPATCH:
-                kind = dispatch(v, t, I, F, mem, R, P, rng, TF, TI, G, n)
+                kind = dispatch(v, t, I, F, mem, L, R, P, rng, TF, TI, G, n)
         r = -1
         iss = -1
         if kind != IS_NONE:
             # the request v's step prepared: a hit takes effect now, a miss starts its
             # service or queues at the line's home
-            r = v if kind == IS_BLOCKING else n + v
+            r = v if kind == IS_BLOCKING else I[v, SB_ROW]
             iss = issue(r, t, L, R, F, mem, G, n)
             if iss == ISS_HIT:
                 ar = r
@@ -767,9 +865,12 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
                 if hit:
                     tm_set(TF, TI, v, F[v, RF_RESUME])
             elif kind == IS_BUFFERED:
-                if not hit:
-                    I[v, SB_REQ] = r
+                if not hit and (P[P_SB_ENTRIES] == 1.0 or R[r, R_SBST] == SBS_STORE):
+                    I[v, SB_REQ] = r  # the oldest (only) entry, pending
+                    I[v, SB_LEN] = 1
                 tm_set(TF, TI, v, t + P[P_HIT])
+            elif hit and P[P_SB_ENTRIES] > 1.0:  # IS_DRAINED: the oldest entry committed
+                sb_pop(v, t, I, F, R, P, TF, TI, n)
             elif hit:  # IS_DRAINED
                 I[v, SB_REQ] = -1
                 if I[v, MODE] == M_DRAIN:

@@ -82,7 +82,10 @@ IPI_HIT_PRE = 56  # targets of its IPIs that read as preempted at send time
 IPI_FLAGS = 57  # of them flagged for a flush at their next entry instead (PV TLB flush)
 LHP_N = 58  # times this vCPU was preempted while holding a lock (lock-holder preemption)
 LWP_N = 59  # times it was preempted while waiting for one (lock-waiter preemption)
-NI = 60
+SB_HEAD = 60  # multi-entry store buffer (coherence.py): index of the oldest entry
+SB_LEN = 61  # its entries (SB_REQ is the oldest one's request row while it is not empty)
+SB_ROW = 62  # the request row the last dispatch prepared for a buffered store
+NI = 63
 IPI_MASK_WORDS = 4  # 4 x 64 bits: one per vCPU of the run (sim.MAX_VCPUS = 256)
 
 # ---- hypervisor states of a vCPU: I[v, VSTATE] ----------------------------------------
@@ -135,6 +138,7 @@ OP_CMPXCHG = 3  # lock cmpxchg on the field: if (w & mask) == exp: field = val
 OP_XCHG = 4  # lock xchg on the field: field = val, returns old word
 OP_OR = 5  # lock or / lock bts: word |= val, returns old word
 OP_AND = 6  # lock and / lock btr: word &= val, returns old word
+OP_PREFW = 7  # a store buffer's early RFO for a younger store: ownership, no value change
 
 # ---- actions a lock step may request ------------------------------------------------
 A_NONE = 0
@@ -349,7 +353,8 @@ P_LOCKED_GAP = 45  # a locked op that waited for its store buffer starts this lo
 #                    the drain, ns
 P_RMW_HOME = 46  # 1.0: a locked RMW's time occupies the line's home (the older model);
 #                 0.0: the home serves the next request while the new owner's RMW runs
-NP = 47
+P_SB_ENTRIES = 47  # x86-TSO store-buffer entries (1: the older one-entry model)
+NP = 48
 
 # ---- integer lock tunables LP[...] (kernel argument) ---------------------------------
 LP_PENDING_RETRY = 0  # v10 trylock_pending retry budget when both locked and pending (1)
