@@ -42,9 +42,13 @@ line held Shared costs its own ``P_UPGRADE``, U, beside M = ``P_XSAME`` and S =
 (``P_READ_SERIAL``, its occupancy per read); snoop timing (``P_SNOOP_FRAC``: the snoop
 reaches the holders that fraction of the latency after the home's lookup, still never
 before the holder has had its line for one hit time); a uniform relative jitter on
-every latency (``P_JITTER``); and the start of a locked operation that waited for its
-store buffer ``P_LOCKED_GAP`` after the drain (``drained_at``). The multi-entry store
-buffer of the note is not modelled yet.
+every latency (``P_JITTER``); the start of a locked operation that waited for its
+store buffer ``P_LOCKED_GAP`` after the drain (``drained_at``); a locked RMW's time in
+the home's occupancy or not (``P_RMW_HOME``); and a multi-entry store buffer
+(``P_SB_ENTRIES`` > 1: a younger store's RFO goes out at once as an early RFO,
+``OP_PREFW``, which moves the line's ownership but not its value; stores commit in
+order, ``sb_pop``; the kernel's ``sb_store``/``sb_waits`` admit stores and hold back
+smp_mb, locked ops and loads of a line with a pending entry).
 """
 
 from __future__ import annotations
