@@ -612,8 +612,8 @@ def _cmd_mechanisms(args) -> int:
     from .mechanisms import ablation, fit_mechanisms
 
     _warm_engine()
-    r = fit_mechanisms(on=args.on, rmw_holds_home=not args.rmw_outside_home,
-                       maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
+    r = fit_mechanisms(on=args.on, rmw_holds_home=args.rmw_in_home, maxfev=args.maxfev,
+                       starts=args.starts, ops_per_task=args.ops, seed=args.seed,
                        progress=not args.quiet)
     print(f"fitted to the PV-off {args.on} cells ({r['evaluations']} evaluations, "
           f"{r['wall_s']:.0f} s); parameters:")
@@ -1053,14 +1053,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "print their ablation table", _cmd_mechanisms)
     m.add_argument("--on", choices=("ticket", "queue", "both"), default="both",
                    help="the lock whose PV-off cells are fitted (both: one set for both)")
-    m.add_argument("--maxfev", type=int_range(1, 10**6), default=200,
-                   help="objective evaluations")
+    m.add_argument("--maxfev", type=int_range(1, 10**6), default=150,
+                   help="Nelder-Mead evaluations from each of the two best starts")
+    m.add_argument("--starts", type=int_range(0, 10**4), default=24,
+                   help="Latin-hypercube starting points besides the note's values")
     m.add_argument("--ops", type=int_range(1, 10**7), default=1000,
                    help="ops per task per evaluation")
     m.add_argument("--seed", type=int_range(0, SEED_MAX - 3), default=2014,
                    help="common-random-numbers seed")
-    m.add_argument("--rmw-outside-home", action="store_true",
-                   help="the home serves the next request while a locked RMW runs")
+    m.add_argument("--rmw-in-home", action="store_true",
+                   help="a locked RMW's time also occupies the line's home (the older "
+                        "model; by default the home serves the next request meanwhile)")
     m.add_argument("--no-ablation", action="store_true", help="fit only")
     m.add_argument("--quiet", action="store_true", help="no progress bars")
 

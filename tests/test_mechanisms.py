@@ -18,6 +18,7 @@ POINT = dict(latency_classes=3, jitter=0.05, store_buffer=4, xfer_same_ns=54.0, 
 @pytest.mark.parametrize("kw,name", [({"on": "mcs"}, "on"), ({"maxfev": 0}, "maxfev"),
                                      ({"ops_per_task": 0}, "ops_per_task"),
                                      ({"rmw_holds_home": 1}, "rmw_holds_home"),
+                                     ({"starts": -1}, "starts"),
                                      ({"seed": -1}, "seed")])
 def test_fit_rejects_bad_input_by_name(kw, name):
     with pytest.raises(ValueError, match=name):
@@ -32,7 +33,7 @@ def test_ablation_rejects_bad_input_by_name():
 
 
 def test_fit_reports_every_pv_off_cell_and_marks_the_fitted_ones():
-    r = fit_mechanisms(on="queue", maxfev=2, ops_per_task=100, progress=False)
+    r = fit_mechanisms(on="queue", maxfev=2, starts=2, ops_per_task=100, progress=False)
     c = r["cells"]
     assert len(c) == 16
     assert (c["fitted"] == (c["lock"] == "queue")).all()
