@@ -6,7 +6,9 @@ replications), of :attr:`pvqmodel.sim.SimResult.handoff` (mean handoff time by w
 at release) and, optionally, :attr:`pvqmodel.AnalyticFit.points`. The number of
 replications behind ``model_sd_ms`` comes from a ``reps`` column (added by
 :func:`engine_figure_data`) or the ``reps`` argument; with it the figures draw the 95 %
-Student-t interval of the engine's mean, without it no interval.
+Student-t interval of the engine's mean, without it no interval. ``engine-ablation``
+draws the coherence-mechanism model of issue 16 (:mod:`pvqmodel.mechanisms`: its fit
+and ablation tables).
 :func:`register_engine_figures` adds them to the ``pvqmodel figures`` registry (they run
 the engine, a minute or two).
 """
@@ -189,6 +191,63 @@ def engine_figure_data(ops_per_task: int = ENGINE_FIGURE_OPS, reps: int = ENGINE
     return table.assign(reps=reps), pd.concat(frames, ignore_index=True)
 
 
+def fig_engine_ablation(cells: pd.DataFrame, ablation: pd.DataFrame, *,
+                        title: str | None = None) -> Figure:
+    """The coherence-mechanism model (issue 16) on the PV-off cells and its ablation.
+
+    Left: relative error of ns/op per cell vs N for ticket and queue (``cells``:
+    :func:`pvqmodel.mechanisms.fit_mechanisms`' ``cells``; its ``fitted`` column marks
+    the cells fitted: open markers are predictions). Right: median and max |relative
+    error| over the 16 cells with every mechanism as fitted (top bar) and with each one
+    switched off in turn (``ablation``: :func:`pvqmodel.mechanisms.ablation`)."""
+    with paper_style():
+        fig, (a, b) = plt.subplots(1, 2, figsize=(7.6, 3.4),
+                                   gridspec_kw={"width_ratios": [1.0, 1.25]})
+        for lock, g in cells.groupby("lock", sort=True):
+            g = g.sort_values("tasks")
+            c = LOCK_PALETTE.get(str(lock), "k")
+            a.plot(g["tasks"], 100 * g["rel_err"], "-", color=c, label=str(lock))
+            fit = g["fitted"].astype(bool) if "fitted" in g else pd.Series(True, g.index)
+            keyed(a.plot(g["tasks"][fit], 100 * g["rel_err"][fit], "o", color=c, ms=4)[0],
+                  str(lock))
+            if (~fit).any():
+                keyed(a.plot(g["tasks"][~fit], 100 * g["rel_err"][~fit], "o", color=c,
+                             mfc="none", ms=4)[0], str(lock))
+        no_legend(a.axhline(0.0, color="0.5", lw=0.8), "reference: exact")
+        a.set_xlabel("contending tasks N")
+        a.set_ylabel("engine / measured - 1 (%)")
+        a.set_title("PV off, every mechanism on")
+        a.set_xticks(range(1, int(cells["tasks"].max()) + 1))
+        a.legend(title="lock")
+        y = np.arange(len(ablation))
+        b.barh(y - 0.2, 100 * ablation["median_abs_rel_err"], height=0.4, color="0.35",
+               label="median")
+        b.barh(y + 0.2, 100 * ablation["max_abs_rel_err"], height=0.4, color="0.75",
+               label="max")
+        b.set_yticks(y, [("none (as fitted)" if m == "all as given" else m)
+                         for m in ablation["mechanism off"]])
+        b.invert_yaxis()
+        b.set_xlabel("|engine / measured - 1| over 16 cells (%)")
+        b.set_title("Each mechanism off in turn")
+        b.legend(loc="upper right")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+def mechanism_figure_data(*, starts: int = 24, maxfev: int = 150, ops_per_task: int = 1000,
+                          ablation_ops: int = 2000, seed: int = 2014):
+    """(fit cells, ablation) of the coherence-mechanism model fitted to both locks'
+    PV-off cells (:func:`pvqmodel.mechanisms.fit_mechanisms`, about a minute)."""
+    from ..mechanisms import ablation, fit_mechanisms
+
+    r = fit_mechanisms(on="both", starts=starts, maxfev=maxfev, ops_per_task=ops_per_task,
+                       seed=seed, progress=False)
+    return r["cells"], ablation(r["hardware"], ops_per_task=ablation_ops, seed=seed + 2,
+                                progress=False)
+
+
 def register_engine_figures() -> None:
     """Add the engine figures to :data:`pvqmodel.figures.REGISTRY`."""
     from functools import cache
@@ -200,3 +259,5 @@ def register_engine_figures() -> None:
     register("engine-residuals", lambda: fig_engine_residuals(data()[0]))
     register("engine-handoff", lambda: fig_handoff(data()[1]))
     register("engine-transfers", lambda: fig_transfers(data()[0]))
+    register("engine-ablation", lambda: fig_engine_ablation(
+        *mechanism_figure_data(), title="Coherence mechanisms (issue 16): fit and ablation"))
