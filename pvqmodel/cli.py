@@ -1031,13 +1031,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "keep their sizes)")
     b.add_argument("--no-table", action="store_true", help="skip the engine-table group")
 
+    def fit_options(p, maxfev, maxfev_help, ops, seed_max):
+        """--maxfev, --ops and --seed of a fitting command."""
+        p.add_argument("--maxfev", type=int_range(1, 10**6), default=maxfev, help=maxfev_help)
+        p.add_argument("--ops", type=int_range(1, 10**7), default=ops,
+                       help="ops per task per evaluation")
+        p.add_argument("--seed", type=int_range(0, seed_max), default=2014,
+                       help="common-random-numbers seed")
+
     c = command("calibrate", "fit the engine's hardware preset to the table", _cmd_calibrate)
-    c.add_argument("--maxfev", type=int_range(1, 10**6), default=120,
-                   help="objective evaluations")
-    c.add_argument("--ops", type=int_range(1, 10**7), default=1500,
-                   help="ops per task per evaluation")
-    c.add_argument("--seed", type=int_range(0, SEED_MAX - 1), default=2014,
-                   help="common-random-numbers seed")
+    fit_options(c, 120, "objective evaluations", 1500, SEED_MAX - 1)
     c.add_argument("--save", type=preset_name, default=None, metavar="NAME",
                    help="write the fitted preset to data/hardware/NAME.json "
                         "(default: do not save)")
@@ -1053,14 +1056,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "print their ablation table", _cmd_mechanisms)
     m.add_argument("--on", choices=("ticket", "queue", "both"), default="both",
                    help="the lock whose PV-off cells are fitted (both: one set for both)")
-    m.add_argument("--maxfev", type=int_range(1, 10**6), default=150,
-                   help="Nelder-Mead evaluations from each of the two best starts")
+    fit_options(m, 150, "Nelder-Mead evaluations from each of the two best starts", 1000,
+                SEED_MAX - 3)
     m.add_argument("--starts", type=int_range(0, 10**4), default=24,
                    help="Latin-hypercube starting points besides the note's values")
-    m.add_argument("--ops", type=int_range(1, 10**7), default=1000,
-                   help="ops per task per evaluation")
-    m.add_argument("--seed", type=int_range(0, SEED_MAX - 3), default=2014,
-                   help="common-random-numbers seed")
     m.add_argument("--rmw-in-home", action="store_true",
                    help="a locked RMW's time also occupies the line's home (the older "
                         "model; by default the home serves the next request meanwhile)")

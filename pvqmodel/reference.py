@@ -286,11 +286,7 @@ class RefMachine:
             yield self.timeout(hw.hit_ns)
             return 0, 1
         if self._hit(ln, v, op):
-            self._apply(r)
-            cost = hw.hit_ns + (hw.rmw_ns if locked else 0.0)
-            yield self.timeout(cost)
-            self.wseq[v] = r.wseq
-            return r.old, r.ok
+            return (yield from self._hit_done(v, r))
         self._issue(ln, r)
         if buffered:
             e = _Entry(r, ln_i, release, SB_STORE)
@@ -298,6 +294,19 @@ class RefMachine:
             r.ev.callbacks.append(lambda ev, v=v, e=e: self._sb_done(v, e))
             yield self.timeout(hw.hit_ns)
             return 0, 1
+        return (yield from self._reply(v, r))
+
+    def _hit_done(self, v, r):
+        """Generator: a hit takes effect now; the vCPU goes on after the hit time (plus
+        the locked operation's)."""
+        self._apply(r)
+        yield self.timeout(self.hw.hit_ns + (self.hw.rmw_ns if r.op in (XADD, CMPXCHG, XCHG)
+                                             else 0.0))
+        self.wseq[v] = r.wseq
+        return r.old, r.ok
+
+    def _reply(self, v, r):
+        """Generator: a blocking miss; the vCPU goes on after its transfer latency."""
         delay = yield r.ev
         yield self.timeout(delay)
         self.wseq[v] = r.wseq
@@ -320,14 +329,8 @@ class RefMachine:
         r = _Req(v, op, word, mask, val, exp, env.event())
         r.release = release
         if self._hit(ln, v, op):
-            self._apply(r)
-            cost = hw.hit_ns + (hw.rmw_ns if op in (XADD, CMPXCHG, XCHG) else 0.0)
-            yield self.timeout(cost)
-            self.wseq[v] = r.wseq
-            return r.old, r.ok
-        ln.queue.append(r)
-        if ln.cur is None and len(ln.queue) == 1:
-            env.process(self._serve(ln))
+            return (yield from self._hit_done(v, r))
+        self._issue(ln, r)
         if buffered:
             done = env.event()
             self.sb[v] = (done, word)
@@ -338,10 +341,7 @@ class RefMachine:
             r.ev.callbacks.append(_drained)
             yield self.timeout(hw.hit_ns)
             return 0, 1
-        delay = yield r.ev
-        yield self.timeout(delay)
-        self.wseq[v] = r.wseq
-        return r.old, r.ok
+        return (yield from self._reply(v, r))
 
     def spin(self, v, word, mask, eq, val):
         """Naive spin loop, one iteration at a time: load; test; PAUSE."""
