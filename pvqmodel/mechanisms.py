@@ -142,7 +142,7 @@ def fit_mechanisms(*, on: str = "both", rmw_holds_home: bool = False, maxfev: in
     rmw_holds_home = check_bool("rmw_holds_home", rmw_holds_home)
     maxfev = check_int("maxfev", maxfev, 1, 10**6)
     starts = check_int("starts", starts, 0, 10**4)
-    polish = check_int("polish", polish, 1, starts + 1)
+    polish = min(check_int("polish", polish, 1, 10**4), starts + 1)  # no more than points
     ops_per_task = check_int("ops_per_task", ops_per_task, 1, 10**7)
     seed = check_seed("seed", seed)
     hw0, wl0 = _base()

@@ -32,6 +32,12 @@ def test_ablation_rejects_bad_input_by_name():
         ablation(Hardware(), moved=0.0, progress=False)
 
 
+def test_fit_with_no_extra_start_polishes_the_one_it_has():
+    r = fit_mechanisms(on="ticket", maxfev=2, starts=0, ops_per_task=100, progress=False)
+    # the one start, then Nelder-Mead within its budget (scipy may overrun it by one)
+    assert len(r["cells"]) == 16 and r["evaluations"] <= 1 + 2 + 1
+
+
 def test_fit_reports_every_pv_off_cell_and_marks_the_fitted_ones():
     r = fit_mechanisms(on="queue", maxfev=2, starts=2, ops_per_task=100, progress=False)
     c = r["cells"]
