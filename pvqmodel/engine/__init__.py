@@ -20,7 +20,10 @@ from pathlib import Path
 import numba
 
 #: Cold compile of the kernel, printed as the estimate by :func:`ensure_compiled`. Measured
-#: on the project's 2-core machine (2026-11): 35 s of wall time for a whole cold-cache
+#: on the project's 2-core machine (2026-11): 40 s (39.7-43.4 s) of wall time since the
+#: coherence mechanisms of issue 16 (their switches and the multi-entry store buffer
+#: added ~5 s to the kernel's own compile; compiling the store-buffer functions in the
+#: helper process did not shorten it); before them 35 s for a whole cold-cache
 #: process with the kernel's large callees compiled in a helper process on the second
 #: core (precompile.py), 50 s on one core (:data:`COMPILE_SECONDS_ONE_CORE`), once the
 #: small helpers got explicit signatures (sigs.py: one specialization each instead of
