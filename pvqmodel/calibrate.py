@@ -134,18 +134,28 @@ def identified_loop_ns(hw: Hardware, wl: Workload, n1_ns: float) -> float:
     return loop
 
 
+def from_unit(bounds: dict, x) -> dict:
+    """The parameter values at point ``x`` of the unit cube over ``bounds`` (name ->
+    (lower, upper, source), in order; each coordinate clipped to [0, 1]): the optimizers
+    search the cube, so every value stays within its bounds."""
+    return {name: lo + (hi - lo) * float(np.clip(u, 0.0, 1.0))
+            for (name, (lo, hi, _)), u in zip(bounds.items(), x, strict=True)}
+
+
+def to_unit(bounds: dict, values) -> np.ndarray:
+    """The point of the unit cube over ``bounds`` for ``values`` (name -> value; a value
+    outside its bounds is clipped to them): :func:`from_unit`'s inverse."""
+    out = [(values[name] - lo) / (hi - lo) for name, (lo, hi, _) in bounds.items()]
+    return np.clip(np.array(out), 0.0, 1.0)
+
+
 def _split(x: np.ndarray, base_hw: Hardware, base_wl: Workload, n1_ns: float):
-    vals = {}
-    for name, u in zip(BOUNDS, x, strict=True):
-        lo, hi, _ = BOUNDS[name]
-        vals[name] = lo + (hi - lo) * float(np.clip(u, 0.0, 1.0))
-    hw = base_hw.replace(**vals)
+    hw = base_hw.replace(**from_unit(BOUNDS, x))
     return hw, base_wl.replace(loop_ns=identified_loop_ns(hw, base_wl, n1_ns))
 
 
 def _to_unit(hw: Hardware) -> np.ndarray:
-    out = [(getattr(hw, name) - lo) / (hi - lo) for name, (lo, hi, _) in BOUNDS.items()]
-    return np.clip(np.array(out), 0.0, 1.0)
+    return to_unit(BOUNDS, {name: getattr(hw, name) for name in BOUNDS})
 
 
 def run_cells(hw: Hardware, wl: Workload, cells: pd.DataFrame, ops_per_task: int, reps: int,
@@ -463,9 +473,7 @@ def calibrate_pv(*, hardware: Hardware | None = None, workload: Workload | None 
     t0 = time.time()
 
     def hw_of(x):
-        vals = {k: PV_BOUNDS[k][0] + (PV_BOUNDS[k][1] - PV_BOUNDS[k][0]) * float(
-            np.clip(u, 0.0, 1.0)) for k, u in zip(names, x, strict=True)}
-        return hw0.replace(**vals)
+        return hw0.replace(**from_unit(PV_BOUNDS, x))
 
     nfev = [0]
 

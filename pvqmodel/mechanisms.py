@@ -26,9 +26,11 @@ from tqdm.auto import tqdm
 
 from .calibrate import (
     _simplex,
+    from_unit,
     identified_loop_ns,
     pv_off_cells,
     run_cells,
+    to_unit,
     uncontended_ns,
 )
 from .engine import ensure_compiled
@@ -148,12 +150,9 @@ def fit_mechanisms(*, on: str = "both", rmw_holds_home: bool = False, maxfev: in
     hw0, wl0 = _base()
     hw0 = hw0.replace(**{**MECH_FIXED, "rmw_holds_home": rmw_holds_home})
     names = list(MECH_BOUNDS)
-    lo = np.array([MECH_BOUNDS[k][0] for k in names])
-    hi = np.array([MECH_BOUNDS[k][1] for k in names])
 
     def hw_of(u):
-        x = lo + (hi - lo) * np.clip(u, 0.0, 1.0)
-        return hw0.replace(**{k: float(v) for k, v in zip(names, x, strict=True)})
+        return hw0.replace(**from_unit(MECH_BOUNDS, u))
 
     cells = pv_off_cells()
     fitted = np.ones(len(cells), bool) if on == "both" else (cells["lock"] == on).to_numpy()
@@ -177,7 +176,7 @@ def fit_mechanisms(*, on: str = "both", rmw_holds_home: bool = False, maxfev: in
         bar.update(1)
         return val
 
-    u0 = np.clip((np.array([MECH_START[k] for k in names]) - lo) / (hi - lo), 0.0, 1.0)
+    u0 = to_unit(MECH_BOUNDS, MECH_START)
     pts = [u0]
     if starts > 0:
         pts += list(qmc.LatinHypercube(d=len(names), seed=seed).random(starts))

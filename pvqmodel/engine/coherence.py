@@ -27,11 +27,11 @@ for the upgrade of the requester's own shared copy on one socket (no data moves;
 inclusive LLC invalidates the other copies).
 A write (and a failed cmpxchg, which still takes ownership) invalidates all other
 copies and wakes the spinners parked on the line (spin.py). Plain stores go
-through a one-entry store buffer: the vCPU continues while the RFO is in flight
-and drains the buffer before its next store, locked operation or access to that
-line. (Issuing a younger store's RFO early, as x86 cores do, was tried: the early
-invalidation makes the spinner on that line re-read in between, so it did not shorten
-the MCS handoff; not kept.)
+through a one-entry store buffer by default: the vCPU continues while the RFO is in
+flight and drains the buffer before its next store, locked operation or access to that
+line. (Issuing a younger store's RFO early, as x86 cores do, was first tried alone and
+did not shorten the MCS handoff; with the other mechanisms below it is the multi-entry
+buffer, ``P_SB_ENTRIES``, which does.)
 Memory is sequentially consistent at the serialization points.
 
 Switchable mechanisms of ``../shared/reference/coherence-mechanisms.md`` (issue 16), each
@@ -148,7 +148,8 @@ def line_columns(n: int, sb: int = 1) -> int:
     entries each (Python side): the queue holds every request that may be outstanding."""
     return NL + 2 * line_words(n) + (2 * n if sb == 1 else n + n * sb)
 
-# request table R[r, ...]; r = v for a blocking op, n + v for a buffered store
+# request table R[r, ...]; r = v for a blocking op, n + v for a buffered store (one-entry
+# buffer), sb_row(v, k, ...) for entry k of a multi-entry buffer
 R_OP = 0
 R_WORD = 1
 R_MASK = 2
@@ -171,7 +172,7 @@ SBS_PREF = 2  # a younger entry whose early RFO (OP_PREFW) is in flight
 SBS_OWNED = 3  # a younger entry whose line was granted (or already owned): commits as a
 #               hit when it is the oldest, unless another core took the line meanwhile
 SBS_WAIT = 4  # a younger entry behind an older one on the same line: no early RFO
-# request times live in F (one array fewer to pass): F[r, RF_*] for r in 0..2n-1, in
+# request times live in F (one array fewer to pass): F[r, RF_*] for every request row, in
 # columns after the per-vCPU F_* columns (rows >= n use only these columns, and row n's
 # first columns hold the global floats GF_*)
 RF_RESUME = NF  # time the requester continues
@@ -465,6 +466,25 @@ def sb_row(v, k, n, K, F):
     return F.shape[0] - n * K + v * K + k
 
 
+@njit(cache=True, _nrt=False, inline='always')
+def sb_as_store(R, r):
+    """Multi-entry buffer: row ``r`` (the oldest entry) is issued, or stays in flight, as
+    the store itself: its own op and release flag replace the early RFO's."""
+    R[r, R_OP] = R[r, R_SOP]
+    R[r, R_REL] = R[r, R_SREL]
+    R[r, R_SBST] = SBS_STORE
+
+
+@njit(cache=True, _nrt=False)
+def sb_on_line(v, line, count, I, F, mem, R, n, K):
+    """Does one of the ``count`` oldest entries of v's multi-entry buffer store to
+    ``line``?"""
+    for k in range(count):
+        if mem[R[sb_row(v, (I[v, SB_HEAD] + k) % K, n, K, F), R_WORD], MEM_LINE] == line:
+            return True
+    return False
+
+
 @njit(cache=True, _nrt=False)
 def sb_pop(v, now, I, F, R, P, TF, TI, n):
     """The oldest entry of v's multi-entry store buffer has committed (its store took
@@ -483,9 +503,7 @@ def sb_pop(v, now, I, F, R, P, TF, TI, n):
         r = sb_row(v, h, n, K, F)
         I[v, SB_REQ] = r
         if R[r, R_SBST] == SBS_PREF:
-            R[r, R_OP] = R[r, R_SOP]
-            R[r, R_REL] = R[r, R_SREL]
-            R[r, R_SBST] = SBS_STORE
+            sb_as_store(R, r)
         else:
             tm_set(TF, TI, TI[TMM_NSLOTS] - n + v, now)
     if I[v, MODE] == M_DRAIN:

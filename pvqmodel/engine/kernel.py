@@ -88,6 +88,8 @@ from .coherence import (
     issue,
     iter_ns,
     line_done,
+    sb_as_store,
+    sb_on_line,
     sb_pop,
     sb_row,
     start_service,
@@ -472,12 +474,7 @@ def sb_waits(v, act, op, w, I, F, mem, R, n, K):
         return True
     if act == A_STORE:
         return I[v, SB_LEN] >= K
-    line = mem[w, MEM_LINE]
-    for k in range(I[v, SB_LEN]):
-        r = sb_row(v, (I[v, SB_HEAD] + k) % K, n, K, F)
-        if mem[R[r, R_WORD], MEM_LINE] == line:
-            return True
-    return False
+    return sb_on_line(v, mem[w, MEM_LINE], I[v, SB_LEN], I, F, mem, R, n, K)
 
 
 @njit(cache=True, _nrt=False)
@@ -505,12 +502,8 @@ def sb_store(v, now, I, F, mem, L, R, P, TF, TI, n, K):
         return IS_BUFFERED  # the event loop notes it pending if it misses
     I[v, SB_LEN] = k + 1
     line = mem[w, MEM_LINE]
-    same = False
-    for j in range(k):
-        if mem[R[sb_row(v, (I[v, SB_HEAD] + j) % K, n, K, F), R_WORD], MEM_LINE] == line:
-            same = True
     R[r, R_REL] = 0
-    if same:
+    if sb_on_line(v, line, k, I, F, mem, R, n, K):
         R[r, R_SBST] = SBS_WAIT
     elif is_hit(L, R, F, line, v, OP_STORE, now):
         R[r, R_SBST] = SBS_OWNED
@@ -779,11 +772,8 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
             v = i - sbslot
             kind = IS_DRAINED
             if P[P_SB_ENTRIES] > 1.0:
-                r = I[v, SB_REQ]
-                R[r, R_OP] = R[r, R_SOP]
-                R[r, R_REL] = R[r, R_SREL]
-                R[r, R_SBST] = SBS_STORE
-                I[v, SB_ROW] = r
+                I[v, SB_ROW] = I[v, SB_REQ]
+                sb_as_store(R, I[v, SB_REQ])
         elif i >= pslot:
             hv_quantum_end(i - pslot, t, I, F, G, P, LP, H, TF, TI, rng)
         elif i >= n:
