@@ -1,20 +1,20 @@
 """Calibration of ONE hardware parameter set to the seed table's PV-off columns, and
 the engine-vs-table comparison.
 
-Owns the mapping from measured cells to engine runs: the objective (squared log
-error of ns per operation over the 16 PV-off cells, ticket and queue, N = 1..8, one
-parameter set for all cells, no per-lock or per-N knob), the physically plausible
-bounds of every fitted parameter with their source, the optimizer
-(``scipy.optimize.minimize``, Nelder-Mead on the bound-transformed parameters) with
-common random numbers (the same root seed at every evaluation, so the objective is a
-deterministic function of the parameters), and writing the ``westmere-ex`` preset
-with its fit report. :func:`engine_table` runs every cell the engine supports and
-reports it beside the measurement; :func:`qspinlock_418_table` runs the native 4.18+
-qspinlock on the same cells beside the v10-era lock (no new fit).
+Owns the mapping from measured cells to engine runs: the cells (:func:`table_cells`),
+the engine on them (:func:`run_cells`, :func:`engine_table`), the calibration
+(:func:`calibrate`: the coherence-mechanism model of :mod:`pvqmodel.mechanisms`, one
+parameter set for all 16 PV-off cells, ticket and queue, N = 1..8, no per-lock or per-N
+knob; multi-start Nelder-Mead with common random numbers, so the objective is a
+deterministic function of the parameters) and writing the ``westmere-ex`` preset with
+its fit report (bounds with sources, fixed values, every cell, the ablation table and
+what is still missing). :func:`calibrate_pv` fits the two PV code-path costs on top and
+reports the pure prediction of the PV-on columns; :func:`qspinlock_418_table` and
+:func:`pv_generations_table` run later locks on the same cells (no new fit).
 
-Result (``westmere-ex`` preset): median |rel err| 7.1 %, max 43 % (the two-task
-qspinlock); the target (median <= 5 %, max <= 12 %) is **not** reached; see
-:data:`MISSING_MECHANISMS` for what the residuals point at.
+Result (``westmere-ex`` preset): PV off median |rel err| ~1.6 %, max ~18 % (queue N=2
+and N=3: few-ns races); the PV-on queue columns are predicted ~50-75 % slow. See
+:data:`MISSING_MECHANISMS`.
 """
 
 from __future__ import annotations
@@ -32,58 +32,26 @@ from .params import Hardware, Workload, preset_path, save_preset
 from .sim import simulate
 from .validate import check_bool, check_choice, check_instance, check_int, check_seed
 
-#: Fitted parameters -> (lower, upper, source). Westmere-EX at 2.13-2.4 GHz, so 1 cycle
-#: ~ 0.42-0.47 ns. Sources: kernel-locks.md §7 (ccbench/SOSP'13 magnitudes: same-die
-#: transfer ~100 cycles, one QPI hop 250-300 cycles, atomics ~ load + a few tens of
-#: cycles; PAUSE ~10 cycles before Skylake) and models.md §5 (priors of the analytical
-#: fits). Bounds are wide enough to be honest priors, tight enough to stay physical.
-BOUNDS = {
-    "rmw_ns": (4.0, 7.0, "extra cost of a locked RMW over an L1 hit: kernel-locks.md "
-                         "§6 T1 (2.4 GHz Westmere) times a cmpxchg lock, "
-                         "byte-store unlock and loop at 9.2 ns, so rmw <= 9.2 - 2 x 1.7 "
-                         "~ 5.8 ns even with a free loop; allow 10..17 cycles"),
-    "pause_ns": (2.0, 10.0, "PAUSE ~10 cycles pre-Skylake (§7, MariaDB 042fc29597), "
-                            "allow 5..25 cycles"),
-    "service_ns": (2.0, 40.0, "per-request occupancy of a line's home (LLC slice/CBox "
-                              "lookup + queueing), 5..100 cycles"),
-    "xfer_same_ns": (25.0, 90.0, "Modified-line transfer on one die: ~100 cycles (§7), "
-                                 "allow 60..220 cycles"),
-    "shared_ns": (8.0, 45.0, "read of a line held shared, served by the LLC: "
-                             "~40 cycles, allow 20..110 cycles"),
-    "overlap": (0.0, 1.0, "fraction of an ownership transfer pipelined with the next "
-                          "request: 0 = fully serialized, 1 = fully overlapped"),
-}
-FIXED_NOTE = ("hit_ns fixed at 1.7 ns (4-cycle L1, §7); cs_ns fixed at 2 ns (the seed "
-              "benchmark's empty critical section); loop_ns not fitted but identified "
-              "by the two N=1 cells, which time the uncontended path alone: loop_ns = "
-              "their mean ns/op - (2 hit_ns + rmw_ns + cs_ns) (lock: a locked RMW hit; "
-              "unlock: a store hit); xfer_cross_ns fixed at its 115 ns prior and not "
-              "identified: with 'compact' placement (one socket holds all 8 tasks) no "
-              "cross-socket transfer occurs")
-
-
-#: What the residuals of the calibrated model point at (written into the fit report).
+#: What the calibrated model still misses, and the evidence (written into the fit report).
 MISSING_MECHANISMS = (
-    "Best honest fit, with loop_ns identified by the N=1 cells (both within 1 %) and "
-    "rmw_ns held to its single-thread bound: ticket within 6 % from N=3, queue N=3..8 "
-    "8-14 % high (the plateau), and both N=2 cells far too fast (ticket -23 %, queue "
-    "-43 %). At N=2 the model lets the two tasks batch (the qspinlock holder re-takes the "
-    "lock with hits while the pending waiter's cmpxchg retries are in flight; ~1.8 line "
-    "transfers per op) where the data (116 ns/op, slower than the ticket's 104.5) point to "
-    "strict alternation with ~3 serialized transfers per op. Two fitted values sit on their "
-    "bounds (xfer_same_ns at its 25 ns floor, shared_ns at its 45 ns ceiling): the queue "
-    "plateau wants cheap Modified-line transfers (the MCS handoff chains ~4 serialized line "
-    "transactions here: notify store, the new head's re-read of qhead, its read of the lock "
-    "word, set_locked), the ticket slope and N=2 expensive ones. Tried and not kept: (a) "
-    "forwarding a line only after it reached its previous requester (a chain of transfers "
-    "then costs one full latency per link): ticket N=2 -8 % and median 5.9 %, but with "
-    "fixed latencies the two-task cmpxchg retry of trylock_pending falls into lock-step and "
-    "the PV qspinlock starves a task at the prior parameters; (b) taking the locked-RMW "
-    "time out of the home's occupancy: PV-off median 6.2 % but PV-on 12 %, and it changes "
-    "stealing and lost-wake-up rates at the priors; (c) a store-buffer RFO prefetch for a "
-    "younger store. Candidates not modelled: (1) a multi-entry store buffer with parallel "
-    "RFOs and in-order commit; (2) read serialization at the home separate from ownership "
-    "transfers; (3) whatever makes the real two-task qspinlock alternate strictly.")
+    "PV off: the two-task and three-task queue cells (N=2 ~-18 %, N=3 ~+16 %) hinge on "
+    "few-ns races (coherence-mechanisms.md §5): the pending waiter's re-read against the "
+    "releaser's next locked op at N=2, the exposed MCS link at N=3; the standalone model "
+    "of the note misses the same two cells by the same amounts. PV on: the queue columns "
+    "are predicted +50..75 % slow at N>=3 (ticket within ~6 % from N=4). Traced: native "
+    "qspinlock's unlock is a buffered store, so the releaser's next cmpxchg (lock) and "
+    "xchg_tail hit its still-owned line before the queue head's queued read takes it; "
+    "pv-qspinlock-v10's unlock is a cmpxchg (a locked op: it drains and waits for its "
+    "RFO), the head's read is served right after it, and the releaser's next cmpxchg and "
+    "xchg_tail become two more serialised lock-line transactions on the handoff path "
+    "(about +100 ns/op). Removing the loop overhead between unlock and lock (the ROB "
+    "hiding it behind the miss) moves the PV-on plateau only ~8 points, and holding a "
+    "line ~15 ns after every locked RMW collapses every cell to one transfer per op. The "
+    "seed's PV-on queue plateau (139.9 ns) equals its PV-off one (141 ns): the real "
+    "machine does not pay for the unlock's type. The missing mechanism is one that keeps "
+    "the queue head's read from splitting the releaser's unlock from its next locked op "
+    "without serialising everything (an untested candidate: a snoop held after a locked "
+    "op only until the core's next memory op issues; Intel documents no such rule).")
 
 
 #: Engine lock for each (table lock, pv) column of the seed table.
@@ -149,15 +117,6 @@ def to_unit(bounds: dict, values) -> np.ndarray:
     return np.clip(np.array(out), 0.0, 1.0)
 
 
-def _split(x: np.ndarray, base_hw: Hardware, base_wl: Workload, n1_ns: float):
-    hw = base_hw.replace(**from_unit(BOUNDS, x))
-    return hw, base_wl.replace(loop_ns=identified_loop_ns(hw, base_wl, n1_ns))
-
-
-def _to_unit(hw: Hardware) -> np.ndarray:
-    return to_unit(BOUNDS, {name: getattr(hw, name) for name in BOUNDS})
-
-
 def run_cells(hw: Hardware, wl: Workload, cells: pd.DataFrame, ops_per_task: int, reps: int,
               seed: int, progress: bool = False, workers: int = 1) -> pd.DataFrame:
     """Engine ns/op for each (lock, tasks) cell; common random numbers via ``seed``."""
@@ -203,26 +162,34 @@ def _check_common(ops_per_task, reps, seed, maxfev, progress, workers):
             check_int("workers", workers, 1, 256))
 
 
-def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
-              maxfev: int = 120, start: tuple[Hardware, Workload] | None = None,
-              placement: str = "compact", save: str | None = None, overwrite: bool = False,
-              progress: bool = True, workers: int = 1) -> dict:
-    """Fit the :data:`BOUNDS` parameters to the 16 PV-off cells (one set for all),
-    with ``loop_ns`` tied to the N=1 cells (:func:`identified_loop_ns`).
+def calibrate(*, ops_per_task: int = 1000, reps: int = 1, seed: int = 2014,
+              maxfev: int = 150, starts: int = 24, start: tuple[Hardware, Workload] | None = None,
+              placement: str = "compact", ablate: bool = True, save: str | None = None,
+              overwrite: bool = False, progress: bool = True, workers: int = 1) -> dict:
+    """Fit the coherence-mechanism model (:data:`pvqmodel.mechanisms.MECH_BOUNDS`, the
+    rest fixed at :data:`~pvqmodel.mechanisms.MECH_FIXED`) to the 16 PV-off cells, one
+    set for both locks, with ``loop_ns`` tied to the N=1 cells (:func:`identified_loop_ns`).
 
     Objective: mean squared log error of ns/op; common random numbers (same ``seed``
-    for every evaluation). Starts from the current preset (or ``start``), runs
-    Nelder-Mead for at most ``maxfev`` evaluations, re-evaluates the optimum with 4
-    fresh-seed replications at 4x ``ops_per_task`` for the report. Writes nothing unless
-    ``save`` names a preset (``data/hardware/<save>.json``); an existing preset is
-    replaced only with ``overwrite=True`` (checked before the fit starts). Returns the
-    report dict (also stored in the JSON when saved).
+    for every evaluation). Multi-start (:func:`~pvqmodel.mechanisms.fit_mechanisms`: the
+    note's values and ``starts`` Latin-hypercube points, then Nelder-Mead, at most
+    ``maxfev`` evaluations from each of the best two). The fixed fields (``hit_ns``,
+    ``xfer_cross_ns``, sockets, PV costs) come from ``start`` (default: the current
+    preset). The optimum is re-evaluated with 4 fresh-seed replications at 4x
+    ``ops_per_task`` for the report, and with ``ablate`` each mechanism is switched off
+    in turn (:func:`~pvqmodel.mechanisms.ablation`). Writes nothing unless ``save`` names
+    a preset (``data/hardware/<save>.json``); an existing preset is replaced only with
+    ``overwrite=True`` (checked before the fit starts). Returns the report dict (also
+    stored in the JSON when saved) with the calibrated ``hardware`` and ``workload`` (as
+    dicts: :meth:`Hardware.from_dict`).
     """
+    from .mechanisms import ablation, fit_mechanisms
     save = _check_save(save, overwrite)
     ops_per_task, reps, seed, maxfev, progress, workers = _check_common(
         ops_per_task, reps, seed, maxfev, progress, workers)
+    starts = check_int("starts", starts, 0, 10**4)
+    ablate = check_bool("ablate", ablate)
     placement = check_choice("placement", placement, ("scatter", "compact"))
-    cells = pv_off_cells()
     if start is None:
         from .sim import default_hardware, default_workload
         hw0, wl0 = default_hardware(), default_workload()
@@ -231,44 +198,25 @@ def calibrate(*, ops_per_task: int = 1500, reps: int = 1, seed: int = 2014,
             raise ValueError(f"start must be a (Hardware, Workload) tuple, got {start!r}")
         hw0 = check_instance("start[0]", start[0], Hardware)
         wl0 = check_instance("start[1]", start[1], Workload)
-    wl0 = wl0.replace(placement=placement)
-    hw0 = hw0.replace(hit_ns=1.7)
-    n1_ns = uncontended_ns(cells)
-    meas = np.log(cells["ns_per_op"].to_numpy())
-    ensure_compiled()
-    bar = tqdm(total=maxfev, desc="calibrate", disable=not progress)
-    best = {"f": np.inf, "x": None, "nfev": 0}
     t0 = time.time()
-
-    def f(x):
-        hw, wl = _split(x, hw0, wl0, n1_ns)
-        out = run_cells(hw, wl, cells, ops_per_task, reps, seed, workers=workers)
-        r = np.log(out["model_ns_per_op"].to_numpy()) - meas
-        val = float(np.mean(r**2))
-        # a starving task is a failure of the model, not a result: penalize it
-        starving = float(np.sum(np.clip(0.5 - out["min_share"].to_numpy(), 0.0, None)))
-        val += starving
-        if val < best["f"]:
-            best.update(f=val, x=np.array(x))
-        best["nfev"] += 1  # not bar.n: a disabled tqdm bar does not count
-        bar.update(1)
-        bar.set_postfix(rms_log=f"{np.sqrt(val):.3f}")
-        return val
-
-    x0 = _to_unit(hw0)
-    optimize.minimize(f, x0, method="Nelder-Mead",
-                      options={"maxfev": maxfev, "xatol": 1e-3, "fatol": 1e-5,
-                               "initial_simplex": _simplex(x0)})
-    bar.close()
-    hw, wl = _split(best["x"], hw0, wl0, n1_ns)
+    mech = fit_mechanisms(on="both", maxfev=maxfev, starts=starts, ops_per_task=ops_per_task,
+                          reps=reps, seed=seed, progress=progress, workers=workers,
+                          base=(hw0.replace(hit_ns=1.7), wl0.replace(placement=placement)))
+    hw, wl = mech["hardware"], mech["workload"]
     table = engine_table(hardware=hw, workload=wl, ops_per_task=4 * ops_per_task, reps=4,
                          seed=seed + 1, progress=progress, workers=workers, pv="off")
-    report = _report(table, hw, wl, dict(ops_per_task=ops_per_task, reps=reps, seed=seed,
-                                         maxfev=maxfev, evaluations=best["nfev"],
-                                         objective=best["f"], wall_s=time.time() - t0))
+    report = _report(table, mech, dict(
+        ops_per_task=ops_per_task, reps=reps, seed=seed, maxfev=maxfev, starts=starts,
+        evaluations=mech["evaluations"], objective=mech["objective"],
+        wall_s=time.time() - t0))
+    if ablate:
+        abl = ablation(hw, wl, ops_per_task=2 * ops_per_task, reps=2, seed=seed + 2,
+                       progress=progress)
+        report["ablation"] = abl.to_dict(orient="records")
     if save is not None:
         report["preset_path"] = save_preset(save, hw, wl, report, overwrite=overwrite)
-    return report
+    # the calibrated machine itself (a saved preset holds it beside its report)
+    return {**report, "hardware": hw.to_dict(), "workload": wl.to_dict()}
 
 
 def _simplex(x0):
@@ -280,18 +228,23 @@ def _simplex(x0):
     return np.array(sim)
 
 
-def _report(table: pd.DataFrame, hw: Hardware, wl: Workload, fit: dict) -> dict:
+def _report(table: pd.DataFrame, mech: dict, fit: dict) -> dict:
+    from .mechanisms import MECH_BOUNDS, MECH_FIXED, MECH_FIXED_NOTE
     err = table["rel_err"].abs()
     by = {lock: {"median_abs_rel_err": float(g["rel_err"].abs().median()),
                  "max_abs_rel_err": float(g["rel_err"].abs().max())}
           for lock, g in table.groupby("lock", observed=True)}
     return {
-        "target": "PV-off ticket and queue, N=1..8: median |rel err| <= 5 %, max <= 12 %",
+        "target": "PV-off ticket and queue, N=1..8: median |rel err| <= 4 %, max <= 12 % "
+                  "(issue 16), no fitted value on a bound",
         "median_abs_rel_err": float(err.median()), "max_abs_rel_err": float(err.max()),
         "by_lock": by,
         "min_task_share": float(table["min_share"].min()),
-        "bounds": {k: [lo, hi, src] for k, (lo, hi, src) in BOUNDS.items()},
-        "fixed": FIXED_NOTE,
+        "model": "coherence mechanisms (pvqmodel.mechanisms, coherence-mechanisms.md)",
+        "fitted": mech["params"],
+        "bounds": {k: [lo, hi, src] for k, (lo, hi, src) in MECH_BOUNDS.items()},
+        "on_bound": mech["on_bound"],
+        "fixed": {"values": MECH_FIXED, "why": MECH_FIXED_NOTE},
         "missing_mechanisms": MISSING_MECHANISMS,
         "fit": fit,
         "cells": table.to_dict(orient="records"),

@@ -585,6 +585,8 @@ def _save_kwargs(args) -> dict:
 def _cmd_calibrate(args) -> int:
     import json
 
+    import pandas as pd
+
     _check_save(args)
     from .calibrate import calibrate, calibrate_pv
 
@@ -597,40 +599,41 @@ def _cmd_calibrate(args) -> int:
             print(f"{k}: median |rel err| {rep[k]['median_abs_rel_err']:.1%}, max "
                   f"{rep[k]['max_abs_rel_err']:.1%}, halts {rep[k]['halts']:.0f}")
     else:
-        rep = calibrate(maxfev=args.maxfev, ops_per_task=args.ops, seed=args.seed,
+        rep = calibrate(maxfev=args.maxfev, starts=args.starts, ops_per_task=args.ops,
+                        seed=args.seed, ablate=not args.no_ablation,
                         progress=not args.quiet, **_save_kwargs(args))
-        keys = ("median_abs_rel_err", "max_abs_rel_err", "by_lock", "min_task_share", "fit")
-        print(json.dumps({k: rep[k] for k in keys}, indent=1))
+        f = rep["fit"]
+        print(f"fitted the coherence-mechanism model to the 16 PV-off cells "
+              f"({f['evaluations']} evaluations, {f['wall_s']:.0f} s)")
+        cells = pd.DataFrame(rep["cells"])
+        cells["tasks"] = cells["tasks"].astype(int)
+        _print_fit(rep["fitted"], rep["on_bound"], {"all": rep}, cells)
+        print(f"smallest task share {rep['min_task_share']:.3f}")
+        if "ablation" in rep:
+            _print_ablation(pd.DataFrame(rep["ablation"]))
     print("wrote", rep["preset_path"] if "preset_path" in rep else
           "nothing (no --save given)")
     return 0
 
 
-def _cmd_mechanisms(args) -> int:
-    import pandas as pd
-
-    from .mechanisms import ablation, fit_mechanisms
-
-    _warm_engine()
-    r = fit_mechanisms(on=args.on, rmw_holds_home=args.rmw_in_home, maxfev=args.maxfev,
-                       starts=args.starts, ops_per_task=args.ops, seed=args.seed,
-                       progress=not args.quiet)
-    print(f"fitted to the PV-off {args.on} cells ({r['evaluations']} evaluations, "
-          f"{r['wall_s']:.0f} s); parameters:")
-    for k, v in r["params"].items():
+def _print_fit(params: dict, on_bound: list, parts: dict, cells) -> None:
+    """A mechanism fit: its values, those on a bound, median and max |rel err| of each
+    part (name -> dict with those keys) and the cells' rel_err by lock and N."""
+    print("parameters:")
+    for k, v in params.items():
         print(f"  {k:15s} {v:8.3f}")
-    print("  on a bound:", ", ".join(r["on_bound"]) or "none")
-    for part in ("fitted", "all"):
-        s = r[part]
-        print(f"{part} cells: median |rel err| {s['median_abs_rel_err']:.1%}, max "
-              f"{s['max_abs_rel_err']:.1%}")
-    c = r["cells"].copy()
+    print("  on a bound:", ", ".join(on_bound) or "none")
+    for part, summ in parts.items():
+        print(f"{part} cells: median |rel err| {summ['median_abs_rel_err']:.1%}, max "
+              f"{summ['max_abs_rel_err']:.1%}")
+    c = cells.copy()
     c["rel_err %"] = (100 * c["rel_err"]).round(1)
     print(c.pivot_table(index="lock", columns="tasks", values="rel_err %").to_string())
-    if args.no_ablation:
-        return 0
-    a = ablation(r["hardware"], ops_per_task=2 * args.ops, seed=args.seed + 2,
-                 progress=not args.quiet)
+
+
+def _print_ablation(a) -> None:
+    import pandas as pd
+
     with pd.option_context("display.width", 200, "display.max_colwidth", 200):
         cols = ["mechanism off", "median_abs_rel_err", "max_abs_rel_err", "halts"]
         t = a[cols].copy()
@@ -640,6 +643,22 @@ def _cmd_mechanisms(args) -> int:
         print(t.to_string(index=False))
         for row in a.itertuples():
             print(f"  {row[1]}: {row[-1]}")
+
+
+def _cmd_mechanisms(args) -> int:
+    from .mechanisms import ablation, fit_mechanisms
+
+    _warm_engine()
+    r = fit_mechanisms(on=args.on, rmw_holds_home=args.rmw_in_home, maxfev=args.maxfev,
+                       starts=args.starts, ops_per_task=args.ops, seed=args.seed,
+                       progress=not args.quiet)
+    print(f"fitted to the PV-off {args.on} cells ({r['evaluations']} evaluations, "
+          f"{r['wall_s']:.0f} s)")
+    _print_fit(r["params"], r["on_bound"], {p: r[p] for p in ("fitted", "all")}, r["cells"])
+    if args.no_ablation:
+        return 0
+    _print_ablation(ablation(r["hardware"], ops_per_task=2 * args.ops, seed=args.seed + 2,
+                             progress=not args.quiet))
     return 0
 
 
@@ -669,8 +688,12 @@ def _sim_objects(args):
     def given(names):
         return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
 
-    hw = Hardware.from_dict({**doc["hardware"], **given(
-        ("memory_model", "drain_ns", "sockets", "cores_per_socket"))})
+    hw = Hardware.from_dict({**doc["hardware"], **given(("sockets", "cores_per_socket"))})
+    if args.memory_model is not None or args.drain_ns is not None:
+        # a drain delay or SC: the store buffer has one entry (Hardware.with_memory_model)
+        hw = hw.with_memory_model(
+            hw.memory_model if args.memory_model is None else args.memory_model,
+            hw.drain_ns if args.drain_ns is None else args.drain_ns)
     wl_kw = given(("cs_ns", "loop_ns", "cs_dist", "loop_dist"))
     if args.task_placement is not None:
         wl_kw["placement"] = args.task_placement
@@ -1039,8 +1062,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int_range(0, seed_max), default=2014,
                        help="common-random-numbers seed")
 
-    c = command("calibrate", "fit the engine's hardware preset to the table", _cmd_calibrate)
-    fit_options(c, 120, "objective evaluations", 1500, SEED_MAX - 1)
+    c = command("calibrate", "fit the engine's hardware preset (the coherence-mechanism "
+                             "model) to the table's PV-off cells, with its ablation table",
+                _cmd_calibrate)
+    fit_options(c, 150, "Nelder-Mead evaluations from each of the two best starts (--pv: "
+                        "objective evaluations)", 1000, SEED_MAX - 3)
+    c.add_argument("--starts", type=int_range(0, 10**4), default=24,
+                   help="Latin-hypercube starting points besides the note's values")
+    c.add_argument("--no-ablation", action="store_true",
+                   help="fit only (no table of each mechanism switched off)")
     c.add_argument("--save", type=preset_name, default=None, metavar="NAME",
                    help="write the fitted preset to data/hardware/NAME.json "
                         "(default: do not save)")

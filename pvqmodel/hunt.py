@@ -66,8 +66,8 @@ def hunt_defaults(memory_model: str = "sc", *, latch: bool = True,
     """The adversarial setting used by :func:`hunt` unless overridden, the same for
     every PV lock (each reads only its own tunables): returns (hardware, workload,
     schedule, tunables, tasks, ops_per_task)."""
-    hw = default_hardware().replace(memory_model=memory_model,
-                                    drain_ns=drain_ns if memory_model == "tso" else 0.0)
+    hw = default_hardware().with_memory_model(
+        memory_model, drain_ns if memory_model == "tso" else 0.0)
     wl = Workload(cs_ns=300.0, loop_ns=300.0, cs_dist="exp", loop_dist="exp")
     sched = Schedule(overcommit=2.0, quantum_ns=quantum_ns, quantum_dist="exp",
                      halt_ns=200.0, kick_ns=500.0, wake_ns=2000.0, wake_dist="exp",
@@ -241,8 +241,8 @@ def hunt(lock: str = "pv-qspinlock-v10", schedule: Schedule | None = None,
     hw0, wl0, sch0, tun0, n0, k0 = hunt_defaults(memory_model, latch=lat,
                                                  drain_ns=drain_ns, quantum_ns=quantum_ns)
     sched = (schedule if schedule is not None else sch0).replace(latch=lat)
-    hw = hw0 if hardware is None else hardware.replace(
-        memory_model=memory_model, drain_ns=drain_ns if memory_model == "tso" else 0.0)
+    hw = hw0 if hardware is None else hardware.with_memory_model(
+        memory_model, drain_ns if memory_model == "tso" else 0.0)
     n = n0 if tasks is None else tasks
     wl = wl0 if workload is None else workload
     # the hunt's own watchdog (short, so a genuine stall is reported quickly) but never

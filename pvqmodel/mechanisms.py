@@ -56,26 +56,33 @@ MECH_BOUNDS = {
     "snoop_frac": (0.05, 0.5, "the snoop reaches the holder after the slice's lookup, "
                               "~0.23 of the transaction (coherence-mechanisms.md §4)"),
     "rmw_ns": (4.0, 10.0, "extra cost of a locked RMW over an L1 hit: 9-21 cycles "
-                          "(calibrate.BOUNDS' single-thread argument gives ~6 ns with the "
-                          "older loop; the note's model fixed 8 ns)"),
+                          "(kernel-locks.md §6 T1, 2.4 GHz Westmere: a cmpxchg lock, byte "
+                          "store unlock and loop take 9.2 ns, so rmw <= 9.2 - 2 x 1.7 ~ "
+                          "5.8 ns with a free loop; the note's model fixed 8 ns)"),
     "pause_ns": (2.0, 10.0, "PAUSE ~10 cycles pre-Skylake (kernel-locks.md §7), 5..25 "
                             "cycles"),
 }
-#: Held fixed while fitting: the jitter only supplies liveness randomness
-#: (coherence-mechanisms.md §3: +-5-10 %); the store buffer has the model's 4 entries
-#: (Westmere's has 32; the lock paths keep at most three stores in flight, set_locked,
-#: the MCS notify and the unlock, and 3 and 4 entries give identical cells); the L1 hit
-#: and the empty critical section are the preset's, and loop_ns is identified by the
-#: N = 1 cells.
-#: The home serialises a same-address transaction for its whole latency (overlap 0:
-#: §4 finds ~0.04, and letting it pipeline moves ticket N=2 -16 %, queue N=2 -55 %), its
-#: lookup before the snoop leaves is short (service_ns 1, a couple of cycles), the core
-#: holds a line during its locked RMW but the home does not wait for it (rmw_holds_home
-#: False), and a locked op issues ~2 cycles after its drain (0.9 ns, §4): free, these
-#: went to their bounds (0, the lower ones) or did not move any cell (the gap; see the
-#: ablation), so they are fixed at their physical values rather than fitted.
+#: Held fixed while fitting (why: :data:`MECH_FIXED_NOTE`).
 MECH_FIXED = {"latency_classes": 3, "jitter": 0.05, "store_buffer": 4, "overlap": 0.0,
-              "service_ns": 1.0, "rmw_holds_home": False, "locked_gap_ns": 0.9}
+              "service_ns": 1.0, "rmw_holds_home": False, "locked_gap_ns": 0.9,
+              "xfer_cross_ns": 135.7}
+MECH_FIXED_NOTE = (
+    "jitter 0.05 only supplies liveness randomness (coherence-mechanisms.md §3: +-5-10 %); "
+    "the store buffer has the model's 4 entries (Westmere's has 32; the lock paths keep "
+    "at most three stores in flight, set_locked, the MCS notify and the unlock, and 3 and "
+    "4 entries give identical cells); the home serialises a same-address transaction for "
+    "its whole latency (overlap 0: §4 finds ~0.04, and letting it pipeline moves ticket "
+    "N=2 -16 %, queue N=2 -55 %); its lookup before the snoop leaves is short (service_ns "
+    "1, a couple of cycles); the core holds a line during its locked RMW but the home does "
+    "not wait for it (rmw_holds_home False); a locked op issues ~2 cycles after its drain "
+    "(locked_gap_ns 0.9, §4). Free, these went to their bounds (0, the lower ones) or "
+    "moved no cell (the gap; see the ablation), so they are fixed at their physical "
+    "values. hit_ns 1.7 (4-cycle L1) and cs_ns 2 (the seed's empty critical section) are "
+    "the preset's; loop_ns is identified by the N=1 cells (loop_ns = their mean ns/op - "
+    "(2 hit_ns + rmw_ns + cs_ns)); xfer_cross_ns is not identified by the table (compact "
+    "placement: one socket holds all 8 tasks, coherence-mechanisms.md §2) and is the "
+    "published one-QPI-hop transfer, 289 cycles at 2.13 GHz = 135.7 ns (SOSP 2013), "
+    "for placements that span sockets.")
 #: Where the fit starts: the values of the note's standalone model (§4), clipped to the
 #: bounds (rmw_ns 8 and pause_ns 6 were fixed there).
 MECH_START = {"xfer_same_ns": 50.8, "upgrade_ns": 45.3, "shared_ns": 20.0,
@@ -95,6 +102,8 @@ MECHANISMS = {
 
 
 def _base() -> tuple[Hardware, Workload]:
+    """The preset's machine and seed benchmark, placed compactly (one socket: the
+    finding of coherence-mechanisms.md §2)."""
     from .sim import default_hardware, default_workload
     return default_hardware(), default_workload().replace(placement="compact")
 
@@ -104,13 +113,14 @@ def _with_loop(hw: Hardware, wl: Workload) -> Workload:
 
 
 def cell_errors(hw: Hardware, wl: Workload, *, ops_per_task: int = 1000, reps: int = 1,
-                seed: int = 2014, progress: bool = False) -> pd.DataFrame:
+                seed: int = 2014, progress: bool = False, workers: int = 1) -> pd.DataFrame:
     """The engine on the 16 PV-off cells with ``hw`` (``loop_ns`` identified by the N=1
     cells): lock, tasks, measured and model ns/op (``model_sd``: its sd over the
     replications, NaN for one), rel_err, min_share, halts."""
     cells = pv_off_cells()
     wl = _with_loop(hw, wl)
-    out = run_cells(hw, wl, cells, ops_per_task, reps, seed, progress=progress)
+    out = run_cells(hw, wl, cells, ops_per_task, reps, seed, progress=progress,
+                    workers=workers)
     out["ns_per_op"] = cells["ns_per_op"].to_numpy()
     out["rel_err"] = out["model_ns_per_op"] / out["ns_per_op"] - 1.0
     return out[["lock", "tasks", "ns_per_op", "model_ns_per_op", "model_sd", "rel_err",
@@ -128,7 +138,8 @@ def _summary(df: pd.DataFrame) -> dict:
 
 def fit_mechanisms(*, on: str = "both", rmw_holds_home: bool = False, maxfev: int = 150,
                    starts: int = 24, polish: int = 2, ops_per_task: int = 1000,
-                   seed: int = 2014, progress: bool = True) -> dict:
+                   reps: int = 1, seed: int = 2014, progress: bool = True, workers: int = 1,
+                   base: tuple[Hardware, Workload] | None = None) -> dict:
     """Fit :data:`MECH_BOUNDS` with every mechanism on to the PV-off cells of ``on``
     (``"both"``: one parameter set for both locks, the issue's calibration; ``"ticket"``
     or ``"queue"``: the other lock's cells are then a prediction) and report all 16
@@ -136,7 +147,8 @@ def fit_mechanisms(*, on: str = "both", rmw_holds_home: bool = False, maxfev: in
     has several local minima (the two-task cells hinge on few-ns races), so the search
     is multi-start: :data:`MECH_START` and ``starts`` Latin-hypercube points (seeded by
     ``seed``), then Nelder-Mead (``maxfev`` evaluations each) from the best ``polish``
-    of them. Returns a dict: ``hardware`` (the fitted Hardware),
+    of them. ``base`` gives the fixed fields (default: the preset, compact). Returns a
+    dict: ``hardware`` (the fitted Hardware),
     ``workload``, ``params`` (the fitted values), ``on_bound`` (parameters within 1 % of
     the range of a bound), ``fitted`` and ``all`` (median and max |rel err|),
     ``cells`` (DataFrame), ``evaluations``, ``wall_s``."""
@@ -146,8 +158,10 @@ def fit_mechanisms(*, on: str = "both", rmw_holds_home: bool = False, maxfev: in
     starts = check_int("starts", starts, 0, 10**4)
     polish = min(check_int("polish", polish, 1, 10**4), starts + 1)  # no more than points
     ops_per_task = check_int("ops_per_task", ops_per_task, 1, 10**7)
+    reps = check_int("reps", reps, 1, 10_000)
+    workers = check_int("workers", workers, 1, 256)
     seed = check_seed("seed", seed)
-    hw0, wl0 = _base()
+    hw0, wl0 = _base() if base is None else base
     hw0 = hw0.replace(**{**MECH_FIXED, "rmw_holds_home": rmw_holds_home})
     names = list(MECH_BOUNDS)
 
@@ -166,7 +180,7 @@ def fit_mechanisms(*, on: str = "both", rmw_holds_home: bool = False, maxfev: in
     def f(u):
         hw = hw_of(u)
         wl = _with_loop(hw, wl0)
-        out = run_cells(hw, wl, cells, ops_per_task, 1, seed)
+        out = run_cells(hw, wl, cells, ops_per_task, reps, seed, workers=workers)
         r = (np.log(out["model_ns_per_op"].to_numpy()) - meas)[fitted]
         val = float(np.mean(r**2)) + float(np.sum(np.clip(
             0.5 - out["min_share"].to_numpy()[fitted], 0.0, None)))
@@ -187,7 +201,8 @@ def fit_mechanisms(*, on: str = "both", rmw_holds_home: bool = False, maxfev: in
                                    "initial_simplex": _simplex(pts[i])})
     bar.close()
     hw = hw_of(best["u"])
-    df = cell_errors(hw, wl0, ops_per_task=4 * ops_per_task, reps=2, seed=seed + 1)
+    df = cell_errors(hw, wl0, ops_per_task=4 * ops_per_task, reps=2, seed=seed + 1,
+                     workers=workers)
     df["fitted"] = fitted
     params = {k: getattr(hw, k) for k in names}
     on_bound = [k for k in names
@@ -207,8 +222,7 @@ def ablation(hardware: Hardware, workload: Workload | None = None, *,
     lock, and the cells whose error moved by more than ``moved`` (absolute, e.g. 0.05 =
     5 points) against the first row, as ``"queue N=3 +12%"``."""
     hardware = check_instance("hardware", hardware, Hardware)
-    _, wl0 = _base()
-    wl = wl0 if workload is None else check_instance("workload", workload, Workload)
+    wl = _base()[1] if workload is None else check_instance("workload", workload, Workload)
     ops_per_task = check_int("ops_per_task", ops_per_task, 1, 10**7)
     reps = check_int("reps", reps, 1, 1000)
     seed = check_seed("seed", seed)

@@ -23,7 +23,7 @@ from .validate import check_bool, check_choice, check_float, check_instance, che
 
 #: Allowed ranges (inclusive) used for validation. They are *validity* ranges (what the
 #: engine can run), wider than the physically plausible calibration bounds in
-#: :data:`pvqmodel.calibrate.BOUNDS`.
+#: :data:`pvqmodel.mechanisms.MECH_BOUNDS`.
 _HW_RANGES = {
     "hit_ns": (0.0, 100.0),
     "rmw_ns": (0.0, 1000.0),
@@ -152,7 +152,8 @@ class Hardware(_ParamsMixin):
         _check_int_field(self, "store_buffer", 1, 4)
         if self.store_buffer > 1 and (self.memory_model != "tso" or self.drain_ns != 0.0):
             raise ValueError("store_buffer > 1 needs memory_model='tso' and drain_ns=0 (the "
-                             "drain delay is modelled for a one-entry buffer only), got "
+                             "drain delay is modelled for a one-entry buffer only; "
+                             "Hardware.with_memory_model sets the three together), got "
                              f"memory_model={self.memory_model!r}, "
                              f"drain_ns={self.drain_ns!r}")
         _check_choice_field(self, "memory_model", _MEMORY_MODELS)
@@ -170,6 +171,16 @@ class Hardware(_ParamsMixin):
     @property
     def cores(self) -> int:
         return self.cores_per_socket * self.sockets
+
+    def with_memory_model(self, memory_model: str, drain_ns: float = 0.0) -> Hardware:
+        """This machine under ``memory_model`` with store-buffer drain delay ``drain_ns``
+        (the lost-wake-up hunt's setting; a delay needs ``"tso"``): with ``"sc"`` or a
+        drain delay the store buffer has one entry (the delay is modelled for one entry),
+        otherwise it keeps its own."""
+        drain_ns = check_float("drain_ns", drain_ns, *_HW_RANGES["drain_ns"])
+        one = memory_model != "tso" or drain_ns > 0.0
+        return self.replace(memory_model=memory_model, drain_ns=drain_ns,
+                            store_buffer=1 if one else self.store_buffer)
 
     @classmethod
     def preset(cls, name: str = "westmere-ex") -> Hardware:

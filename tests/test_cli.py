@@ -238,8 +238,8 @@ def test_simulate_matches_the_library(capsys):
 
     from pvqmodel.sim import default_hardware, default_workload
     got = pd.read_csv(StringIO(out))
-    ref = simulate("ticket", 2, 100, reps=1, hardware=default_hardware().replace(
-        memory_model="sc"), workload=default_workload().replace(cs_ns=20.0)).summary
+    ref = simulate("ticket", 2, 100, reps=1, hardware=default_hardware().with_memory_model(
+        "sc"), workload=default_workload().replace(cs_ns=20.0)).summary
     assert got["sim_ns"].tolist() == pytest.approx(ref["sim_ns"].tolist(), rel=1e-12)
 
     rc, out, _ = _run_main(["simulate", "queue", "--tasks", "2", "--ops", "50"], capsys)

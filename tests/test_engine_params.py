@@ -63,6 +63,7 @@ def test_calibrate_reports_how_many_times_it_ran_the_engine(monkeypatch):
     import importlib
 
     cal = importlib.import_module("pvqmodel.calibrate")  # the module, not the function
+    mech = importlib.import_module("pvqmodel.mechanisms")
     calls = []
     real = cal.run_cells
 
@@ -71,9 +72,15 @@ def test_calibrate_reports_how_many_times_it_ran_the_engine(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(cal, "run_cells", counting)
-    rep = cal.calibrate(maxfev=9, ops_per_task=20, save=None, progress=False)
-    # every objective evaluation, plus the final re-evaluation table for the report
-    assert rep["fit"]["evaluations"] == len(calls) - 1 >= 8  # at least the initial simplex
+    monkeypatch.setattr(mech, "run_cells", counting)
+    rep = cal.calibrate(maxfev=9, starts=2, ops_per_task=20, ablate=False, save=None,
+                        progress=False)
+    # every objective evaluation (3 starting points, then at most 9 Nelder-Mead ones
+    # from each of the best two), plus the optimum's two re-evaluations: the fit's own
+    # (every PV-off cell) and the report's table
+    assert rep["fit"]["evaluations"] == len(calls) - 2
+    assert 3 + 8 <= rep["fit"]["evaluations"] <= 3 + 2 * 9
+    assert "ablation" not in rep
     assert "preset_path" not in rep
 
 

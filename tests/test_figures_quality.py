@@ -117,7 +117,7 @@ SMALL = {
     "engine-handoff": lambda: fe.fig_handoff(_engine()[1]),
     "engine-transfers": lambda: fe.fig_transfers(_engine()[0]),
     "engine-ablation": lambda: fe.fig_engine_ablation(
-        *fe.mechanism_figure_data(starts=2, maxfev=3, ops_per_task=150, ablation_ops=150),
+        *fe.mechanism_figure_data(ops_per_task=150, ablation_ops=150),
         title="small"),
     "pv-study": lambda: fpv.fig_pv_study(*_pv(), title=fpv.PV_STUDY_TITLE),
     "hunt-sweep": lambda: fpv.fig_hunt_sweep(_hunt()),

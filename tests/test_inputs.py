@@ -164,7 +164,7 @@ CASES = {  # a valid slow run that the old fixed 100 ms watchdog called "liveloc
     # the unlock store waits in the store buffer 10 ms on average (ticket lock: no halt,
     # so no wake-up to lose)
     "drain_ns": dict(lock="ticket", tasks=3, ops=200, reps=4,
-                     hardware=sim.default_hardware().replace(drain_ns=1e7)),
+                     hardware=sim.default_hardware().with_memory_model("tso", 1e7)),
 }
 
 
@@ -207,12 +207,13 @@ def test_a_lost_wakeup_rescued_only_by_a_far_interrupt_still_trips_the_watchdog(
     """The v10 PV qspinlock without KVM's latch loses kicks (tests/test_hunt.py); with
     spurious interrupts every 100 s on average the engine cannot call it a lost wake-up
     (an interrupt is coming), so the watchdog must: schedule seed 33 of the hunt's
-    adversarial setting stalls with its unfinished vCPUs halted."""
+    adversarial setting stalls with its unfinished vCPUs halted (seeds 29, 35, 68 and 230
+    of the first 300 do with the calibrated preset)."""
     from pvqmodel.hunt import hunt_defaults
 
     hw, wl, sc, tun, n, k = hunt_defaults("sc", latch=False)
     res = simulate("pv-qspinlock-v10", n, k, hardware=hw, workload=wl,
-                   schedule=sc.replace(spurious_ns=1e11), tunables=tun, reps=1, seed=33,
+                   schedule=sc.replace(spurious_ns=1e11), tunables=tun, reps=1, seed=29,
                    check=False)
     row = res.summary.iloc[0]
     assert row["status_code"] == sim.st.ST_WATCHDOG

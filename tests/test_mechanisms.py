@@ -94,3 +94,67 @@ def test_multi_entry_store_buffer_shortens_the_mcs_handoff_only():
     assert b["model_ns_per_op"] - a["model_ns_per_op"] > 4 * se, (a, b)
     t = on.xs("ticket")["model_ns_per_op"].to_numpy()
     assert np.array_equal(t, off.xs("ticket")["model_ns_per_op"].to_numpy())
+
+
+# ---------------------------------------------- the presets this model is behind
+
+def test_calibrated_preset_is_the_mechanism_model_inside_its_bounds():
+    """``westmere-ex`` is the fit of :func:`pvqmodel.calibrate` (``pvqmodel calibrate
+    --save westmere-ex``): the fixed mechanism values, every fitted value inside its
+    published bounds and not on one (within 1 % of the range, the report's own rule), and
+    an ablation row for every mechanism in its fit report."""
+    from pvqmodel.mechanisms import MECH_FIXED
+    from pvqmodel.params import load_preset
+
+    doc = load_preset("westmere-ex")
+    hw, rep = Hardware.preset("westmere-ex"), doc["fit_report"]
+    for k, v in MECH_FIXED.items():
+        assert getattr(hw, k) == v, k
+    for k, (lo, hi, _) in MECH_BOUNDS.items():
+        margin = 0.01 * (hi - lo)
+        assert lo + margin < getattr(hw, k) < hi - margin, k
+        assert rep["fitted"][k] == getattr(hw, k)
+        assert rep["bounds"][k][:2] == [lo, hi]
+    assert rep["on_bound"] == []
+    assert [r["mechanism off"] for r in rep["ablation"]] == ["all as given", *MECHANISMS]
+
+
+def test_skylake_preset_is_uncalibrated_and_sources_every_value():
+    """The current-generation preset is marked uncalibrated and names a source (or an
+    explicit assumption) for every Hardware field and for its workload."""
+    from dataclasses import fields
+
+    from pvqmodel.params import load_preset
+
+    doc = load_preset("skylake-sp")
+    rep = doc["fit_report"]
+    assert rep["calibrated"] is False and "UNCALIBRATED" in rep["note"]
+    sourced = {name.strip() for key in rep["sources"] for name in key.split(",")}
+    missing = {f.name for f in fields(Hardware)} - sourced
+    missing -= {"drain_ns", "memory_model", "cores_per_socket", "sockets"}  # the machine's
+    assert not missing, missing
+    assert "workload" in sourced
+    hw = Hardware.preset("skylake-sp")
+    assert (hw.sockets, hw.cores_per_socket) == (2, 28)
+    # PAUSE is ~140 cycles from Skylake on, ~10 before: the one large difference
+    assert hw.pause_ns > 5 * Hardware.preset("westmere-ex").pause_ns
+
+
+@pytest.mark.parametrize("mm, drain, entries", [("tso", 0.0, 4), ("tso", 50.0, 1),
+                                                ("sc", 0.0, 1)])
+def test_with_memory_model_gives_a_drain_delay_a_one_entry_buffer(mm, drain, entries):
+    hw = Hardware.preset("westmere-ex").with_memory_model(mm, drain)
+    assert (hw.memory_model, hw.drain_ns, hw.store_buffer) == (mm, drain, entries)
+
+
+def test_with_memory_model_rejects_bad_input_by_name():
+    hw = Hardware.preset("westmere-ex")
+    with pytest.raises(ValueError, match="drain_ns must be 0 with memory_model='sc'"):
+        hw.with_memory_model("sc", 10.0)
+    with pytest.raises(ValueError, match="drain_ns"):
+        hw.with_memory_model("tso", -1.0)
+    with pytest.raises(ValueError, match="memory_model"):
+        hw.with_memory_model("arm")
+    # and replace() alone names the way out
+    with pytest.raises(ValueError, match="with_memory_model"):
+        hw.replace(drain_ns=10.0)

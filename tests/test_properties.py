@@ -214,7 +214,8 @@ def simulate_kw(draw):
                                   ple_window_ns=draw(st.none() | real(500.0, 5e3)),
                                   wakeup_preempt=draw(st.booleans()))
     if draw(st.booleans()):
-        kw["hardware"] = sim.default_hardware().replace(drain_ns=draw(real(0.0, 200.0)))
+        kw["hardware"] = sim.default_hardware().with_memory_model(
+            "tso", draw(real(0.0, 200.0)))
     return kw
 
 

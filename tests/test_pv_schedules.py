@@ -37,9 +37,8 @@ def _random_runs(lock, n_configs, reps, seed):
                       ple_grow=int(rng_ple.choice([1, 2])),
                       wakeup_preempt=bool(rng_ple.integers(0, 2)))
         tso = bool(rng.integers(0, 2))
-        hw: Hardware = base.replace(memory_model="tso" if tso else "sc",
-                                    drain_ns=float(rng.choice([0.0, 30.0, 200.0])) if tso
-                                    else 0.0)
+        hw: Hardware = base.with_memory_model(
+            "tso" if tso else "sc", float(rng.choice([0.0, 30.0, 200.0])) if tso else 0.0)
         sched = Schedule(overcommit=float(rng.choice([1.5, 2.0, 3.0])),
                          quantum_ns=float(rng.uniform(500.0, 30_000.0)), quantum_dist="exp",
                          placement=str(rng.choice(["pinned", "free"])),

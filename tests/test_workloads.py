@@ -103,8 +103,9 @@ def test_lognormal_critical_section_mean_and_cv():
     lognormals with cv 0.5, is close to normal: excess kurtosis 5.0 / 50), so that of the
     cv about half of it. Tolerances: 4 standard errors."""
     K, R, cs, cv = 50, 400, 200.0, 0.5
-    # no random line-service times or store-buffer drain delays: c is a constant
-    hw = default_hardware().replace(drain_ns=0.0, service_ns=0.0)
+    # no random line-service times, latency jitter or store-buffer drain delays: c is a
+    # constant
+    hw = default_hardware().replace(drain_ns=0.0, service_ns=0.0, jitter=0.0)
     det = simulate("qspinlock", 1, K, workload=Workload(cs_ns=cs, loop_ns=0.0), reps=2,
                    hardware=hw)
     c = float(det.summary["sim_ns"].iloc[0]) / K - cs

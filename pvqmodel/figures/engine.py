@@ -236,16 +236,17 @@ def fig_engine_ablation(cells: pd.DataFrame, ablation: pd.DataFrame, *,
     return fig
 
 
-def mechanism_figure_data(*, starts: int = 24, maxfev: int = 150, ops_per_task: int = 1000,
-                          ablation_ops: int = 2000, seed: int = 2014):
-    """(fit cells, ablation) of the coherence-mechanism model fitted to both locks'
-    PV-off cells (:func:`pvqmodel.mechanisms.fit_mechanisms`, about a minute)."""
-    from ..mechanisms import ablation, fit_mechanisms
+def mechanism_figure_data(*, ops_per_task: int = 4000, ablation_ops: int = 2000,
+                          seed: int = 2015):
+    """(cells, ablation) of the calibrated preset (the coherence-mechanism model fitted
+    to both locks' PV-off cells by :func:`pvqmodel.calibrate`): its 16 PV-off cells and
+    each mechanism switched off in turn (:func:`pvqmodel.mechanisms.ablation`, ~20 s)."""
+    from ..mechanisms import ablation, cell_errors
+    from ..sim import default_hardware, default_workload
 
-    r = fit_mechanisms(on="both", starts=starts, maxfev=maxfev, ops_per_task=ops_per_task,
-                       seed=seed, progress=False)
-    return r["cells"], ablation(r["hardware"], ops_per_task=ablation_ops, seed=seed + 2,
-                                progress=False)
+    hw, wl = default_hardware(), default_workload()
+    return (cell_errors(hw, wl, ops_per_task=ops_per_task, reps=2, seed=seed),
+            ablation(hw, wl, ops_per_task=ablation_ops, seed=seed + 1, progress=False))
 
 
 def register_engine_figures() -> None:
@@ -260,4 +261,5 @@ def register_engine_figures() -> None:
     register("engine-handoff", lambda: fig_handoff(data()[1]))
     register("engine-transfers", lambda: fig_transfers(data()[0]))
     register("engine-ablation", lambda: fig_engine_ablation(
-        *mechanism_figure_data(), title="Coherence mechanisms (issue 16): fit and ablation"))
+        *mechanism_figure_data(), title="Coherence mechanisms: the calibrated preset and "
+                                        "its ablation"))
