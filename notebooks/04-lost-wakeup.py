@@ -160,9 +160,9 @@ h.trace if h.found else "no loss found at this budget"
 # ## How likely? Loss probability vs drain delay and preemption rate
 # Per acquisition, with 95 % Clopper-Pearson intervals. With the store's RFO issued at
 # once (drain 0) no loss appears; it needs the `qhead` store to lag for about the
-# `0x10`-iteration window (16 x (hit + pause + PV checks) ~ 180 ns with the preset; at
-# the hunt's default 50 ns mean drain that tail is rare: about 0.5 % of schedules, 95 %
-# interval 0.16-1.2 % over 1000 schedules (README), so a small budget may well see no loss,
+# `0x10`-iteration window (16 x (hit + pause + PV checks) ~ 113 ns with the preset; at
+# the hunt's default 50 ns mean drain that tail is rare: about 0.6 % of schedules, 95 %
+# interval 0.22-1.3 % over 1000 schedules (README), so a small budget may well see no loss,
 # hence `DRAIN_NS` above), which is exactly the seed's assumption.
 # Shorter quanta (more preemption) raise the rate.
 

@@ -137,7 +137,7 @@ def fig_engine_residuals(df: pd.DataFrame, *, reps: int | None = None) -> Figure
         ax.set_title("Residuals (dashed ±5 %, dotted ±12 %)")
         ax.set_xticks(range(1, int(df["tasks"].max()) + 1))
         ax.legend(title=None if n is None or n < 2 else
-                  f"bars: {CONFIDENCE:.0%} CI of the mean, n = {n}", loc="lower right")
+                  f"bars: {CONFIDENCE:.0%} CI of the mean, n = {n}", loc="best")
         fig.tight_layout()
     return fig
 
