@@ -624,6 +624,13 @@ def run_steps(v, now, I, F, mem, R, P, LP, Pv, LPv, H, rng, TF, TI,
         if act == A_HALT:
             hv_halt(v, now, I, F, G, P, LP, H, TF, TI, rng)
             return IS_NONE
+        if (act == A_KICK or act == A_IPI) and I[v, SB_REQ] >= 0:
+            # x86-TSO: the kick hypercall's host side (kvm_make_request's set_bit) and
+            # the IPI's llist_add cmpxchg are locked RMWs on this core, so the sender's
+            # buffered stores are globally visible before the target can run: wait for
+            # the store buffer; the event loop sends it once drained (M_DRAIN)
+            I[v, MODE] = M_DRAIN
+            return IS_NONE
         if act == A_KICK:
             hv_kick(v, now, I, F, G, P, LP, H, TF, TI, rng)
             return IS_NONE
@@ -812,6 +819,13 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
             elif mode == M_REREAD:
                 spin_load(v, t, I, F, R)
                 kind = IS_BLOCKING
+            elif mode == M_DRAIN and (I[v, ACT] == A_KICK or I[v, ACT] == A_IPI):
+                if I[v, SB_REQ] < 0:  # drained: the kick or IPI goes out now
+                    if I[v, ACT] == A_KICK:
+                        hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng)
+                    else:
+                        vm = I[v, VM]
+                        ipi_send(v, t, I, F, G, P, PV[vm], LPV[vm], TF, TI, rng)
             elif mode == M_DRAIN:
                 kind = IS_DISPATCH
             else:
