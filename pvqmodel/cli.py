@@ -515,12 +515,15 @@ def host_table(res):
 
 
 def _cmd_host(args) -> int:
+    from .params import Hardware
+
     host, vms = _host_objects(args)
+    hardware = Hardware.from_dict(_hardware_preset(args.hardware)["hardware"], complete=True)
     from .hostsim import simulate_host
 
     _warm_engine()
     res = simulate_host(host, vms, duration_ns=args.duration_ms * 1e6, reps=args.reps,
-                        seed=args.seed, check=False)
+                        seed=args.seed, hardware=hardware, check=False)
     if args.csv:
         from .outputs import write_csv
 
@@ -675,15 +678,23 @@ def _cmd_handshake(args) -> int:
     return 0
 
 
+def _hardware_preset(name: str) -> dict:
+    """The hardware preset document ``--hardware NAME`` names, or a usage error listing
+    the presets there are."""
+    from .params import HARDWARE, load_preset, preset_path
+
+    if not preset_path(name).exists():
+        avail = sorted(p.stem for p in HARDWARE.glob("*.json"))
+        raise UsageError("--hardware", f"unknown preset {name!r}; available: {avail}")
+    return load_preset(name)
+
+
 def _sim_objects(args):
     """Hardware, Workload, Schedule from the flags, built (and so validated) by the
     parameter classes; the hardware preset and its seed workload are the base."""
-    from .params import HARDWARE, Hardware, Schedule, Workload, load_preset, preset_path
+    from .params import Hardware, Schedule, Workload
 
-    if not preset_path(args.hardware).exists():
-        avail = sorted(p.stem for p in HARDWARE.glob("*.json"))
-        raise UsageError("--hardware", f"unknown preset {args.hardware!r}; available: {avail}")
-    doc = load_preset(args.hardware)
+    doc = _hardware_preset(args.hardware)
 
     def given(names):
         return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
@@ -1022,6 +1033,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="host preset in data/hosts/ (westmere-3.19, current-6.13)")
     o.add_argument("--scheduler", choices=["cfs", "eevdf", "rr"], default=None,
                    help="host scheduler (default: the preset's)")
+    o.add_argument("--hardware", type=preset_name, default="westmere-ex",
+                   help="the machine's coherence costs: a hardware preset in "
+                        "data/hardware/ (westmere-ex, calibrated; skylake-sp, "
+                        "uncalibrated)")
     o.add_argument("--pcpus", type=int_range(1, 256), default=None,
                    help="host pCPUs (default: the preset's)")
     o.add_argument("--ple", choices=["on", "off"], default="on",

@@ -205,6 +205,28 @@ def test_host_command_prints_what_the_library_computes(capsys, tmp_path):
     assert "flagged" in out and "cpu-bound" in out
 
 
+def test_host_command_runs_on_the_hardware_preset_it_names(capsys, tmp_path):
+    """``--hardware skylake-sp`` gives simulate_host that machine (its 140-cycle PAUSE
+    and mesh latencies change the lock VM's throughput)."""
+    from pvqmodel.host import VM
+    from pvqmodel.hostsim import simulate_host
+    from pvqmodel.params import Hardware, Workload
+
+    out_csv = tmp_path / "host.csv"
+    rc, _, err = _run_main(HOST_ARGS + ["--hardware", "skylake-sp", "--csv", str(out_csv)],
+                           capsys)
+    assert rc == 0, err
+    host = host_for("current-6.13", pcpus=4, scheduler="cfs", ple=True, halt_poll=True)
+    vms = [VM("a", 4, lock="pv-qspinlock", think_ns=2000.0, workload=Workload(cs_ns=100.0)),
+           VM("b", 4)]
+    ref = simulate_host(host, vms, duration_ns=2e6, reps=2, seed=3,
+                        hardware=Hardware.preset("skylake-sp"))
+    base = simulate_host(host, vms, duration_ns=2e6, reps=2, seed=3)
+    got = pd.read_csv(out_csv)
+    np.testing.assert_allclose(got["ops_per_s"], ref.vms["ops_per_s"], rtol=1e-9)
+    assert not np.allclose(ref.vms["ops_per_s"], base.vms["ops_per_s"])
+
+
 @pytest.mark.parametrize("argv, flag, text", [
     (["--preset", "no-such-host", "--vm", "name=a,vcpus=2,lock=ticket"], "--preset",
      "unknown host preset"),
@@ -222,6 +244,8 @@ def test_host_command_prints_what_the_library_computes(capsys, tmp_path):
     (["--pcpus", "0", "--vm", "name=a,vcpus=2,lock=ticket"], "--pcpus", "[1, 256]"),
     (["--scheduler", "bfs", "--vm", "name=a,vcpus=2,lock=ticket"], "--scheduler", "bfs"),
     (["--duration-ms", "0", "--vm", "name=a,vcpus=2,lock=ticket"], "--duration-ms", "0"),
+    (["--hardware", "no-such-machine", "--vm", "name=a,vcpus=2,lock=ticket"], "--hardware",
+     "unknown preset 'no-such-machine'"),
 ])
 def test_host_bad_input_names_the_flag(argv, flag, text, capsys, monkeypatch):
     import pvqmodel.hostsim as hs
