@@ -475,7 +475,7 @@ def sb_as_store(R, r):
     R[r, R_SBST] = SBS_STORE
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def sb_on_line(v, line, count, I, F, mem, R, n, K):
     """Does one of the ``count`` oldest entries of v's multi-entry buffer store to
     ``line``?"""
@@ -485,7 +485,7 @@ def sb_on_line(v, line, count, I, F, mem, R, n, K):
     return False
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def sb_pop(v, now, I, F, R, P, TF, TI, n):
     """The oldest entry of v's multi-entry store buffer has committed (its store took
     effect): drop it. The next one, now the oldest, is committed in order: an early RFO

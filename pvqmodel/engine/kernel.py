@@ -463,7 +463,7 @@ IS_DISPATCH = 4  # the step asked for the machine: the loop calls ``dispatch`` (
 #                  site, for this and a drained store buffer, so it is inlined once)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def sb_waits(v, act, op, w, I, F, mem, R, n, K):
     """Multi-entry store buffer (K > 1), not empty: must v's next operation wait for it?
     smp_mb and locked operations drain it; a store waits only if it is full; a load
@@ -477,7 +477,7 @@ def sb_waits(v, act, op, w, I, F, mem, R, n, K):
     return sb_on_line(v, mem[w, MEM_LINE], I[v, SB_LEN], I, F, mem, R, n, K)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline='always')
 def sb_store(v, now, I, F, mem, L, R, P, TF, TI, n, K):
     """A plain store enters v's multi-entry store buffer (not full). The first entry is
     issued as the store (``IS_BUFFERED``: the event loop issues it; its effect commits
