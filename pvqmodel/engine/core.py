@@ -103,62 +103,75 @@ def tm_reset(TF, TI):
     TF[2 * ns + TMF_WIDTH] = HORIZON_NS0
 
 
+#: heap code indexes with unsigned integers: numba wraps a signed index around (adds the
+#: length if negative) at every access, and in the event loop the lengths live on the
+#: stack, so each heap access cost a load and three instructions more (issue 12)
+U = np.uint64
+U0 = U(0)
+U1 = U(1)
+U2 = U(2)
+UD = U(HEAP_D)
+
+
 @njit(cache=True, _nrt=False, inline='always')
 def _heap_fix(TF, TI, k, t, q, i):
     """Place the entry (time ``t``, seq ``q``, slot ``i``) at heap position ``k`` (a hole
     whose old entry is gone): move it up while it is earlier than its parent, else down
     while one of its children is earlier."""
-    ns = TI[TMM_NSLOTS]
+    ns = U(TI[TMM_NSLOTS])
     ht = ns  # heap times, in TF
-    hq = NTMM + ns  # heap seqs, in TI
+    hq = U(NTMM) + ns  # heap seqs, in TI
     hs = hq + ns  # heap slot ids
     hp = hs + ns  # heap position of each slot
+    uk = U(k)
     moved = False
-    while k > 0:
-        p = (k - 1) >> 2
+    while uk > U0:
+        p = (uk - U1) >> U2
         tp = TF[ht + p]
         qp = TI[hq + p]
         if t < tp or (t == tp and q < qp):
             j = TI[hs + p]
-            TF[ht + k] = tp
-            TI[hq + k] = qp
-            TI[hs + k] = j
-            TI[hp + j] = k
-            k = p
+            TF[ht + uk] = tp
+            TI[hq + uk] = qp
+            TI[hs + uk] = j
+            TI[hp + U(j)] = np.int64(uk)
+            uk = p
             moved = True
         else:
             break
     if not moved:
-        size = TI[TMM_HSIZE]
+        size = U(TI[TMM_HSIZE])
         while True:
-            c = HEAP_D * k + 1
+            c = UD * uk + U1
             if c >= size:
                 break
-            e = c + HEAP_D
+            e = c + UD
             if e > size:
                 e = size
             bc = c
             bt = TF[ht + c]
             bq = TI[hq + c]
-            for cc in range(c + 1, e):
+            cc = c + U1
+            while cc < e:
                 tc = TF[ht + cc]
                 if tc < bt or (tc == bt and TI[hq + cc] < bq):
                     bc = cc
                     bt = tc
                     bq = TI[hq + cc]
+                cc += U1
             if bt < t or (bt == t and bq < q):
                 j = TI[hs + bc]
-                TF[ht + k] = bt
-                TI[hq + k] = bq
-                TI[hs + k] = j
-                TI[hp + j] = k
-                k = bc
+                TF[ht + uk] = bt
+                TI[hq + uk] = bq
+                TI[hs + uk] = j
+                TI[hp + U(j)] = np.int64(uk)
+                uk = bc
             else:
                 break
-    TF[ht + k] = t
-    TI[hq + k] = q
-    TI[hs + k] = i
-    TI[hp + i] = k
+    TF[ht + uk] = t
+    TI[hq + uk] = q
+    TI[hs + uk] = i
+    TI[hp + U(i)] = np.int64(uk)
 
 
 @njit(cache=True, _nrt=False)
@@ -193,11 +206,11 @@ def _refill(TF, TI):
 @njit(void(I1, i8), cache=True, _nrt=False)
 def _changed(TI, i):
     """Heap mode: note slot ``i`` for the next ``tm_pop`` (once)."""
-    ns = TI[TMM_NSLOTS]
-    if TI[NTMM + 5 * ns + i] == 0:
-        TI[NTMM + 5 * ns + i] = 1
+    f = U(NTMM + 5 * TI[TMM_NSLOTS]) + U(i)
+    if TI[f] == 0:
+        TI[f] = 1
         c = TI[TMM_NCHG]
-        TI[NTMM + 4 * ns + c] = i
+        TI[U(NTMM + 4 * TI[TMM_NSLOTS]) + U(c)] = i
         TI[TMM_NCHG] = c + 1
 
 
@@ -206,8 +219,8 @@ def tm_set(TF, TI, i, t):
     """Schedule slot ``i`` at time ``t`` (replacing whatever it held)."""
     s = TI[TMM_SEQ]
     TI[TMM_SEQ] = s + 1
-    TF[i] = t
-    TI[NTMM + i] = s
+    TF[U(i)] = t
+    TI[U(NTMM) + U(i)] = s
     if TI[TMM_MODE] == TM_HEAP:
         _changed(TI, i)
 
@@ -245,20 +258,27 @@ def tm_pop(TF, TI):
             TF[best] = INF
             TI[NTMM + best] = -1
         return best, bt
-    hq = NTMM + ns
-    hs = hq + ns
-    hp = hs + ns
+    un = U(ns)
+    hq = U(NTMM) + un
+    hs = hq + un
+    hp = hs + un
+    hl = hp + un  # the list of changed slots
+    hf = hl + un  # their changed flags
     horizon = TF[2 * ns + TMF_HORIZON]
     # apply the slots changed since the last pop: each is re-armed within the horizon
     # (into the heap, or moved in place), beyond it (far: out of the heap) or cancelled
-    for c in range(TI[TMM_NCHG]):
-        i = TI[hp + ns + c]
-        TI[hp + 2 * ns + i] = 0
-        k = TI[hp + i]
-        t = TF[i]
+    c = U0
+    nchg = U(TI[TMM_NCHG])
+    while c < nchg:
+        i = TI[hl + c]
+        c += U1
+        ui = U(i)
+        TI[hf + ui] = 0
+        k = TI[hp + ui]
+        t = TF[ui]
         fix = -1  # heap position to (re)fill, with the entry (ft, fq, fi)
         ft = t
-        fq = TI[NTMM + i]
+        fq = TI[U(NTMM) + ui]
         fi = i
         if t < INF and t <= horizon:
             if k < 0:
@@ -273,17 +293,18 @@ def tm_pop(TF, TI):
                 TI[TMM_HSIZE] = last
                 if k != last:
                     fix = k
-                    ft = TF[ns + last]
-                    fq = TI[hq + last]
-                    fi = TI[hs + last]
+                    ul = U(last)
+                    ft = TF[un + ul]
+                    fq = TI[hq + ul]
+                    fi = TI[hs + ul]
             if t < INF:
                 if k != FAR:
                     TI[TMM_NFAR] += 1
-                TI[hp + i] = FAR
+                TI[hp + ui] = FAR
             else:
                 if k == FAR:
                     TI[TMM_NFAR] -= 1
-                TI[hp + i] = -1
+                TI[hp + ui] = -1
         if fix >= 0:
             _heap_fix(TF, TI, fix, ft, fq, fi)
     TI[TMM_NCHG] = 0
@@ -293,8 +314,12 @@ def tm_pop(TF, TI):
     # the earliest slot fires: it is cleared, and leaves the heap at the next pop (as a
     # changed slot) unless the handler re-arms it first
     i = TI[hs]
-    t = TF[ns]
-    TF[i] = INF
-    TI[NTMM + i] = -1
-    _changed(TI, i)
+    t = TF[un]
+    ui = U(i)
+    TF[ui] = INF
+    TI[U(NTMM) + ui] = -1
+    if TI[hf + ui] == 0:  # _changed(TI, i)
+        TI[hf + ui] = 1
+        TI[hl] = i
+        TI[TMM_NCHG] = 1
     return i, t
