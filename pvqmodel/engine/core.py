@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .sigs import F1, I1, f8, i8, void
+from .sigs import F1, I1, b1, f8, i8, void
 
 TM_DENSE = 0
 TM_HEAP = 1
@@ -117,6 +117,12 @@ U1 = U(1)
 U2 = U(2)
 
 
+@njit(b1(f8, i8, f8, i8), cache=True, _nrt=False)
+def _earlier(t, q, t2, q2):
+    """(t, q) before (t2, q2): the event order, time then sequence number."""
+    return t < t2 or (t == t2 and q < q2)
+
+
 @njit(cache=True, _nrt=False, inline='always')
 def _heap_fix(TF, TI, k, t, q, i):
     """Place the entry (time ``t``, seq ``q``, slot ``i``) at heap position ``k`` (a hole
@@ -129,22 +135,9 @@ def _heap_fix(TF, TI, k, t, q, i):
     hs = hq + ns  # heap slot ids
     hp = hs + ns  # heap position of each slot
     uk = U(k)
-    moved = False
-    while uk > U0:
-        p = (uk - U1) >> U1
-        tp = TF[ht + p]
-        qp = TI[hq + p]
-        if t < tp or (t == tp and q < qp):
-            j = TI[hs + p]
-            TF[ht + uk] = tp
-            TI[hq + uk] = qp
-            TI[hs + uk] = j
-            TI[hp + U(j)] = np.int64(uk)
-            uk = p
-            moved = True
-        else:
-            break
-    if not moved:
+    top = U0  # the entry moves up to here at most
+    if uk == U0 or not _earlier(t, q, TF[ht + ((uk - U1) >> U1)], TI[hq + ((uk - U1) >> U1)]):
+        # not earlier than its parent: Floyd's hole goes down to a leaf first
         top = uk
         size = U(TI[TMM_HSIZE])
         while True:
@@ -156,7 +149,7 @@ def _heap_fix(TF, TI, k, t, q, i):
             if c + U1 < size:
                 t2 = TF[ht + c + U1]
                 q2 = TI[hq + c + U1]
-                if t2 < bt or (t2 == bt and q2 < bq):
+                if _earlier(t2, q2, bt, bq):
                     c += U1
                     bt = t2
                     bq = q2
@@ -166,19 +159,18 @@ def _heap_fix(TF, TI, k, t, q, i):
             TI[hs + uk] = j
             TI[hp + U(j)] = np.int64(uk)
             uk = c
-        while uk > top:
-            p = (uk - U1) >> U1
-            tp = TF[ht + p]
-            qp = TI[hq + p]
-            if t < tp or (t == tp and q < qp):
-                j = TI[hs + p]
-                TF[ht + uk] = tp
-                TI[hq + uk] = qp
-                TI[hs + uk] = j
-                TI[hp + U(j)] = np.int64(uk)
-                uk = p
-            else:
-                break
+    while uk > top:
+        p = (uk - U1) >> U1
+        tp = TF[ht + p]
+        qp = TI[hq + p]
+        if not _earlier(t, q, tp, qp):
+            break
+        j = TI[hs + p]
+        TF[ht + uk] = tp
+        TI[hq + uk] = qp
+        TI[hs + uk] = j
+        TI[hp + U(j)] = np.int64(uk)
+        uk = p
     TF[ht + uk] = t
     TI[hq + uk] = q
     TI[hs + uk] = i
