@@ -124,6 +124,17 @@ def _earlier(t, q, t2, q2):
 
 
 @njit(cache=True, _nrt=False, inline='always')
+def _heap_put(TF, TI, ns, k, t, q, i):
+    """Write the entry (time ``t``, seq ``q``, slot ``i``) at heap position ``k`` and ``k``
+    as slot ``i``'s position (``ns``: the slot count, unsigned)."""
+    hq = U(NTMM) + ns
+    TF[ns + k] = t
+    TI[hq + k] = q
+    TI[hq + ns + k] = i
+    TI[hq + ns + ns + U(i)] = np.int64(k)
+
+
+@njit(cache=True, _nrt=False, inline='always')
 def _heap_fix(TF, TI, k, t, q, i):
     """Place the entry (time ``t``, seq ``q``, slot ``i``) at heap position ``k`` (a hole
     whose old entry is gone): move it up while it is earlier than its parent; else move
@@ -133,7 +144,6 @@ def _heap_fix(TF, TI, k, t, q, i):
     ht = ns  # heap times, in TF
     hq = U(NTMM) + ns  # heap seqs, in TI
     hs = hq + ns  # heap slot ids
-    hp = hs + ns  # heap position of each slot
     uk = U(k)
     top = U0  # the entry moves up to here at most
     if uk == U0 or not _earlier(t, q, TF[ht + ((uk - U1) >> U1)], TI[hq + ((uk - U1) >> U1)]):
@@ -153,11 +163,7 @@ def _heap_fix(TF, TI, k, t, q, i):
                     c += U1
                     bt = t2
                     bq = q2
-            j = TI[hs + c]
-            TF[ht + uk] = bt
-            TI[hq + uk] = bq
-            TI[hs + uk] = j
-            TI[hp + U(j)] = np.int64(uk)
+            _heap_put(TF, TI, ns, uk, bt, bq, TI[hs + c])
             uk = c
     while uk > top:
         p = (uk - U1) >> U1
@@ -165,16 +171,9 @@ def _heap_fix(TF, TI, k, t, q, i):
         qp = TI[hq + p]
         if not _earlier(t, q, tp, qp):
             break
-        j = TI[hs + p]
-        TF[ht + uk] = tp
-        TI[hq + uk] = qp
-        TI[hs + uk] = j
-        TI[hp + U(j)] = np.int64(uk)
+        _heap_put(TF, TI, ns, uk, tp, qp, TI[hs + p])
         uk = p
-    TF[ht + uk] = t
-    TI[hq + uk] = q
-    TI[hs + uk] = i
-    TI[hp + U(i)] = np.int64(uk)
+    _heap_put(TF, TI, ns, uk, t, q, i)
 
 
 @njit(cache=True, _nrt=False)
