@@ -19,10 +19,11 @@ called at ~40 places (a small function with an explicit signature, sigs.py, whic
 inlines), and heap calls that are not inlined cost more per event than the
 whole dense scan (measured: a heap behind non-inlined calls ran pv-qspinlock-v10 at
 N = 8 2.1x slower than the same heap inlined; with the kernels compiled without NRT,
-``tm_pop`` alone behind a call, explicit signature, still cost 10-15 % per event). (2) *Indexed*: each slot is in the heap
-at most once and knows its position: re-arming moves it in place, cancelling removes
-it, and the heap never holds a stale entry (the lazy-deletion heap it replaced grew
-with every re-armed budget timer of the PV locks and was rebuilt when they filled it).
+``tm_pop`` alone behind a call, explicit signature, still cost 10-15 % per event).
+(2) *Indexed*: each slot is in the heap at most once and knows its position: re-arming
+moves it in place, cancelling removes it, and the heap never holds a stale entry (the
+lazy-deletion heap it replaced grew with every re-armed budget timer of the PV locks and
+was rebuilt when they filled it).
 (3) *A horizon*: only slots armed at or before the horizon are in the heap; later ones
 ("far": parked spinners' budget and PLE deadlines, quantum ends) wait outside it, so
 re-arming them costs no heap work and the heap stays as small as the near future. When
