@@ -32,7 +32,6 @@ def _heap_ok(TF, TI):
     near = {int(i) for i in heap}
     assert near == {i for i in range(ns) if TI[hp + i] >= 0}
     far = {i for i in range(ns) if TI[hp + i] == core.FAR}
-    assert len(far) == TI[core.TMM_NFAR]
     horizon = TF[2 * ns + core.TMF_HORIZON]
     assert all(TF[i] <= horizon for i in near - changed)
     assert all(horizon < TF[i] < np.inf for i in far - changed)
