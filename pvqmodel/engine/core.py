@@ -145,7 +145,8 @@ def _heap_fix(TF, TI, k, t, q, i):
     hs = hq + ns  # heap slot ids
     uk = U(k)
     top = U0  # the entry moves up to here at most
-    if uk == U0 or not _earlier(t, q, TF[ht + ((uk - U1) >> U1)], TI[hq + ((uk - U1) >> U1)]):
+    p = (uk - U1) >> U1  # its parent (unused at the root)
+    if uk == U0 or not _earlier(t, q, TF[ht + p], TI[hq + p]):
         # not earlier than its parent: Floyd's hole goes down to a leaf first
         top = uk
         size = U(TI[TMM_HSIZE])
@@ -310,8 +311,5 @@ def tm_pop(TF, TI):
     ui = U(i)
     TF[ui] = INF
     TI[U(NTMM) + ui] = -1
-    if TI[hf + ui] == 0:  # _changed(TI, i)
-        TI[hf + ui] = 1
-        TI[hl] = i
-        TI[TMM_NCHG] = 1
+    _changed(TI, i)
     return i, t
