@@ -29,7 +29,7 @@ from scipy import stats
 
 from .host import SCHEDULERS, Host
 from .params import Hardware, Schedule, Workload
-from .validate import check_float, check_instance, check_int, check_seed
+from .validate import check_choice, check_float, check_instance, check_int, check_seed
 
 #: Operations per vCPU of a fixed-duration run (more than any run reaches before its
 #: ``duration_ns``; a run without ``duration_ns`` does each lock VM's ``ops`` instead).
@@ -214,13 +214,15 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
     simulated time, or, with ``duration_ns=None``, until every lock-running vCPU has done
     its VM's ``ops`` (each lock VM must then give ``ops``). ``hardware``: the machine's
     coherence costs (default: the calibrated preset). Seeds: one root ``seed``,
-    ``SeedSequence(seed).spawn(reps)``. Returns a :class:`HostResult`.
+    ``SeedSequence(seed).spawn(reps)``. ``trace``, ``timer``: as :func:`pvqmodel.simulate`.
+    Returns a :class:`HostResult`.
     Bad arguments raise ``ValueError`` naming them before any kernel runs."""
     from .engine import ensure_compiled
     from .engine import state as st
     from .engine.hypervisor import hv_entity_frame
     from .sim import (
         STATUS_TEXT,
+        TIMERS,
         LockTunables,
         SimulationError,
         VMSpec,
@@ -239,6 +241,8 @@ def simulate_host(host: Host, vms, *, duration_ns: float | None = None, reps: in
         duration_ns = check_float("duration_ns", duration_ns, 1e3, 1e13)
     reps = check_int("reps", reps, 1, 10_000)
     seed = check_seed("seed", seed)
+    trace = check_int("trace", trace, 0, 10**6)
+    timer = check_choice("timer", timer, TIMERS)
     lock_vms = [v for v in vms if v.lock is not None]
     if not lock_vms:
         raise ValueError("vms must include at least one VM with a lock (lock=None VMs are "

@@ -76,11 +76,14 @@ MAX_VCPUS = 256
 #: How an operation picks its lock among the VM's instances (``LP_LOCK_CHOICE`` codes).
 LOCK_CHOICES = ("uniform", "zipf")
 WAIT_BINS = 48  #: log2(ns) bins of the acquisition wait-time histogram (1 ns .. 3 days)
-#: Timer slots up to which ``timer="auto"`` scans a dense array; above, the heap
-#: (engine/core.py). Measured at N = 8 (17-30 slots): the heap is 5-15 % faster for the
-#: PV locks, within noise for ticket, up to 8 % slower for qspinlock; from 32 vCPUs on
-#: it wins by far (ticket N = 32 under PLE: 90 against 140 ns per event).
+#: Timer slots up to which ``timer="auto"`` scans a dense array; above, the calendar
+#: queue (engine/core.py). Measured against the binary heap the calendar replaced, at
+#: N = 8 (17-30 slots): the heap was 5-15 % faster than the dense scan for the PV locks,
+#: within noise for ticket, up to 8 % slower for qspinlock; from 32 vCPUs on it won by
+#: far (ticket N = 32 under PLE: 90 against 140 ns per event).
 DENSE_TIMER_MAX_SLOTS = 16
+#: Event sets (``timer``): ``"auto"`` picks by the slot count (above)
+TIMERS = ("auto", "dense", "calendar")
 #: Bytes of state and output arrays one :func:`simulate` call may hold at once (1 GiB):
 #: the state of the replications running at the same time (``min(workers, reps)``; each
 #: replication's rows are collected as it finishes and its state dropped), plus what is
@@ -414,7 +417,7 @@ def _alloc(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0,
     n_slots = n + n_lines + npcpu + (n if drain or sb > 1 else 0)
     mode = core.TM_DENSE if (timer == "dense" or (timer == "auto" and
                                                   n_slots <= DENSE_TIMER_MAX_SLOTS)) \
-        else core.TM_HEAP
+        else core.TM_CAL
     TF, TI = core.tm_alloc(n_slots, mode)
     S = {k: np.zeros(shape, dtype=dt) for k, (shape, dt) in shapes.items()
          if k not in ("mem", "H", "TF", "TI")}
@@ -691,6 +694,9 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     trace : events kept in each replication's trace ring (0..10^6): the last events of a
         failed replication, recorded by running it again from the same random state
         (a replication runs without the ring first: :func:`run_state`).
+    timer : the pending-event set (engine/core.py): ``"dense"`` (a scan of every timer
+        slot), ``"calendar"`` (a calendar queue), ``"auto"`` (dense up to
+        :data:`DENSE_TIMER_MAX_SLOTS` slots). Results do not depend on it, only speed.
     chunk_events : events per kernel call (``None``: adapted to ~0.15 s a call). The
         kernel returns to Python between chunks, so Ctrl-C / Jupyter's interrupt stops
         the call within about a second (``KeyboardInterrupt``; with ``workers > 1`` the
@@ -730,7 +736,7 @@ def simulate(lock: str, tasks: int, ops_per_task: int, *, hardware: Hardware | N
     seed = check_seed("seed", seed)
     workers = check_int("workers", workers, 1, 256)
     trace = check_int("trace", trace, 0, 10**6)
-    timer = check_choice("timer", timer, ("auto", "dense", "heap"))
+    timer = check_choice("timer", timer, TIMERS)
     check = check_bool("check", check)
     if watchdog_ns is None:
         watchdog_ns = default_watchdog_ns(hw, wl, sched, n, lock)
@@ -900,7 +906,7 @@ def simulate_vms(vms, *, hardware: Hardware | None = None, schedule: Schedule | 
     reps = check_int("reps", reps, 1, 10_000)
     seed = check_seed("seed", seed)
     trace = check_int("trace", trace, 0, 10**6)
-    timer = check_choice("timer", timer, ("auto", "dense", "heap"))
+    timer = check_choice("timer", timer, TIMERS)
     locking = [v for v in vms if v.lock is not None]
     n = sum(v.vcpus for v in locking)
     if sched.dedicated and n > hw.cores:

@@ -76,7 +76,7 @@ def test_liveness_failure_is_reported_with_trace():
 
 
 @pytest.mark.parametrize("lock", ["ticket", "qspinlock"])
-def test_256_vcpus_heap_timer(lock):
+def test_256_vcpus_calendar_timer(lock):
     hw = Hardware(sockets=8, cores_per_socket=32)
     res = simulate(lock, 256, 20, hardware=hw, workload=WL, reps=1, seed=1)
     s = res.summary.iloc[0]
@@ -84,9 +84,9 @@ def test_256_vcpus_heap_timer(lock):
 
 
 @pytest.mark.parametrize("lock", LOCKS)
-def test_dense_and_heap_event_sets_agree(lock):
+def test_dense_and_calendar_event_sets_agree(lock):
     """Both event-set implementations give the identical (time, seq) order."""
     a = simulate(lock, 5, 300, hardware=HW, workload=WL, reps=1, seed=11, timer="dense")
-    b = simulate(lock, 5, 300, hardware=HW, workload=WL, reps=1, seed=11, timer="heap")
+    b = simulate(lock, 5, 300, hardware=HW, workload=WL, reps=1, seed=11, timer="calendar")
     assert a.summary.equals(b.summary)
     assert np.array_equal(a.tasks["done_ns"], b.tasks["done_ns"])

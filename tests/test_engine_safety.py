@@ -117,7 +117,7 @@ def test_chunk_size_changes_nothing_in_a_failing_run():
 @pytest.mark.parametrize("cfg", [
     dict(n=4, lock="ticket", trace=256, timer="auto"),
     dict(n=64, lock="pv-qspinlock-v10", trace=0, timer="auto", npcpu=32, nbg=0, drain=True),
-    dict(n=20, lock="qspinlock", trace=1000, timer="heap", npcpu=10, nbg=3, pinned=False),
+    dict(n=20, lock="qspinlock", trace=1000, timer="calendar", npcpu=10, nbg=3, pinned=False),
 ])
 def test_memory_estimate_matches_the_allocation(cfg):
     cfg = dict(cfg)
@@ -179,14 +179,14 @@ def _open_slowpaths(sched, me):
     return int(S["G"][st.G_SLOW_OPEN])
 
 
-def test_timer_heap_matches_dense_under_preemption():
-    """The indexed heap re-arms and cancels slots in place (preemptions postpone timers,
-    spinners re-arm their budget timers): the run is the dense timer's, exactly."""
+def test_timer_calendar_matches_dense_under_preemption():
+    """The calendar queue moves and cancels slots between buckets (preemptions postpone
+    timers, spinners re-arm their budget timers): the run is the dense timer's, exactly."""
     kw = dict(hardware=Hardware(cores_per_socket=16, sockets=4), workload=WL, reps=1, seed=5,
               schedule=Schedule(overcommit=2, quantum_ns=1e3))  # preemptions: re-armed timers
-    heap = simulate("pv-qspinlock-v10", 32, 40, timer="heap", **kw).summary
+    cal = simulate("pv-qspinlock-v10", 32, 40, timer="calendar", **kw).summary
     dense = simulate("pv-qspinlock-v10", 32, 40, timer="dense", **kw).summary
-    pd.testing.assert_frame_equal(heap, dense, check_exact=True)
+    pd.testing.assert_frame_equal(cal, dense, check_exact=True)
 
 
 # ---- Ctrl-C ---------------------------------------------------------------------------

@@ -163,6 +163,8 @@ def test_replication_spread_flags_disagreeing_replications():
     (lambda h: simulate_host(h, [VM("a", 4, lock="ticket")], duration_ns=-1.0), "duration_ns"),
     (lambda h: simulate_host(h, [VM("a", 4)], duration_ns=1e6), "lock"),
     (lambda h: simulate_host(h, [VM("a", 4, lock="ticket", ops=10)], reps=0), "reps"),
+    (lambda h: simulate_host(h, [VM("a", 4, lock="ticket", ops=10)], timer="heap"), "timer"),
+    (lambda h: simulate_host(h, [VM("a", 4, lock="ticket", ops=10)], trace=-1), "trace"),
     (lambda h: simulate_host(h, [VM("a", 4, lock="ticket", cpuset=(0, 9), ops=10)]), "cpuset"),
     (lambda h: simulate_host(h.replace(scheduler="rr"),
                              [VM("a", 4, lock="ticket", cpuset=(0, 2), ops=10)]), "cpuset"),

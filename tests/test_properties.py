@@ -235,7 +235,7 @@ SIM_BAD = {
     "lock": bad_choice(tuple(SMALL_LOCKS) + ("queue",)),
     "tasks": bad_int(1, 256), "ops_per_task": bad_int(1, 10**8), "reps": bad_int(1, 10_000),
     "seed": bad_int(0, 2**63 - 1), "workers": bad_int(1, 256), "trace": bad_int(0, 10**6),
-    "timer": bad_choice(("auto", "dense", "heap")), "check": bad_bool(),
+    "timer": bad_choice(("auto", "dense", "calendar")), "check": bad_bool(),
     "watchdog_ns": bad_real(1e-3, 1e18).filter(lambda v: v is not None),
     "max_events": bad_int(1, 2**62).filter(lambda v: v is not None),
     "hardware": st.one_of(st.integers(), st.text(max_size=3), st.just(Workload())),

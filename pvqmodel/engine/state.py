@@ -190,7 +190,7 @@ ST_WATCHDOG = 3  # no acquisition for too long (livelock / deadlock)
 ST_MAX_EVENTS = 4  # event budget exhausted
 ST_NO_EVENT = 5  # nothing left to run but tasks unfinished (deadlock)
 ST_BAD_STATE = 6  # a lock step reached an impossible state
-ST_HEAP_FULL = 7
+# 7 was ST_HEAP_FULL, the overflow of a lazy-deletion heap long gone: not reused
 ST_LOST_WAKEUP = 8  # every unfinished vCPU halted with no kick or interrupt coming
 ST_PAUSED = 9  # not a failure: the event loop spent its chunk budget; call it again
 
