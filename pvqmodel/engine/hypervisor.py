@@ -999,9 +999,11 @@ def hv_on_spin(v, t, I, F, G, P, LP, H, TF, TI, rng):
     if H[HP_SCHED] != SCHED_RR:
         return fs_on_spin(v, t, I, F, G, P, LP, H, TF, TI)
     n = I.shape[0]
-    last = G[G_LAST_BOOSTED]
-    for k in range(1, n + 1):
-        u = (last + k) % n
+    u = G[G_LAST_BOOSTED]
+    for _ in range(n):
+        u += 1  # (last + k) % n, without a division per candidate
+        if u >= n:
+            u = 0
         if u == v or I[u, VM] != I[v, VM]:  # other VMs' vCPUs are never candidates
             continue
         vs = I[u, VSTATE]
@@ -1309,8 +1311,11 @@ def fs_on_spin(v, t, I, F, G, P, LP, H, TF, TI):
     last = H[vmr(H, k, HVM_LASTB)]
     tries = H[HP_DY_TRIES]
     yielded = False
-    for j in range(1, nv + 1):
-        idx = (last + j) % nv
+    idx = last
+    for _ in range(nv):
+        idx += 1  # (last + j) % nv, without a division per candidate
+        if idx >= nv:
+            idx = 0
         u = v0 + idx
         if u == v:
             continue
