@@ -8,6 +8,8 @@ both doubles and halves."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -42,7 +44,7 @@ def _calendar_ok(TF, TI):
     assert set(linked) == {i for i in range(ns) if TI[where + i] >= 0}
     horizon = TF[ns + core.TMF_HORIZON]
     keyed = sorted((TF[i], TI[seq + i], b) for i, b in linked.items() if i not in changed)
-    assert all(b1 <= b2 for (_, _, b1), (_, _, b2) in zip(keyed, keyed[1:]))
+    assert all(b1 <= b2 for (_, _, b1), (_, _, b2) in pairwise(keyed))
     assert all(t <= horizon for t, _, _ in keyed)
     far = {i for i in range(ns) if TI[where + i] == core.FAR}
     assert all(horizon < TF[i] < np.inf for i in far - changed)
