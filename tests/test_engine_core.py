@@ -93,8 +93,10 @@ def test_timer_set_matches_naive_oracle(mode, seed):
 def test_calendar_follows_a_run_whose_density_changes(seed):
     """Time goes forward as in the engine: each popped slot is re-armed ahead (exponential
     gaps, now and then far ahead or cancelled). The mean gap goes 10 ns -> 100 us -> 10 ns,
-    so the horizon's width must double (sparse) and halve again (dense); the pops are the
-    oracle's throughout, ties included (times on a 1 ns grid)."""
+    so the horizon's width must double (sparse) and halve again (dense); at the end, now
+    and then half the slots are re-armed within 5 ns (a burst, as when a release wakes
+    hundreds of spinners), crowding one bucket, which must be spread. The pops are the
+    oracle's throughout, ties included (times on a 1 ns grid outside the bursts)."""
     rng = np.random.default_rng(100 + seed)
     ns = 300
     TF, TI = core.tm_alloc(ns, core.TM_CAL)
@@ -106,9 +108,12 @@ def test_calendar_follows_a_run_whose_density_changes(seed):
         core.tm_set(TF, TI, i, t)
         oracle[i] = (t, seq)
         seq += 1
+    shrinks = 0  # pops that spread a crowded bucket (the horizon moves back)
     for step in range(12_000):
         gap = 1e5 if 4_000 <= step < 6_000 else 10.0
+        horizon = TF[ns + core.TMF_HORIZON]
         got = core.tm_pop(TF, TI)
+        shrinks += TF[ns + core.TMF_HORIZON] < horizon
         want = min(oracle, key=oracle.get)
         assert got == (want, oracle.pop(want)[0])
         now = got[1]
@@ -129,8 +134,19 @@ def test_calendar_follows_a_run_whose_density_changes(seed):
             core.tm_set(TF, TI, j, t)
             oracle[j] = (t, seq)
             seq += 1
-        if step % 500 == 0:
+        if step >= 9_000 and step % 250 == 125:
+            # a release invalidates 150 parked spinners: all re-read within one spin
+            # iteration (distinct times: the crowded bucket is spread over the buckets),
+            # or, now and then, at one time (only the sequence numbers order them)
+            same = step % 1000 == 125
+            for j in rng.choice(ns, 150, replace=False).tolist():
+                t = now + (2.0 if same else float(rng.uniform(0.0, 5.0)))
+                core.tm_set(TF, TI, j, t)
+                oracle[j] = (t, seq)
+                seq += 1
+        if step % 500 == 0 or step % 250 == 126:
             _calendar_ok(TF, TI)
         widths.append(TF[ns + core.TMF_WIDTH])
     w = np.array(widths)
     assert (np.diff(w) > 0).any() and (np.diff(w) < 0).any()
+    assert shrinks > 0  # the bursts' crowded buckets were spread
