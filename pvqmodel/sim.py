@@ -77,10 +77,11 @@ MAX_VCPUS = 256
 LOCK_CHOICES = ("uniform", "zipf")
 WAIT_BINS = 48  #: log2(ns) bins of the acquisition wait-time histogram (1 ns .. 3 days)
 #: Timer slots up to which ``timer="auto"`` scans a dense array; above, the calendar
-#: queue (engine/core.py). Measured against the binary heap the calendar replaced, at
-#: N = 8 (17-30 slots): the heap was 5-15 % faster than the dense scan for the PV locks,
-#: within noise for ticket, up to 8 % slower for qspinlock; from 32 vCPUs on it won by
-#: far (ticket N = 32 under PLE: 90 against 140 ns per event).
+#: queue (engine/core.py). Measured (dedicated, preset hardware, 5 interleaved rounds):
+#: at 5 and 9 slots (N = 2, 4) the dense scan is 15-20 % faster per event than the
+#: calendar; at 17 (N = 8) the calendar is faster for ticket (-11 %) and qspinlock (-8 %),
+#: equal for pv-qspinlock-v10; from 32 vCPUs on the dense scan loses by far (ticket
+#: N = 32 under PLE: 140 ns per event against the heap's 90, before the calendar).
 DENSE_TIMER_MAX_SLOTS = 16
 #: Event sets (``timer``): ``"auto"`` picks by the slot count (above)
 TIMERS = ("auto", "dense", "calendar")
