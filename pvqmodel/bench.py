@@ -32,9 +32,9 @@ Owns the measuring stick of the engine's speed. Groups (``--only``):
   ``current-6.13`` host (EEVDF, PLE, halt polling, kick yield), a fixed simulated time,
   one thread; the same ``>= 15 M`` events/s as the dedicated runs, and the same run under
   CFS as information. A run simulates 100 ms (4-6 M events, about 0.35 s): the
-  front-end's fixed cost per call (building the run, the result frames: about 10 ms) is
-  then a few per cent, as in the ``events`` group's runs; at the 20 ms used before it was
-  13 % of the measured rate.
+  front-end's fixed cost per call (building the run, the result frames: about 5 ms, 10 ms
+  before the frames were built from arrays) is then a few per cent at most, as in the
+  ``events`` group's runs; at the 20 ms used before it was 13 % of the measured rate.
 - ``memory``: peak RSS (imports included) of a subprocess that runs 256-vCPU
   simulations: ticket dedicated and pv-qspinlock-v10 under the overcommit-2 PLE
   schedule (each cut at an event budget).
