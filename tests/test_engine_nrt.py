@@ -1,10 +1,17 @@
-"""The engine is compiled without numba's reference-counting runtime (NRT): every
-jitted function in pvqmodel.engine and pvqmodel.locks asks for ``_nrt=False``, and the
-machine code of the two entry points (with everything they call linked in) references
-no NRT symbol. This fails loudly if numba stops honouring the private ``_nrt`` option
-(the supported numba range is pinned in pyproject.toml) or if someone adds an
-allocation or a jitted function compiled with NRT."""
+"""The engine's compile options (engine/sigs.py ``INNER``, kernel.py), and that numba
+honours them.
 
+- No NRT: every jitted function in pvqmodel.engine and pvqmodel.locks asks for
+  ``_nrt=False``, and the machine code of the two entry points (with everything they
+  call linked in) references no NRT symbol. This fails loudly if numba stops honouring
+  the private ``_nrt`` option (the supported numba range is pinned in pyproject.toml)
+  or if someone adds an allocation or a jitted function compiled with NRT.
+- No wrappers: a function compiled with ``no_cpython_wrapper`` has no CPython entry, so
+  calling it from Python crashes the interpreter (numba does not check). Every function
+  Python calls keeps its wrapper: a scan of the package, the tests and the notebooks
+  finds no Python-level call of a wrapper-less engine function."""
+
+import ast
 import importlib
 import pkgutil
 import sys
@@ -81,6 +88,99 @@ def test_the_check_sees_nrt_when_it_is_there():
     with_nrt(np.arange(4.0))
     code = _ir(with_nrt, with_nrt.signatures[0])
     assert b"NRT_decref" in code or b"NRT_incref" in code
+
+
+def _wrapperless() -> dict[str, list[str]]:
+    """Name -> modules of every engine or lock function compiled without wrappers."""
+    out: dict[str, list[str]] = {}
+    for name, d in _dispatchers():
+        if d.targetoptions.get("no_cpython_wrapper"):
+            mod, fn = name.rsplit(".", 1)
+            out.setdefault(fn, []).append(mod)
+    return out
+
+
+def _jitted(node) -> bool:
+    return any("njit" in ast.unparse(d) or "jit(" in ast.unparse(d)
+               for d in getattr(node, "decorator_list", []))
+
+
+def _python_calls(tree):
+    """(line, called name) of every call outside jitted functions, with its callee
+    as written: ``f(...)`` -> f, ``mod.f(...)`` -> (mod, f)."""
+    out = []
+
+    def visit(node, in_jit):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            in_jit = in_jit or _jitted(node)
+        if isinstance(node, ast.Call) and not in_jit:
+            f = node.func
+            if isinstance(f, ast.Name):
+                out.append((node.lineno, None, f.id))
+            elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+                out.append((node.lineno, f.value.id, f.attr))
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_jit)
+
+    visit(tree, False)
+    return out
+
+
+def _engine_imports(tree, package: str | None):
+    """alias -> module name (``from pvqmodel.engine import core as c``) and
+    alias -> (module, name) (``from pvqmodel.engine.core import tm_pop``)."""
+    mods, names = {}, {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = node.module or ""
+        if node.level:
+            if package is None:
+                continue
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join(parts + ([base] if base else []))
+        if not base.startswith(("pvqmodel.engine", "pvqmodel.locks")) and base != "pvqmodel":
+            continue
+        for a in node.names:
+            full = f"{base}.{a.name}"
+            if full.startswith(("pvqmodel.engine", "pvqmodel.locks")) and (
+                    importlib.util.find_spec(full) if full.count(".") <= 2 else None):
+                mods[a.asname or a.name] = full
+            else:
+                names[a.asname or a.name] = (base, a.name)
+    return mods, names
+
+
+def test_no_python_call_of_a_wrapperless_function():
+    root = Path(__file__).resolve().parents[1]
+    bad = _wrapperless()
+    assert "dispatch" in bad and "apply_effect" in bad  # the scan knows what to look for
+    files = sorted(root.glob("pvqmodel/**/*.py")) + sorted(root.glob("tests/*.py")) \
+        + sorted(root.glob("notebooks/*.py"))
+    found = []
+    for path in files:
+        tree = ast.parse(path.read_text())
+        rel = path.relative_to(root).with_suffix("")
+        package = ".".join(rel.parts[:-1]) if rel.parts[0] == "pvqmodel" else None
+        if rel.name == "__init__":
+            package = ".".join(rel.parts[:-1])
+        mods, names = _engine_imports(tree, package)
+        if package and package.startswith(("pvqmodel.engine", "pvqmodel.locks")):
+            own = f"{package}.{rel.name}"
+            names.update({fn: (own, fn) for fn, ms in bad.items() if own in ms})
+        for line, obj, attr in _python_calls(tree):
+            if obj is None and attr in names:
+                mod, fn = names[attr]
+            elif obj in mods:
+                mod, fn = mods[obj], attr
+            else:
+                continue
+            if mod in bad.get(fn, ()):
+                found.append(f"{path.relative_to(root)}:{line}: {fn} ({mod})")
+    assert found == [], ("Python calls of engine functions compiled without a CPython "
+                         "wrapper (they would crash the interpreter): call them from a "
+                         "jitted function, or compile them with cache=True, _nrt=False: "
+                         + "; ".join(found))
 
 
 def test_kernel_calls_leak_no_reference(monkeypatch):

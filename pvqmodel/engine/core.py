@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .sigs import F1, I1, b1, f8, i8, void
+from .sigs import F1, I1, INNER, b1, f8, i8, void
 
 TM_DENSE = 0
 TM_CAL = 1
@@ -136,13 +136,13 @@ U0 = U(0)
 U1 = U(1)
 
 
-@njit(b1(f8, i8, f8, i8), cache=True, _nrt=False)
+@njit(b1(f8, i8, f8, i8), **INNER)
 def _earlier(t, q, t2, q2):
     """(t, q) before (t2, q2): the event order, time then sequence number."""
     return t < t2 or (t == t2 and q < q2)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _link(TI, ns, i, b):
     """Put slot ``i`` at the head of bucket ``b`` (``ns``: the slot count, unsigned)."""
     hn = U(NTMM) + ns  # next
@@ -158,7 +158,7 @@ def _link(TI, ns, i, b):
     TI[TMM_NEAR] += 1
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _unlink(TI, ns, i, b):
     """Take slot ``i`` out of bucket ``b``; it is left not armed (-1)."""
     hn = U(NTMM) + ns
@@ -175,7 +175,7 @@ def _unlink(TI, ns, i, b):
     TI[TMM_NEAR] -= 1
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _bucket(TF, TI, ns, t):
     """Bucket of time ``t`` (within the horizon): monotone in ``t``, and never before the
     last popped event's bucket nor past the last bucket."""
@@ -188,7 +188,7 @@ def _bucket(TF, TI, ns, t):
     return b if b < nb1 else nb1
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _refill(TF, TI):
     """No slot is within the horizon: move the horizon to the earliest far time plus the
     width and put every far slot within it into its bucket. The width doubles first if
@@ -226,7 +226,7 @@ def _refill(TF, TI):
     return True
 
 
-@njit(b1(F1, I1, i8), cache=True, _nrt=False)
+@njit(b1(F1, I1, i8), **INNER)
 def _refine(TF, TI, cur):
     """Bucket ``cur`` (the first non-empty) holds more than ``CROWD`` slots, as after a
     release invalidates hundreds of parked spinners that all re-read within one spin
@@ -268,7 +268,7 @@ def _refine(TF, TI, cur):
     return True
 
 
-@njit(void(I1, i8), cache=True, _nrt=False)
+@njit(void(I1, i8), **INNER)
 def _changed(TI, i):
     """Calendar mode: note slot ``i`` for the next ``tm_pop`` (once)."""
     f = U(NTMM + 5 * TI[TMM_NSLOTS]) + U(i)
@@ -299,7 +299,7 @@ def tm_clear(TF, TI, i):
         _changed(TI, i)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def tm_get(TF, i):
     return TF[i]
 

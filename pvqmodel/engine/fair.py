@@ -52,7 +52,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .sigs import I1, i8
+from .sigs import I1, INNER, i8
 
 # ---- H header (int64): where each part of the hypervisor state starts -----------------
 HV_PSLOT = 0  # timer slot of pCPU 0's tick / quantum (pCPU p: + p)
@@ -178,7 +178,7 @@ def vmr(H, k, c):
     return H[HV_VB] + k * NHVM + c
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def weight(H, e):
     """The entity's load weight: NICE_0_LOAD, or its VM's shares split over the VM's
     runnable threads (flattened group scheduling)."""
@@ -190,13 +190,13 @@ def weight(H, e):
     return w if w > MIN_SHARES else MIN_SHARES
 
 
-@njit(i8(i8, i8), cache=True, _nrt=False)
+@njit(i8(i8, i8), **INNER)
 def vdelta(ns, w):
     """calc_delta_fair: ns of run time in virtual time for weight w."""
     return ns * NICE_0_LOAD // w
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def rq_avg_vruntime(H, p):
     """EEVDF avg_vruntime V of pCPU p: the load-weighted mean vruntime of the queue and
     the running entity (if runnable); min_vruntime when it is empty."""
@@ -222,7 +222,7 @@ def rq_avg_vruntime(H, p):
     return v0 + q
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def rq_weight(H, p):
     """Sum of the load weights of pCPU p's queue and running entity."""
     nent = H[HV_NENT]
@@ -236,7 +236,7 @@ def rq_weight(H, p):
     return sw
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def update_min_vruntime(H, p):
     """min_vruntime only moves forward: to the smaller of the running and the leftmost."""
     nent = H[HV_NENT]
@@ -297,7 +297,7 @@ def rq_add(H, p, e, t):
         H[ent(H, e, HE_WAIT0)] = t
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def rq_del(H, p, e):
     """Take e out of pCPU p's run queue (the last one fills its place)."""
     nent = H[HV_NENT]
@@ -312,7 +312,7 @@ def rq_del(H, p, e):
     H[cpu(H, p, HC_NR)] = n
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def wakeup_preempt_entity(H, curr, se):
     """CFS wakeup_preempt_entity(curr, se): -1 if se is not behind curr, 1 if it is more
     than wakeup_gran (in se's virtual time) behind, else 0."""
@@ -324,7 +324,7 @@ def wakeup_preempt_entity(H, curr, se):
     return 0
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _member(H, p, e):
     """e is runnable on pCPU p: waiting in its queue, or running there."""
     return e >= 0 and H[ent(H, e, HE_ONRQ)] != 0 and H[ent(H, e, HE_CPU)] == p and (
@@ -386,7 +386,7 @@ def pick_next(H, p):
     return se
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def clear_buddies(H, p, e):
     if H[cpu(H, p, HC_NEXT)] == e:
         H[cpu(H, p, HC_NEXT)] = -1
@@ -409,7 +409,7 @@ def sched_slice(H, p, e):
     return s if s > ming else ming
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def tick_resched(H, p, t):
     """The host tick on pCPU p: update_curr, then CFS check_preempt_tick or EEVDF's
     update_deadline. True if the running entity must give way."""
@@ -439,7 +439,7 @@ def tick_resched(H, p, t):
     return H[ent(H, c, HE_VRUN)] - H[ent(H, left, HE_VRUN)] > ideal
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def place_entity(H, p, e):
     """place_entity on a wake-up onto pCPU p. CFS: vruntime at least min_vruntime minus
     the sleeper credit. EEVDF (PLACE_LAG): at V minus the saved lag, inflated by
@@ -462,7 +462,7 @@ def place_entity(H, p, e):
         H[ent(H, e, HE_VRUN)] = v
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def save_lag(H, p, e):
     """EEVDF update_entity_lag at dequeue: vlag = V - v, clamped to
     +-calc_delta_fair(max(2 slices, one tick))."""
@@ -481,7 +481,7 @@ def save_lag(H, p, e):
     H[ent(H, e, HE_VLAG)] = lag
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def wake_preempts(H, p, e, t):
     """check_preempt_wakeup: does the woken e (queued on busy pCPU p) preempt what runs
     there? CFS: the running entity is more than wakeup_gran ahead of it (then e becomes
@@ -498,7 +498,7 @@ def wake_preempts(H, p, e, t):
     return False
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def select_cpu(H, e):
     """select_task_rq_fair for a waking e: its previous pCPU if idle, else an idle
     allowed pCPU on the same socket, else any idle allowed one, else the previous."""
@@ -522,7 +522,7 @@ def select_cpu(H, e):
     return prev
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def steal_candidate(H, p, t, min_gap):
     """A queued entity pCPU p may pull (newidle or periodic balance): from the longest
     queue whose length exceeds p's own by at least ``min_gap``, the one that has waited
@@ -554,7 +554,7 @@ def steal_candidate(H, p, t, min_gap):
     return best
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def migrate(H, e, src, dst):
     """Move queued e from src's run queue to dst's, renormalizing its vruntime (CFS:
     relative to min_vruntime; EEVDF keeps the lag through place_entity's V)."""

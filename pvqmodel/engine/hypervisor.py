@@ -184,7 +184,7 @@ from .fair import (
     weight,
 )
 from .rand import bounded_int, exponential, lognormal, uniform
-from .sigs import I1, i8
+from .sigs import I1, INNER, i8
 from .state import (
     A_NEXT,
     A_VAL,
@@ -386,12 +386,12 @@ def hv_entity_frame(H: np.ndarray, n: int, now: float) -> dict:
     return out
 
 
-@njit(i8(I1), cache=True, _nrt=False)
+@njit(i8(I1), **INNER)
 def _nq(LP):
     return LP[LP_NPCPU] if LP[LP_PINNED] != 0 else 1
 
 
-@njit(i8(i8, i8, I1), cache=True, _nrt=False)
+@njit(i8(i8, i8, I1), **INNER)
 def _home_queue(e, n, LP):
     if LP[LP_PINNED] == 0:
         return 0
@@ -400,12 +400,12 @@ def _home_queue(e, n, LP):
     return (e - n) % LP[LP_NPCPU]
 
 
-@njit(i8(I1), cache=True, _nrt=False)
+@njit(i8(I1), **INNER)
 def _qbase(H):
     return H[HV_RRQ]
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _idle_pcpu(H, LP):
     """The lowest-numbered idle pCPU, or -1 if every pCPU runs an entity."""
     for p in range(LP[LP_NPCPU]):
@@ -414,7 +414,7 @@ def _idle_pcpu(H, LP):
     return -1
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _enqueue(H, q, e, n, LP, t):
     qb = _qbase(H)
     cap = n + LP[LP_NBG] + 1
@@ -425,7 +425,7 @@ def _enqueue(H, q, e, n, LP, t):
     _acct_wait(H, e, t)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _dequeue(H, q, n, LP):
     """Next entity of queue q, or -1 if it is empty."""
     qb = _qbase(H)
@@ -440,7 +440,7 @@ def _dequeue(H, q, n, LP):
     return e
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _push_front(H, q, e, n, LP, t):
     """Put e at the head of queue q: a preempted entity that had not used up its turn
     (CFS keeps its vruntime; it is the next one picked after the entity that took over)."""
@@ -453,7 +453,7 @@ def _push_front(H, q, e, n, LP, t):
     _acct_wait(H, e, t)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _remove(H, q, e, n, LP):
     """Take entity e out of queue q wherever it waits (the order of the others is kept).
     Returns False if e is not in the queue."""
@@ -471,7 +471,7 @@ def _remove(H, q, e, n, LP):
     return False
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _replace(H, q, e, e2, n, LP):
     """Put entity e2 in e's place in queue q (e leaves it). False if e is not queued."""
     qb = _qbase(H)
@@ -487,14 +487,14 @@ def _replace(H, q, e, e2, n, LP):
 
 # ---- run and wait accounting (every scheduler) ----------------------------------------
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _acct_wait(H, e, t):
     """e is runnable and waits for a pCPU from t (unless it already waits)."""
     if H[ent(H, e, HE_WAIT0)] < 0:
         H[ent(H, e, HE_WAIT0)] = int(t)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _acct_switch(p, e, t, H):
     """pCPU p switches to e (-1: idle) at t: close the run of the entity there and the
     wait of e (steal time, longest wait), open e's run."""
@@ -526,7 +526,7 @@ def _acct_switch(p, e, t, H):
     H[HV_CUR + p] = e
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def draw_time(mean, expo, rng):
     """A duration: exponential with this mean if ``expo`` else the mean itself."""
     if expo != 0.0 and mean > 0.0:
@@ -534,7 +534,7 @@ def draw_time(mean, expo, rng):
     return mean
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def draw_dist(mean, dist, mu, sigma, rng):
     """A duration of one of three laws (a workload's critical section or think time):
     ``dist`` 0.0 the mean itself, 1.0 exponential with this mean, 2.0 lognormal with
@@ -544,7 +544,7 @@ def draw_dist(mean, dist, mu, sigma, rng):
     return draw_time(mean, dist, rng)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def hv_resume(v, t, I, F, G, P, TF, TI):
     """vCPU v gets a pCPU at t: re-arm the timer it had when it lost its pCPU."""
     n = I.shape[0]
@@ -566,7 +566,7 @@ def hv_resume(v, t, I, F, G, P, TF, TI):
         F[v, F_STASH] = -1.0
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def hv_preempt(v, t, I, F, G, P, TF, TI, H):
     """Take the running vCPU v off its pCPU at t (involuntarily: a quantum end, a
     wake-up preemption, a directed yield's resched of its pCPU): stash its timer."""
@@ -595,7 +595,7 @@ def hv_preempt(v, t, I, F, G, P, TF, TI, H):
         F[v, F_STASH] = -1.0  # a memory result will arrive and be stashed then
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _switch_in(p, e, t, I, F, G, P, H, TF, TI):
     """pCPU p starts running entity e at t; its quantum timer is the caller's."""
     _acct_switch(p, e, t, H)
@@ -606,7 +606,7 @@ def _switch_in(p, e, t, I, F, G, P, H, TF, TI):
         hv_resume(e, t, I, F, G, P, TF, TI)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
     """pCPU p starts running entity e at t for one quantum (sooner if a directed yield's
     reschedule IPI for another entity is on its way: it still lands)."""
@@ -618,7 +618,7 @@ def hv_run(p, e, t, I, F, G, P, LP, H, TF, TI, rng):
     tm_set(TF, TI, slot, end)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_release(p, t, I, F, G, P, LP, H, TF, TI, rng):
     """pCPU p's entity stops running (halted or finished): run the next queued one."""
     if H[HP_SCHED] != SCHED_RR:
@@ -634,7 +634,7 @@ def hv_release(p, t, I, F, G, P, LP, H, TF, TI, rng):
         tm_clear(TF, TI, H[HV_PSLOT] + p)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
     """Entity e is runnable at t: run it on an idle pCPU it may use, else queue it."""
     if LP[LP_HV] == 0:
@@ -655,7 +655,7 @@ def hv_make_ready(e, t, I, F, G, P, LP, H, TF, TI, rng):
     _enqueue(H, ZERO, e, n, LP, t)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
     """Quantum end on pCPU p: the next queued entity (if any) takes the pCPU (a fair
     scheduler: the host tick, fs_tick)."""
@@ -679,7 +679,7 @@ def hv_quantum_end(p, t, I, F, G, P, LP, H, TF, TI, rng):
     hv_run(p, e2, t, I, F, G, P, LP, H, TF, TI, rng)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _shuffled_entities(H, tot, rng):
     """Entities 0..tot-1 in random order (Fisher-Yates) in H's scratch (no allocation in
     a kernel); returns where the order starts."""
@@ -692,7 +692,7 @@ def _shuffled_entities(H, tot, rng):
     return order
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_init(I, F, G, P, LP, H, TF, TI, rng):
     """Start the schedule at t = 0: every pCPU runs a random one of its entities with a
     random phase of its first quantum; the rest queue in random order."""
@@ -726,7 +726,7 @@ def hv_init(I, F, G, P, LP, H, TF, TI, rng):
                    uniform(rng) * draw_time(P[P_QUANTUM], P[P_QUANTUM_EXP], rng))
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_halt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """``act_halt``: HLT. Returns at once (after the exit/entry cost) if the latch holds
     a kick; otherwise the vCPU is halted until a kick or an interrupt wakes it."""
@@ -764,7 +764,7 @@ def hv_halt(v, t, I, F, G, P, LP, H, TF, TI, rng):
             hv_release(I[v, PCPU], t, I, F, G, P, LP, H, TF, TI, rng)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """``act_kick``: the KVM_HC_KICK_CPU hypercall from v to ``A_VAL``."""
     u = I[v, A_VAL]
@@ -811,7 +811,7 @@ def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
                 fs_schedule(I[v, PCPU], t, OFF_YIELD, I, F, G, P, LP, H, TF, TI)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _wake_account(v, t, I, F, G):
     """Halted vCPU v is runnable again at t (its kick landed or an interrupt came)."""
     n = I.shape[0]
@@ -828,7 +828,7 @@ def _wake_account(v, t, I, F, G):
     I[v, VSTATE] = VS_READY
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     """Whatever runs on pCPU p is preempted to the head of queue q (its run queue)."""
     n = I.shape[0]
@@ -840,7 +840,7 @@ def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     return e
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """CFS ``check_preempt_wakeup`` -> ``resched_curr``: the woken vCPU v runs at once,
     preempting the entity on its pCPU (pinned: its home pCPU; free: an idle pCPU if any,
@@ -872,7 +872,7 @@ def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     hv_run(p, v, t, I, F, G, P, LP, H, TF, TI, rng)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """The timer of a halted vCPU fired: a kick landed or an interrupt came. It runs at
     once with wake-up preemption, or if a directed yield made it the next buddy while
@@ -891,7 +891,7 @@ def hv_wake(v, t, I, F, G, P, LP, H, TF, TI, rng):
 
 # ---- pause-loop exiting and directed yield -------------------------------------------
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_ple_exit(v, t, I, F, G, P, TF, TI):
     """v has been parked on its pCPU for its whole PLE window: the PAUSE-loop exit
     (``handle_pause``). Its iterations so far count (they were executed); it stops
@@ -909,7 +909,7 @@ def hv_ple_exit(v, t, I, F, G, P, TF, TI):
     tm_set(TF, TI, v, t + P[P_PLE_EXIT])
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _yield_pcpu(s, t, I, F, TF, TI):
     """Spinner s leaves its pCPU after ``yield_to`` (``schedule()`` with s as the skip
     buddy): runnable, not running; it re-reads its spin word when it is back."""
@@ -920,7 +920,7 @@ def _yield_pcpu(s, t, I, F, TF, TI):
     tm_clear(TF, TI, s)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
     """``kvm_vcpu_yield_to(u)`` from spinner s -> ``yield_to(task, 1)``: u runs next.
     u on another pCPU's queue (pinned): u goes to the head of that queue and that pCPU
@@ -986,7 +986,7 @@ def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
     return False
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_on_spin(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """End of v's PLE exit: ``kvm_vcpu_on_spin``. Scan the VM's other vCPUs round-robin
     from ``last_boosted_vcpu + 1`` (wrapping, as the kernel's two passes do) for one that
@@ -1051,7 +1051,7 @@ OFF_YIELD = np.int64(2)  # a voluntary yield elsewhere (kvm_sched_yield after a 
 OFF_BLOCKED = np.int64(3)  # the running entity blocked (halted, finished): it is not runnable
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _fs_tick_arm(p, t, H, TF, TI):
     """Arm pCPU p's tick at the next multiple of the tick period (its phase) after t."""
     tick = H[HP_TICK]
@@ -1060,7 +1060,7 @@ def _fs_tick_arm(p, t, H, TF, TI):
     tm_set(TF, TI, H[HV_PSLOT] + p, float(ph + k * tick))
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _guest_flag(v, I, H, involuntary):
     """The preempted byte KVM writes at vcpu_put for a vCPU leaving its pCPU:
     HP_PREEMPT_FLAG 0 (before 4.10): never; 1 (4.10-5.x): at every vcpu_put, halts
@@ -1070,7 +1070,7 @@ def _guest_flag(v, I, H, involuntary):
         I[v, GUEST_PREEMPTED] = 2
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _fs_start(p, e, t, I, F, G, P, H, TF, TI):
     """pCPU p starts running e (taken out of its queue by the caller)."""
     n = I.shape[0]
@@ -1087,7 +1087,7 @@ def _fs_start(p, e, t, I, F, G, P, H, TF, TI):
         _fs_tick_arm(p, t, H, TF, TI)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _fs_off(c, t, how, I, F, G, P, TF, TI, H):
     """Runnable entity c leaves its pCPU at t (``how``: OFF_*)."""
     n = I.shape[0]
@@ -1113,7 +1113,7 @@ def _fs_off(c, t, how, I, F, G, P, TF, TI, H):
         _guest_flag(c, I, H, VOLUNTARY)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def fs_schedule(p, t, how, I, F, G, P, LP, H, TF, TI):
     """schedule() on pCPU p at t: pick the next entity (fair.pick_next); if it is not the
     running one, the running one leaves (``how``) and, if still runnable, queues. An
@@ -1138,7 +1138,7 @@ def fs_schedule(p, t, how, I, F, G, P, LP, H, TF, TI):
     tm_clear(TF, TI, H[HV_PSLOT] + p)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _fs_block(p, t, I, F, G, P, LP, H, TF, TI):
     """The entity running on p blocks at t (a halt without polling, the end of a poll,
     a finished task): dequeue_entity, then schedule()."""
@@ -1153,7 +1153,7 @@ def _fs_block(p, t, I, F, G, P, LP, H, TF, TI):
     fs_schedule(p, t, OFF_BLOCKED, I, F, G, P, LP, H, TF, TI)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _fs_enqueue_wake(e, t, I, F, G, P, LP, H, TF, TI):
     """try_to_wake_up of e at t: select_task_rq_fair, place_entity, enqueue, and
     check_preempt_wakeup against whatever runs there (a polling vCPU there stops polling:
@@ -1207,7 +1207,7 @@ def _poll_adjust(v, t, H):
         H[ent(H, v, HE_POLL)] = val if val < mx else mx
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def fs_halt(v, t, I, F, G, P, LP, H, TF, TI):
     """A halted vCPU under a fair scheduler: it polls on its pCPU for its halt_poll_ns
     while nothing else is runnable there (single_task_running), else it blocks."""
@@ -1221,7 +1221,7 @@ def fs_halt(v, t, I, F, G, P, LP, H, TF, TI):
     _fs_block(p, t, I, F, G, P, LP, H, TF, TI)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def fs_wake(v, t, I, F, G, P, LP, H, TF, TI):
     """Halted v's wake-up (kick or interrupt) at t: a polling vCPU goes on on its pCPU
     without a schedule; a blocked one is woken (try_to_wake_up)."""
@@ -1246,7 +1246,7 @@ def fs_wake(v, t, I, F, G, P, LP, H, TF, TI):
     _fs_enqueue_wake(v, t, I, F, G, P, LP, H, TF, TI)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def fs_tick(p, t, I, F, G, P, LP, H, TF, TI):
     """pCPU p's timer at t: the end of a halt poll, or the host tick (update_curr and
     check_preempt_tick / update_deadline; every HP_BALANCE a periodic balance pull)."""
@@ -1269,7 +1269,7 @@ def fs_tick(p, t, I, F, G, P, LP, H, TF, TI):
         _fs_tick_arm(p, t, H, TF, TI)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def fs_yield_to(s, u, t, I, F, G, P, LP, H, TF, TI):
     """``yield_to(u, preempt=true)`` from the running vCPU s: -1 (-ESRCH: both run queues
     hold one task), 0 (u runs, or is not runnable), 1 (u is next buddy on its queue, s
@@ -1299,7 +1299,7 @@ def fs_yield_to(s, u, t, I, F, G, P, LP, H, TF, TI):
     return 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def fs_on_spin(v, t, I, F, G, P, LP, H, TF, TI):
     """``kvm_vcpu_on_spin`` at the end of v's PLE exit under a fair scheduler: scan the
     VM's other vCPUs round-robin after ``last_boosted_vcpu`` with the era's candidate
@@ -1357,7 +1357,7 @@ def fs_on_spin(v, t, I, F, G, P, LP, H, TF, TI):
     return False
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def fs_init(I, F, G, P, LP, H, TF, TI, rng):
     """t = 0 under a fair scheduler: entities in random order go to an idle allowed pCPU,
     else the allowed one with the fewest (fork balancing); each pCPU's tick gets a
@@ -1394,7 +1394,7 @@ def fs_init(I, F, G, P, LP, H, TF, TI, rng):
 
 # ---- synchronous IPIs: the target's side (the sender's is engine/ipi.py) ---------------
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def hv_ipi_ack(u, t, I, F, TF, TI):
     """vCPU u is back on a pCPU at t with synchronous IPIs sent to it while it was off
     (preempted, or halted in the lock code and woken by the IPI): the pending interrupt is

@@ -63,6 +63,7 @@ from numba import njit
 
 from .core import INF, tm_set
 from .hypervisor import WAKE_IRQ, WAKE_NONE, draw_time, hv_vcpu_preempted
+from .sigs import INNER
 from .state import (
     A_NEXT,
     F_IPI_DONE,
@@ -98,7 +99,7 @@ from .state import (
 )
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def ipi_send(s, t, I, F, G, P, Pv, LPv, TF, TI, rng):
     """vCPU ``s`` sends a synchronous IPI to the other vCPUs of its VM at ``t`` and waits
     for their acks (module docstring). ``P``: row 0 (host-wide costs); ``Pv``/``LPv``:

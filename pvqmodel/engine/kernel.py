@@ -29,8 +29,8 @@ per instance. coherence.py's own release check knows one holder (``G_HOLDER``): 
 sets ``G_HOLDER`` to the releaser just before a release takes effect, so that check
 always passes and the per-instance one decides (same verdict with one instance).
 
-Every jitted function of the engine and the locks is compiled ``@njit(cache=True,
-_nrt=False)``: without numba's reference-counting runtime. With NRT, each array passed
+Every jitted function of the engine and the locks is compiled with ``_nrt=False``:
+without numba's reference-counting runtime. With NRT, each array passed
 to a non-trivial helper cost an atomic increment and decrement and an opaque call that
 blocked LLVM's optimisation (over half of the samples at N = 8, issue 12); the kernels
 allocate nothing (state arrays are preallocated by the front-end, hv_init's shuffle
@@ -38,6 +38,8 @@ uses a scratch in ``H``, draws come from engine/rand.py), so they do not need NR
 random argument is the replication's ``numpy.random.BitGenerator`` (a ``Generator``
 argument would leak a reference per call without NRT). ``tests/test_engine_nrt.py``
 fails if numba stops honouring the option; pyproject.toml pins the numba range.
+The functions only jitted code calls also go without numba's CPython and C wrappers
+(``INNER``, engine/sigs.py).
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ from .hypervisor import (
 )
 from .ipi import ipi_send
 from .rand import exponential, uniform
+from .sigs import INNER
 from .spin import spin_load, spin_result, spin_timeout
 from .state import (
     A_DELAY,
@@ -269,7 +272,7 @@ from .state import (
 )
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def lock_entry(lock_id):
     if lock_id == LOCK_TICKET:
         return TK_LOCK
@@ -290,7 +293,7 @@ def lock_entry(lock_id):
     return UQ_LOCK
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def unlock_entry(lock_id):
     if lock_id == LOCK_TICKET:
         return TK_UNLOCK
@@ -311,7 +314,7 @@ def unlock_entry(lock_id):
     return UQ_UNLOCK
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def lock_step(lock_id, v, now, I, F, G, LP, P, n):
     if lock_id == LOCK_TICKET:
         ticket_step(v, now, I, F, G, LP, P, n)
@@ -335,7 +338,7 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
     """The guest workload, a closed loop: lock (one of the VM's instances, uniformly or by
     Zipf rank); critical section (deterministic, exponential or lognormal); unlock; loop
@@ -439,7 +442,7 @@ def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def lock_released(k, v, now, I, F, G):
     """The release of lock instance ``k`` by ``v`` took effect (a write marked ``A_REL``
     that succeeded): the per-instance mutual-exclusion check and handoff bookkeeping."""
@@ -463,7 +466,7 @@ IS_DISPATCH = 4  # the step asked for the machine: the loop calls ``dispatch`` (
 #                  site, for this and a drained store buffer, so it is inlined once)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def sb_waits(v, act, op, w, I, F, mem, R, n, K):
     """Multi-entry store buffer (K > 1), not empty: must v's next operation wait for it?
     smp_mb and locked operations drain it; a store waits only if it is full; a load
@@ -477,7 +480,7 @@ def sb_waits(v, act, op, w, I, F, mem, R, n, K):
     return sb_on_line(v, mem[w, MEM_LINE], I[v, SB_LEN], I, F, mem, R, n, K)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def sb_store(v, now, I, F, mem, L, R, P, TF, TI, n, K):
     """A plain store enters v's multi-entry store buffer (not full). The first entry is
     issued as the store (``IS_BUFFERED``: the event loop issues it; its effect commits
@@ -515,7 +518,7 @@ def sb_store(v, now, I, F, mem, L, R, P, TF, TI, n, K):
     return IS_NONE
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """Carry out the action the last step requested. Returns what the event loop must
     issue (``IS_*``); the request row is filled in (``I[v, SB_ROW]`` for a buffered
@@ -597,7 +600,7 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     return IS_NONE
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def run_steps(v, now, I, F, mem, R, P, LP, Pv, LPv, H, rng, TF, TI,
               G, HO, first_ops, n):
     """Step vCPU ``v`` until it asks for the machine. Returns ``IS_DISPATCH`` if it did
@@ -697,7 +700,7 @@ def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, fir
     hv_init(I, F, G, P[0], LP[0], H, TF, TI, rng)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot):
     """Record the event of timer slot ``i`` in the trace ring: its kind (``TK_*``), its
     index within the kind, and a snapshot read only from arrays of that kind's size."""

@@ -22,3 +22,17 @@ I1 = types.int64[::1]
 F1 = types.float64[::1]
 I2 = types.int64[:, ::1]
 F2 = types.float64[:, ::1]
+
+#: numba options of every engine function that only jitted code calls: cached, compiled
+#: without NRT (kernel.py), and without the CPython and C wrappers numba otherwise builds
+#: for each function (argument unboxing and boxing code, lowered, optimised and cached
+#: although nothing calls it; for functions of a dozen array arguments it is a large part
+#: of their compile: without them the cold compile takes 3-4 s less on two cores, of
+#: ~28, and its main process ~90 MB less memory, issue 12). The machine code the kernel
+#: runs is the same. The functions that Python calls (the kernel's two entry points, and
+#: the helpers the tests exercise directly) keep the wrappers: ``cache=True,
+#: _nrt=False``; calling a wrapper-less one from Python would crash the interpreter, and
+#: tests/test_engine_nrt.py scans the package, tests and notebooks for such a call.
+#: ``no_cpython_wrapper`` and ``no_cfunc_wrapper`` are numba target options without a
+#: public page, like ``_nrt``: the same test fails if numba stops honouring them.
+INNER = dict(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)

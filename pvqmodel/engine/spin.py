@@ -35,7 +35,7 @@ from .coherence import (
     add_watcher,
 )
 from .core import INF, tm_set
-from .sigs import F2, I2, f8, i8, void
+from .sigs import F2, I2, INNER, f8, i8, void
 from .state import (
     A_BUDGET,
     A_CMP,
@@ -68,7 +68,7 @@ from .state import (
 )
 
 
-@njit(void(i8, f8, I2, F2, I2), cache=True, _nrt=False)
+@njit(void(i8, f8, I2, F2, I2), **INNER)
 def spin_load(v, now, I, F, R):
     """Fill v's request row with one iteration's load of the watched word. The caller
     hands it to the event loop, which issues it (kernel.py: one call site of ``issue``)."""
@@ -81,7 +81,7 @@ def spin_load(v, now, I, F, R):
     F[v, F_PARK_T0] = now
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def ple_loop(v, now, I, F, P, it):
     """A PAUSE follows the spin load that just returned. VMX counts a PAUSE loop from its
     first PAUSE; a gap between two PAUSEs longer than ``ple_gap`` starts a new loop, and
@@ -94,7 +94,7 @@ def ple_loop(v, now, I, F, P, it):
     I[v, PLE_LOOP] = 1
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
     """The spin load returned. Returns True if the vCPU continues at A_NEXT now
     (condition met, or budget exhausted), False if it parked or re-reads."""
@@ -149,7 +149,7 @@ def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
     return False
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def spin_timeout(v, now, I, F, P, G):
     """The iteration budget ran out while parked: continue at A_NEXT with OK=0."""
     it = F[v, F_ITER]

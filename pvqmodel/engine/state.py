@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from .sigs import F2, I2, f8, i8, void
+from .sigs import F2, I2, INNER, f8, i8, void
 
 # ---- per-vCPU integer registers: I[v, ...] -------------------------------------------
 PC = 0  # program counter: an integer state of the workload or of the lock algorithm
@@ -195,7 +195,7 @@ ST_LOST_WAKEUP = 8  # every unfinished vCPU halted with no kick or interrupt com
 ST_PAUSED = 9  # not a failure: the event loop spent its chunk budget; call it again
 
 
-@njit(void(I2, i8, i8, i8, i8, i8, i8, i8), cache=True, _nrt=False)
+@njit(void(I2, i8, i8, i8, i8, i8, i8, i8), **INNER)
 def act_mem(I, v, op, word, mask, val, exp, nxt):
     """Request a blocking memory operation; continue at ``nxt`` with RES/OK set."""
     I[v, ACT] = A_MEM
@@ -208,7 +208,7 @@ def act_mem(I, v, op, word, mask, val, exp, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(void(I2, i8, i8, i8, i8, i8, i8, i8), cache=True, _nrt=False)
+@njit(void(I2, i8, i8, i8, i8, i8, i8, i8), **INNER)
 def act_mem_release(I, v, op, word, mask, val, exp, nxt):
     """A locked RMW that releases the lock when it writes (PV unlock: ``cmpxchg`` of the
     locked byte, ``add_smp`` of the ticket head): marked for the mutual-exclusion check
@@ -223,7 +223,7 @@ def act_mem_release(I, v, op, word, mask, val, exp, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(void(I2, i8, i8, i8, i8, i8, i8), cache=True, _nrt=False)
+@njit(void(I2, i8, i8, i8, i8, i8, i8), **INNER)
 def act_store(I, v, word, mask, val, release, nxt):
     """Request a plain store through the store buffer; continue at ``nxt`` at once."""
     I[v, ACT] = A_STORE
@@ -235,7 +235,7 @@ def act_store(I, v, word, mask, val, release, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(void(I2, i8, i8, i8, i8, i8, i8, i8), cache=True, _nrt=False)
+@njit(void(I2, i8, i8, i8, i8, i8, i8, i8), **INNER)
 def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     """Spin (load + PAUSE) until ``(word & mask) cmp val`` or ``budget`` iterations.
 
@@ -253,7 +253,7 @@ def act_spin(I, v, word, mask, cmp, val, budget, nxt):
     I[v, ITERS] = 0
 
 
-@njit(void(I2, F2, i8, f8, i8), cache=True, _nrt=False)
+@njit(void(I2, F2, i8, f8, i8), **INNER)
 def act_delay(I, F, v, ns, nxt):
     """Spend ``ns`` of local work (no shared memory), then continue at ``nxt``."""
     I[v, ACT] = A_DELAY
@@ -261,7 +261,7 @@ def act_delay(I, F, v, ns, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(void(I2, i8, i8, i8), cache=True, _nrt=False)
+@njit(void(I2, i8, i8, i8), **INNER)
 def act_halt(I, v, site, nxt):
     """Halt (``halt()`` / ``__queue_halt_cpu``'s HLT) and continue at ``nxt`` once
     woken by a kick or an interrupt. The lock code does its own re-check first, as the
@@ -272,7 +272,7 @@ def act_halt(I, v, site, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(void(I2, i8, i8, i8), cache=True, _nrt=False)
+@njit(void(I2, i8, i8, i8), **INNER)
 def act_kick(I, v, target, nxt):
     """Kick vCPU ``target`` (``kvm_kick_cpu``: the KVM_HC_KICK_CPU hypercall); the
     kicker spends the kick cost, then continues at ``nxt``."""
@@ -281,7 +281,7 @@ def act_kick(I, v, target, nxt):
     I[v, A_NEXT] = nxt
 
 
-@njit(void(I2, i8, i8), cache=True, _nrt=False)
+@njit(void(I2, i8, i8), **INNER)
 def act_fence(I, v, nxt):
     """``smp_mb()``: wait until the store buffer has drained, then continue."""
     I[v, ACT] = A_FENCE

@@ -150,7 +150,7 @@ from __future__ import annotations
 from numba import njit
 
 from ..engine.hypervisor import hv_vcpu_preempted
-from ..engine.sigs import I1, I2, i8
+from ..engine.sigs import I1, I2, INNER, i8
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
@@ -387,21 +387,21 @@ def lock_hash(bits: int, ver: int, j: int) -> int:
     return hash_ptr(_PV_LOCK_ADDR + 64 * j, bits, ver)
 
 
-@njit(i8(I2, i8, i8), cache=True, _nrt=False)
+@njit(i8(I2, i8, i8), **INNER)
 def qw(I, cpu, field):
     """Word index of a field of cpu's qnode (node 0): ``per_cpu_ptr`` is the cpu's node
     base ``I[cpu, NODEW]``."""
     return I[cpu, NODEW] + field
 
 
-@njit(i8(I1, i8), cache=True, _nrt=False)
+@njit(i8(I1, i8), **INNER)
 def he_word(LPa, e):
     """Word index of hash entry e's ``lock`` field (``node`` is the next word) in the
     VM's table (its global words)."""
     return LPa[LP_GLOBAL_W0] + 2 * e
 
 
-@njit(i8(I1, i8, i8), cache=True, _nrt=False)
+@njit(i8(I1, i8, i8), **INNER)
 def he_entry(LPa, hash, offset):
     """for_each_hash_entry: entry ``offset`` hops from the line start of ``hash`` (the
     lock's ``hash_ptr``)."""
@@ -410,7 +410,7 @@ def he_entry(LPa, hash, offset):
     return (start + offset) & mask
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     lock = I[v, LKW]  # the lock this operation takes (its word)
@@ -848,7 +848,7 @@ def pv_qspinlock_step(v, now, I, F, G, LPa, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _xchg_tail(v, I):
     lock = I[v, LKW]  # the lock this operation takes (its word)
     # old = xchg_tail(lock, tail): 16-bit xchg on the tail half-word
@@ -856,7 +856,7 @@ def _xchg_tail(v, I):
     act_mem(I, v, OP_XCHG, lock, _Q_TAIL_MASK, I[v, R1], 0, PV_XCHG_DONE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _node_spin(v, I, LPa):
     """Spin on ``node->locked`` up to the next iteration where ``pv_wait_early`` reads
     ``prev->state`` (``loop`` counts down from ``SPIN_THRESHOLD``; the check is at
@@ -873,7 +873,7 @@ def _node_spin(v, I, LPa):
     act_spin(I, v, qw(I, v, F_LOCKED), _WORD, CMP_NE, 0, end - done, PV_NODE_SPUN)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _head(v, I, G, ver):
     """Queue head: pv_wait_head ([4.2-4.4]) or pv_wait_head_or_lock ([4.5+]). The
     kernel counts lock_slowpath in the latter; counted here for every generation."""
@@ -888,7 +888,7 @@ def _head(v, I, G, ver):
     act_mem(I, v, OP_LOAD, qw(I, v, F_STATE), _WORD, 0, 0, PV_HEAD_STATE)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _hash_start(v, I, G):
     """pv_hash(lock, node): probe from the hash's line start; returns to the pc in R0."""
     G[G_PV_HASH_CALLS] += 1
@@ -896,7 +896,7 @@ def _hash_start(v, I, G):
     I[v, PC] = PV_HASH_PROBE
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _kick(v, I, target, nxt):
     """pv_kick(cpu) -> kvm_kick_cpu; counts the kick against the target's acquisition."""
     if I[target, IN_ACQ] != 0:
@@ -904,7 +904,7 @@ def _kick(v, I, target, nxt):
     act_kick(I, v, target, nxt)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _acquired(v, I, G):
     """Every acquisition of the slowpath: the kick/halt invariant counters."""
     if I[v, R7] >= 2 * _KICK_UNIT:
@@ -914,7 +914,7 @@ def _acquired(v, I, G):
     I[v, PC] = W_LOCKED
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _queue_granted(v, I, G):
     """A queue-path acquisition. FIFO check: the MCS queue grants in ``xchg_tail``
     order, so our predecessor must be the previous queue-path acquirer (stealers and

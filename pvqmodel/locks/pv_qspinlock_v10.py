@@ -86,7 +86,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from ..engine.sigs import F1, F2, I2, i8, void
+from ..engine.sigs import F1, F2, I2, INNER, i8, void
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
@@ -232,14 +232,14 @@ PQ_US_MYCPU = 680
 PQ_US_DONE = 681
 
 
-@njit(i8(I2, i8, i8), cache=True, _nrt=False)
+@njit(i8(I2, i8, i8), **INNER)
 def qw(I, cpu, field):
     """Word index of a field of cpu's qnode (qnodes[0]): ``per_cpu_ptr`` is the cpu's node
     base ``I[cpu, NODEW]``."""
     return I[cpu, NODEW] + field
 
 
-@njit(void(i8, I2, F2, F1, i8), cache=True, _nrt=False)
+@njit(void(i8, I2, F2, F1, i8), **INNER)
 def pv_call(v, I, F, P, nxt):
     """A paravirt hook that costs a call: ``P_PV_CALL`` of local work, then ``nxt``
     (no event at all when the cost is zero)."""
@@ -249,7 +249,7 @@ def pv_call(v, I, F, P, nxt):
         I[v, PC] = nxt
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     lock = I[v, LKW]  # the lock this operation takes (its word)
@@ -548,7 +548,7 @@ def pv_qspinlock_v10_step(v, now, I, F, G, LPa, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _tp_loop(v, I, F, P):
     """[base] One pass of the v10 ``trylock_pending`` for (;;) loop on val = R0."""
     lock = I[v, LKW]  # the lock this operation takes (its word)
@@ -578,7 +578,7 @@ def _tp_loop(v, I, F, P):
     act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, new, val, PQ_TP_CAS_DONE)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _pend_giveup(v, I):
     """[v10] PV pending give-up: new = val & ~_Q_PENDING_MASK; atomic_cmpxchg(val, new)."""
     lock = I[v, LKW]  # the lock this operation takes (its word)
@@ -587,7 +587,7 @@ def _pend_giveup(v, I):
             PQ_PEND_GIVEUP_DONE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _node_init(v, I):
     # [base] node = this_cpu_ptr(&qnodes[0]); idx = node->mcs.count++;
     # tail = encode_tail(cpu_nr = smp_processor_id(), idx); node->qhead = 0;
@@ -596,7 +596,7 @@ def _node_init(v, I):
     act_store(I, v, qw(I, v, F_QHEAD), _WORD, 0, 0, PQ_NODE_INIT2)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _xchg_tail(v, I):
     lock = I[v, LKW]  # the lock this operation takes (its word)
     # [base] old = xchg_tail(lock, tail, &val): 16-bit xchg on the tail half-word
@@ -604,7 +604,7 @@ def _xchg_tail(v, I):
     act_mem(I, v, OP_XCHG, lock, _Q_TAIL_MASK, I[v, R1], 0, PQ_XCHG_DONE)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _node_spin(v, I, LPa):
     """Park on our qhead until it is set or the loop count reaches the next PV test
     (``MAYHALT_THRESHOLD``, then ``QSPIN_THRESHOLD``)."""
@@ -616,7 +616,7 @@ def _node_spin(v, I, LPa):
     act_spin(I, v, qw(I, v, F_QHEAD), _WORD, CMP_NE, 0, target - cnt, PQ_NODE_SPUN)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _head_wait(v, I, LPa):
     """retry_queue_wait: spin until locked and pending are both 0, or until ``hcnt``
     reaches ``HEAD_MULT * QSPIN_THRESHOLD`` (``pv_head_spin_check``)."""
@@ -626,7 +626,7 @@ def _head_wait(v, I, LPa):
     act_spin(I, v, lock, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, limit - I[v, R6], PQ_HEAD_SPUN)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def queue_granted(v, I, G):
     """A queue-path acquisition. FIFO check: the MCS queue grants in ``xchg_tail``
     order, so our predecessor must be the previous queue-path acquirer."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..engine.sigs import INNER
 from ..engine.state import (
     G_STEALS,
     LKW,
@@ -88,7 +89,7 @@ PU_GETQ_DONE = 710
 PU_UNLOCK = PQ_UNLOCK  # queue_spin_unlock: the PV unlock unchanged
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def pv_qspinlock_v10_unfair_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     lock = I[v, LKW]  # the lock this operation takes (its word)

@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..engine.sigs import F1, F2, I1, I2, i8, void
+from ..engine.sigs import F1, F2, I1, I2, INNER, i8, void
 from ..engine.state import (
     CMP_EQ,
     G_SLOW_OPEN,
@@ -138,26 +138,26 @@ PVT_UL_W_WANT_DONE = 530  # ACCESS_ONCE(w->want) == ticket
 PVT_UL_SLOW_END = 531  # end of __ticket_unlock_slowpath
 
 
-@njit(i8(I2, i8, i8), cache=True, _nrt=False)
+@njit(i8(I2, i8, i8), **INNER)
 def kw(I, cpu, field):
     """Word index of a field of cpu's ``klock_waiting`` (``per_cpu``: the cpu's per-CPU
     base ``I[cpu, NODEW]``)."""
     return I[cpu, NODEW] + field
 
 
-@njit(i8(I1, i8), cache=True, _nrt=False)
+@njit(i8(I1, i8), **INNER)
 def mask_word(LP, k):
     """Word index of word ``k`` of the VM's ``waiting_cpus`` bitmap (its global words)."""
     return LP[LP_GLOBAL_W0] + k
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _cpu_bit(cpu):
     """The cpu's bit in its bitmap word (bit 63 is the int64 sign bit)."""
     return np.int64(1) << np.int64(cpu % BITS_PER_LONG)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _ffs(x):
     """__ffs: index of the lowest set bit of a nonzero word."""
     i = 0
@@ -167,7 +167,7 @@ def _ffs(x):
     return i
 
 
-@njit(void(i8, I2, I1, i8), cache=True, _nrt=False)
+@njit(void(i8, I2, I1, i8), **INNER)
 def _granted(v, I, G, path):
     # FIFO check: tickets are granted strictly in the order they were taken
     if I[v, R0] != G[gl(I[v, LKI]) + GL_TICKET_NEXT]:
@@ -177,7 +177,7 @@ def _granted(v, I, G, path):
     I[v, PC] = W_LOCKED
 
 
-@njit(void(i8, I2, F2, F1, i8), cache=True, _nrt=False)
+@njit(void(i8, I2, F2, F1, i8), **INNER)
 def _pv_call(v, I, F, P, nxt):
     """Cost of taking a paravirt hook, then continue at ``nxt`` (no event if free)."""
     if P[P_PV_CALL] > 0.0:
@@ -186,7 +186,7 @@ def _pv_call(v, I, F, P, nxt):
         I[v, PC] = nxt
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _scan(v, I, LP):
     """``find_next_bit(waiting_cpus, nr_cpu_ids, offset)`` from offset R3: load the
     bitmap word holding it, or end the walk (nobody to kick) past the last cpu. CPU
@@ -198,7 +198,7 @@ def _scan(v, I, LP):
                 PVT_UL_SCAN_DONE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def pv_ticket_step(v, now, I, F, G, LP, P, n):
     pc = I[v, PC]
     lock = I[v, LKW]  # the lock this operation takes (its word)

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from ..engine.sigs import I2, i8
+from ..engine.sigs import I2, INNER, i8
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
@@ -126,27 +126,27 @@ QS_ACQUIRED = 224
 QS_UNLOCK = 230
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def qnode_locked(I, cpu):
     return I[cpu, NODEW]  # per_cpu_ptr(&qnodes[0].mcs, cpu)->locked
 
 
-@njit(i8(I2, i8), cache=True, _nrt=False)
+@njit(i8(I2, i8), **INNER)
 def qnode_next(I, cpu):
     return I[cpu, NODEW] + 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def encode_tail(cpu):
     return (cpu + 1) << _Q_TAIL_CPU_OFFSET  # idx 0
 
 
-@njit(i8(i8), cache=True, _nrt=False)
+@njit(i8(i8), **INNER)
 def decode_tail_cpu(val):
     return ((val & _Q_TAIL_MASK) >> _Q_TAIL_CPU_OFFSET) - 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def qspinlock_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     lock = I[v, LKW]  # the lock this operation takes (its word)
@@ -279,7 +279,7 @@ def qspinlock_step(v, now, I, F, G, LPa, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _tp_loop(v, I, F, P):
     """One pass of the v10 ``trylock_pending`` for (;;) loop on val = R0."""
     lock = I[v, LKW]  # the lock this operation takes (its word)
@@ -314,14 +314,14 @@ def _tp_loop(v, I, F, P):
     act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, new, val, QS_TP_CAS_DONE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _xchg_tail(v, I):
     lock = I[v, LKW]  # the lock this operation takes (its word)
     # old = xchg_tail(lock, tail): 16-bit xchg on the tail half-word
     act_mem(I, v, OP_XCHG, lock, _Q_TAIL_MASK, I[v, R1], 0, QS_XCHG_DONE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _claim(v, I):
     lock = I[v, LKW]  # the lock this operation takes (its word)
     val = I[v, R0]
@@ -333,7 +333,7 @@ def _claim(v, I):
         act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, val, QS_CLAIM_CAS)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _queue_granted(v, I, G):
     # FIFO check: the MCS queue grants in xchg_tail order, so our predecessor in the
     # queue must be the previous queue-path acquirer.

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..engine.sigs import INNER
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
@@ -138,7 +139,7 @@ Q8_UNLOCK = 830
 # step loop (kernel.run_steps) runs the next state at once, at no simulated cost.
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def qspinlock_418_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     lock = I[v, LKW]  # the lock this operation takes (its word)

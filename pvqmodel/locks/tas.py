@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..engine.sigs import INNER
 from ..engine.state import (
     CMP_EQ,
     G_STATUS,
@@ -46,7 +47,7 @@ TS_CAS_DONE = 304
 TS_UNLOCK = 310
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def tas_step(v, now, I, F, G, LP, P, n):
     pc = I[v, PC]
     lock = I[v, LKW]  # the lock this operation takes (its word)

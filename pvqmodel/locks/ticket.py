@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from ..engine.sigs import I1, I2, i8, void
+from ..engine.sigs import I1, I2, INNER, i8, void
 from ..engine.state import (
     CMP_EQ,
     G_STATUS,
@@ -51,7 +51,7 @@ TK_SPIN_DONE = 102
 TK_UNLOCK = 110  # arch_spin_unlock
 
 
-@njit(void(i8, I2, I1, i8), cache=True, _nrt=False)
+@njit(void(i8, I2, I1, i8), **INNER)
 def _granted(v, I, G, path):
     # FIFO check: tickets are granted strictly in the order they were taken
     if I[v, R0] != G[gl(I[v, LKI]) + GL_TICKET_NEXT]:
@@ -61,7 +61,7 @@ def _granted(v, I, G, path):
     I[v, PC] = W_LOCKED
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def ticket_step(v, now, I, F, G, LP, P, n):
     pc = I[v, PC]
     lock = I[v, LKW]  # the lock this operation takes (its word)

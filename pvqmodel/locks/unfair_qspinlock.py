@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from ..engine.sigs import I2, i8
+from ..engine.sigs import I2, INNER, i8
 from ..engine.state import (
     CMP_EQ,
     CMP_NE,
@@ -136,14 +136,14 @@ UQ_STEAL_DONE = 453
 UQ_UNLOCK = 460
 
 
-@njit(i8(I2, i8, i8), cache=True, _nrt=False)
+@njit(i8(I2, i8, i8), **INNER)
 def qw(I, cpu, field):
     """Word index of a field of cpu's qnode: ``per_cpu_ptr`` is the cpu's node
     base ``I[cpu, NODEW]``."""
     return I[cpu, NODEW] + field
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _next_attempt(cnt, mask):
     """Smallest loop count c > cnt with (c & mask) == mask."""
     c = cnt | mask
@@ -152,7 +152,7 @@ def _next_attempt(cnt, mask):
     return c
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _wait(v, I):
     """Park on our qhead until it is set or the next steal attempt is due."""
     budget = _next_attempt(I[v, R3], I[v, R2]) - I[v, R3]
@@ -160,14 +160,14 @@ def _wait(v, I):
     act_spin(I, v, qw(I, v, F_QHEAD), _WORD, CMP_NE, 0, budget, UQ_WAIT_DONE)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _head_wait(v, I):
     lock = I[v, LKW]  # the lock this operation takes (its word)
     I[v, PC] = UQ_HEAD_WAIT
     act_spin(I, v, lock, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, UQ_HEAD_SEEN)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _new_mask(prev_qhead, prev_mask, LPa):
     if prev_qhead != 0:
         return LPa[LP_LSTEAL_MIN_MASK]
@@ -177,7 +177,7 @@ def _new_mask(prev_qhead, prev_mask, LPa):
     return m
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def unfair_qspinlock_step(v, now, I, F, G, LPa, P, n):
     pc = I[v, PC]
     lock = I[v, LKW]  # the lock this operation takes (its word)
@@ -384,7 +384,7 @@ def unfair_qspinlock_step(v, now, I, F, G, LPa, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(cache=True, _nrt=False)
+@njit(**INNER)
 def _claim(v, I):
     lock = I[v, LKW]  # the lock this operation takes (its word)
     I[v, PC] = UQ_CLAIM
@@ -395,7 +395,7 @@ def _claim(v, I):
         act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, I[v, R0], UQ_CLAIM_CAS)
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(**INNER, inline='always')
 def _notify(v, I):
     # notify_next: while (!(next = ACCESS_ONCE(node->mcs.next))) cpu_relax();
     I[v, PC] = UQ_NOTIFY_WAIT
