@@ -9,11 +9,14 @@ honours them.
 - No wrappers: a function compiled with ``no_cpython_wrapper`` has no CPython entry, so
   calling it from Python crashes the interpreter (numba does not check). Every function
   Python calls keeps its wrapper: a scan of the package, the tests and the notebooks
-  finds no Python-level call of a wrapper-less engine function."""
+  finds no Python-level call of a wrapper-less engine function.
+- ``forceinline``: LLVM inlines such a function into its callers (no call instruction
+  is left), which is what keeps the event loop's hot path one function."""
 
 import ast
 import importlib
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -181,6 +184,49 @@ def test_no_python_call_of_a_wrapperless_function():
                          "wrapper (they would crash the interpreter): call them from a "
                          "jitted function, or compile them with cache=True, _nrt=False: "
                          + "; ".join(found))
+
+
+def test_forceinline_and_no_wrapper_are_honoured():
+    """numba's ``forceinline`` leaves no call to the function in its caller's machine
+    code, and ``no_cpython_wrapper`` / ``no_cfunc_wrapper`` leave no wrapper in its
+    library (a function compiled with the defaults has both)."""
+    from numba import njit
+
+    from pvqmodel.engine.sigs import INNER
+
+    # a body large enough that LLVM's own heuristics would not inline it
+    body = "".join(f"    if a[i] > {k}.5:\n        a[i] = a[i] * 0.5 + {k}.0\n"
+                   for k in range(60))
+    ns: dict = {}
+    exec(f"def forced(a, i):\n{body}\ndef called(a, i):\n{body}", ns)
+    opts = dict(INNER, cache=False)  # exec'd source: nothing for numba's cache to key on
+    forced = njit(**opts, forceinline=True)(ns["forced"])
+    called = njit(**opts)(ns["called"])
+
+    @njit(_nrt=False)
+    def caller(a):
+        for i in range(a.shape[0]):
+            forced(a, i)
+            called(a, i)
+
+    a = np.full(4, 100.0)
+    caller(a)
+    b = np.full(4, 100.0)
+    for i in range(4):
+        ns["forced"](b, i)
+        ns["called"](b, i)
+    assert a.tolist() == b.tolist()
+    asm = caller.inspect_asm(caller.signatures[0])
+    calls = [ln for ln in asm.splitlines() if "call" in ln.split("#")[0]]
+    assert not any("forced" in c for c in calls), calls
+    assert any("called" in c for c in calls), "without forceinline it stays a call"
+    def wrappers(fn):  # numba names them _ZN7cpython... and cfunc._ZN...
+        defined = re.findall(r"^define [^@]*@\"?([^\s(\"]+)", fn.inspect_llvm(fn.signatures[0]),
+                             re.M)
+        return [d for d in defined if d.startswith(("_ZN7cpython", "cfunc."))]
+
+    assert wrappers(forced) == [] and wrappers(called) == []
+    assert len(wrappers(caller)) == 2
 
 
 def test_kernel_calls_leak_no_reference(monkeypatch):

@@ -20,21 +20,16 @@ from pathlib import Path
 import numba
 
 #: Cold compile of the kernel, printed as the estimate by :func:`ensure_compiled`. Measured
-#: on the project's 2-core machine (2026-11): 40 s (39.7-43.4 s) of wall time since the
-#: coherence mechanisms of issue 16 (their switches and the multi-entry store buffer
-#: added ~5 s to the kernel's own compile; compiling the store-buffer functions in the
-#: helper process did not shorten it); before them 35 s for a whole cold-cache
-#: process with the kernel's large callees compiled in a helper process on the second
-#: core (precompile.py), 50 s on one core (:data:`COMPILE_SECONDS_ONE_CORE`), once the
-#: small helpers got explicit signatures (sigs.py: one specialization each instead of
-#: one per combination of constant arguments); 78 s before that
-#: (``pvqmodel bench --only compile``, 1-min load about 1), with the issue-14 host
-#: (several VMs per run, the CFS/EEVDF schedulers, halt polling, guest idle); 43.5 s
-#: before them, with the issue-12 compile levers and the issue-13 locks; the NRT-free
-#: build before those took 53 s, the NRT build 57-62 s. Slower when other jobs share the
-#: cores.
-COMPILE_SECONDS_ESTIMATE = 40
-COMPILE_SECONDS_ONE_CORE = 55
+#: on the project's 2-core machine (2026-11, whole cold-cache process): 25-27 s of wall
+#: time on two cores (precompile.py), 45 s on one (:data:`COMPILE_SECONDS_ONE_CORE`),
+#: since the hot helpers are inlined by LLVM (``forceinline``) instead of numba and the
+#: internal functions have no wrappers (sigs.py ``INNER``); 40 s (39.7-43.4 s) and
+#: 55 s before, with numba's ``inline='always'``, since the coherence mechanisms of
+#: issue 16; 35 s before those, 78 s before the small helpers got explicit signatures
+#: (sigs.py), 53 s for the first NRT-free build and 57-62 s for the NRT build
+#: (``pvqmodel bench --only compile``). Slower when other jobs share the cores.
+COMPILE_SECONDS_ESTIMATE = 30
+COMPILE_SECONDS_ONE_CORE = 50
 
 
 def source_hash() -> str:

@@ -185,30 +185,30 @@ def is_locked_op(op):
     return op >= OP_XADD and op <= OP_AND  # XADD, CMPXCHG, XCHG, OR, AND
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def iter_ns(P):
     """Cost of one spin-loop iteration: a cached load plus PAUSE (cpu_relax), plus the
     PV checks a PV lock's loop runs (``P_PV_ITER``, 0 for native locks)."""
     return P[P_HIT] + P[P_PAUSE] + P[P_PV_ITER]
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def is_sharer(L, line, v):
     return (L[line, NL + (v >> 6)] >> (v & 63)) & 1 != 0
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def add_sharer(L, line, v):
     L[line, NL + (v >> 6)] |= 1 << (v & 63)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def add_watcher(L, line, v, n):
     """v parks on ``line`` (spin.py; ``I[v, WATCH]`` is set by the caller)."""
     L[line, NL + ((n + 63) >> 6) + (v >> 6)] |= 1 << (v & 63)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def is_hit(L, R, F, line, v, op, now):
     """Does v's copy permit ``op`` now? Not while another core's request for the line
     is being served and takes that copy away: an invalidation (a write request) removes
@@ -227,7 +227,7 @@ def is_hit(L, R, F, line, v, op, now):
     return L[line, L_OWNER] == v
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def wake_watchers(I, F, L, line, writer, at, P, rng, TF, TI, G):
     """An invalidation reaches every spinner parked on ``line`` at time ``at`` (>= now):
     each re-reads at its next loop iteration (a uniform phase within one iteration);
@@ -259,7 +259,7 @@ def wake_watchers(I, F, L, line, writer, at, P, rng, TF, TI, G):
                 tm_set(TF, TI, u, t)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
     """Serialization point of request ``r``: update memory, line state, watchers."""
     w = R[r, R_WORD]
@@ -311,7 +311,7 @@ def apply_effect(r, now, I, F, mem, L, R, P, rng, TF, TI, G):
     R[r, R_WSEQ] = L[line, L_WSEQ]
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def start_service(r, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """Begin serving request ``r`` at the line home: fix its occupancy and latency."""
     w = R[r, R_WORD]
@@ -416,7 +416,7 @@ ISS_START = 1  # a miss at an idle home: its service starts now
 ISS_QUEUED = 2  # a miss behind the request in service: it waits in the line's queue
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def issue(r, now, L, R, F, mem, G, n):
     """Issue request ``r`` (already filled in R): count it and classify it (``ISS_*``); a
     miss at a busy home joins the line's queue here. The caller (the event loop,
@@ -439,7 +439,7 @@ def issue(r, now, L, R, F, mem, G, n):
     return ISS_QUEUED
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def hit_done(r, now, F, R, P):
     """A hit took effect now: the requester continues after a hit time (plus the locked
     operation's cost)."""
@@ -449,7 +449,7 @@ def hit_done(r, now, F, R, P):
     F[r, RF_RESUME] = now + c
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def drained_at(v, now, I, P):
     """When v, waiting for its store buffer to drain (``M_DRAIN``), goes on after the
     drain at ``now``: a locked operation starts ``P_LOCKED_GAP`` later (issue 16: the
@@ -459,14 +459,14 @@ def drained_at(v, now, I, P):
     return now
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def sb_row(v, k, n, K, F):
     """Request row of entry ``k`` (0..K-1, a ring index) of v's multi-entry store buffer:
     after the 2n rows of the one-entry model and the lock instances' rows (sim.py)."""
     return F.shape[0] - n * K + v * K + k
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def sb_as_store(R, r):
     """Multi-entry buffer: row ``r`` (the oldest entry) is issued, or stays in flight, as
     the store itself: its own op and release flag replace the early RFO's."""
@@ -475,7 +475,7 @@ def sb_as_store(R, r):
     R[r, R_SBST] = SBS_STORE
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def sb_on_line(v, line, count, I, F, mem, R, n, K):
     """Does one of the ``count`` oldest entries of v's multi-entry buffer store to
     ``line``?"""
@@ -485,7 +485,7 @@ def sb_on_line(v, line, count, I, F, mem, R, n, K):
     return False
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def sb_pop(v, now, I, F, R, P, TF, TI, n):
     """The oldest entry of v's multi-entry store buffer has committed (its store took
     effect): drop it. The next one, now the oldest, is committed in order: an early RFO
@@ -510,7 +510,7 @@ def sb_pop(v, now, I, F, R, P, TF, TI, n):
         tm_set(TF, TI, v, drained_at(v, now, I, P) if ln == 0 else now)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def line_done(line, r, now, I, F, L, R, P, TF, TI, rng, n):
     """The home finished serving request ``r`` of ``line`` and the caller applied its
     effect: hand the requester its continuation, and pick a random one of the waiting

@@ -142,7 +142,7 @@ def _earlier(t, q, t2, q2):
     return t < t2 or (t == t2 and q < q2)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _link(TI, ns, i, b):
     """Put slot ``i`` at the head of bucket ``b`` (``ns``: the slot count, unsigned)."""
     hn = U(NTMM) + ns  # next
@@ -158,7 +158,7 @@ def _link(TI, ns, i, b):
     TI[TMM_NEAR] += 1
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _unlink(TI, ns, i, b):
     """Take slot ``i`` out of bucket ``b``; it is left not armed (-1)."""
     hn = U(NTMM) + ns
@@ -175,7 +175,7 @@ def _unlink(TI, ns, i, b):
     TI[TMM_NEAR] -= 1
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _bucket(TF, TI, ns, t):
     """Bucket of time ``t`` (within the horizon): monotone in ``t``, and never before the
     last popped event's bucket nor past the last bucket."""
@@ -299,12 +299,12 @@ def tm_clear(TF, TI, i):
         _changed(TI, i)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def tm_get(TF, i):
     return TF[i]
 
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(cache=True, _nrt=False, forceinline=True)
 def tm_pop(TF, TI):
     """Remove and return (slot, time) of the earliest event; (-1, inf) if none. Inlined
     at its one call site (the event loop), with the calendar code."""

@@ -324,7 +324,7 @@ def wakeup_preempt_entity(H, curr, se):
     return 0
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _member(H, p, e):
     """e is runnable on pCPU p: waiting in its queue, or running there."""
     return e >= 0 and H[ent(H, e, HE_ONRQ)] != 0 and H[ent(H, e, HE_CPU)] == p and (

@@ -405,7 +405,7 @@ def _qbase(H):
     return H[HV_RRQ]
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _idle_pcpu(H, LP):
     """The lowest-numbered idle pCPU, or -1 if every pCPU runs an entity."""
     for p in range(LP[LP_NPCPU]):
@@ -440,7 +440,7 @@ def _dequeue(H, q, n, LP):
     return e
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _push_front(H, q, e, n, LP, t):
     """Put e at the head of queue q: a preempted entity that had not used up its turn
     (CFS keeps its vruntime; it is the next one picked after the entity that took over)."""
@@ -453,7 +453,7 @@ def _push_front(H, q, e, n, LP, t):
     _acct_wait(H, e, t)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _remove(H, q, e, n, LP):
     """Take entity e out of queue q wherever it waits (the order of the others is kept).
     Returns False if e is not in the queue."""
@@ -471,7 +471,7 @@ def _remove(H, q, e, n, LP):
     return False
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _replace(H, q, e, e2, n, LP):
     """Put entity e2 in e's place in queue q (e leaves it). False if e is not queued."""
     qb = _qbase(H)
@@ -526,7 +526,7 @@ def _acct_switch(p, e, t, H):
     H[HV_CUR + p] = e
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def draw_time(mean, expo, rng):
     """A duration: exponential with this mean if ``expo`` else the mean itself."""
     if expo != 0.0 and mean > 0.0:
@@ -534,7 +534,7 @@ def draw_time(mean, expo, rng):
     return mean
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def draw_dist(mean, dist, mu, sigma, rng):
     """A duration of one of three laws (a workload's critical section or think time):
     ``dist`` 0.0 the mean itself, 1.0 exponential with this mean, 2.0 lognormal with
@@ -544,7 +544,7 @@ def draw_dist(mean, dist, mu, sigma, rng):
     return draw_time(mean, dist, rng)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def hv_resume(v, t, I, F, G, P, TF, TI):
     """vCPU v gets a pCPU at t: re-arm the timer it had when it lost its pCPU."""
     n = I.shape[0]
@@ -566,7 +566,7 @@ def hv_resume(v, t, I, F, G, P, TF, TI):
         F[v, F_STASH] = -1.0
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def hv_preempt(v, t, I, F, G, P, TF, TI, H):
     """Take the running vCPU v off its pCPU at t (involuntarily: a quantum end, a
     wake-up preemption, a directed yield's resched of its pCPU): stash its timer."""
@@ -811,7 +811,7 @@ def hv_kick(v, t, I, F, G, P, LP, H, TF, TI, rng):
                 fs_schedule(I[v, PCPU], t, OFF_YIELD, I, F, G, P, LP, H, TF, TI)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _wake_account(v, t, I, F, G):
     """Halted vCPU v is runnable again at t (its kick landed or an interrupt came)."""
     n = I.shape[0]
@@ -828,7 +828,7 @@ def _wake_account(v, t, I, F, G):
     I[v, VSTATE] = VS_READY
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     """Whatever runs on pCPU p is preempted to the head of queue q (its run queue)."""
     n = I.shape[0]
@@ -840,7 +840,7 @@ def _preempt_current(p, q, t, I, F, G, P, TF, TI, H, LP):
     return e
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _wake_preempt(v, t, I, F, G, P, LP, H, TF, TI, rng):
     """CFS ``check_preempt_wakeup`` -> ``resched_curr``: the woken vCPU v runs at once,
     preempting the entity on its pCPU (pinned: its home pCPU; free: an idle pCPU if any,
@@ -909,7 +909,7 @@ def hv_ple_exit(v, t, I, F, G, P, TF, TI):
     tm_set(TF, TI, v, t + P[P_PLE_EXIT])
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _yield_pcpu(s, t, I, F, TF, TI):
     """Spinner s leaves its pCPU after ``yield_to`` (``schedule()`` with s as the skip
     buddy): runnable, not running; it re-reads its spin word when it is back."""
@@ -920,7 +920,7 @@ def _yield_pcpu(s, t, I, F, TF, TI):
     tm_clear(TF, TI, s)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _boost(u, s, t, I, F, G, P, LP, H, TF, TI, rng):
     """``kvm_vcpu_yield_to(u)`` from spinner s -> ``yield_to(task, 1)``: u runs next.
     u on another pCPU's queue (pinned): u goes to the head of that queue and that pCPU
@@ -1015,7 +1015,7 @@ def hv_on_spin(v, t, I, F, G, P, LP, H, TF, TI, rng):
 
 # ---- steal-time "preempted" flag ------------------------------------------------------
 
-@njit(cache=True, _nrt=False, inline='always')
+@njit(cache=True, _nrt=False, forceinline=True)
 def hv_vcpu_preempted(u, I, F):
     """``vcpu_is_preempted(u)`` as a KVM guest reads it (``kvm_vcpu_is_preempted``: the
     ``preempted`` byte of u's steal-time area). KVM sets it in ``kvm_arch_vcpu_put``

@@ -39,7 +39,11 @@ random argument is the replication's ``numpy.random.BitGenerator`` (a ``Generato
 argument would leak a reference per call without NRT). ``tests/test_engine_nrt.py``
 fails if numba stops honouring the option; pyproject.toml pins the numba range.
 The functions only jitted code calls also go without numba's CPython and C wrappers
-(``INNER``, engine/sigs.py).
+(``INNER``, engine/sigs.py). The event loop's hot helpers are ``forceinline=True``:
+LLVM inlines them into ``run_replication`` (one function, as fast as numba's own
+``inline='always'``, which inlined them as numba IR and then typed, lowered and held in
+memory one copy of everything: two thirds of a 40 s cold compile and 600 MB, issue 12);
+each is compiled once, on either core (precompile.py).
 """
 
 from __future__ import annotations
@@ -272,7 +276,7 @@ from .state import (
 )
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def lock_entry(lock_id):
     if lock_id == LOCK_TICKET:
         return TK_LOCK
@@ -293,7 +297,7 @@ def lock_entry(lock_id):
     return UQ_LOCK
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def unlock_entry(lock_id):
     if lock_id == LOCK_TICKET:
         return TK_UNLOCK
@@ -314,7 +318,7 @@ def unlock_entry(lock_id):
     return UQ_UNLOCK
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def lock_step(lock_id, v, now, I, F, G, LP, P, n):
     if lock_id == LOCK_TICKET:
         ticket_step(v, now, I, F, G, LP, P, n)
@@ -338,7 +342,7 @@ def lock_step(lock_id, v, now, I, F, G, LP, P, n):
         G[G_STATUS] = ST_BAD_STATE
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def workload_step(lock_id, v, now, I, F, G, LP, P, HO, first_ops, rng):
     """The guest workload, a closed loop: lock (one of the VM's instances, uniformly or by
     Zipf rank); critical section (deterministic, exponential or lognormal); unlock; loop
@@ -466,7 +470,7 @@ IS_DISPATCH = 4  # the step asked for the machine: the loop calls ``dispatch`` (
 #                  site, for this and a drained store buffer, so it is inlined once)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def sb_waits(v, act, op, w, I, F, mem, R, n, K):
     """Multi-entry store buffer (K > 1), not empty: must v's next operation wait for it?
     smp_mb and locked operations drain it; a store waits only if it is full; a load
@@ -480,7 +484,7 @@ def sb_waits(v, act, op, w, I, F, mem, R, n, K):
     return sb_on_line(v, mem[w, MEM_LINE], I[v, SB_LEN], I, F, mem, R, n, K)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def sb_store(v, now, I, F, mem, L, R, P, TF, TI, n, K):
     """A plain store enters v's multi-entry store buffer (not full). The first entry is
     issued as the store (``IS_BUFFERED``: the event loop issues it; its effect commits
@@ -518,7 +522,7 @@ def sb_store(v, now, I, F, mem, L, R, P, TF, TI, n, K):
     return IS_NONE
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     """Carry out the action the last step requested. Returns what the event loop must
     issue (``IS_*``); the request row is filled in (``I[v, SB_ROW]`` for a buffered
@@ -600,7 +604,7 @@ def dispatch(v, now, I, F, mem, L, R, P, rng, TF, TI, G, n):
     return IS_NONE
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def run_steps(v, now, I, F, mem, R, P, LP, Pv, LPv, H, rng, TF, TI,
               G, HO, first_ops, n):
     """Step vCPU ``v`` until it asks for the machine. Returns ``IS_DISPATCH`` if it did

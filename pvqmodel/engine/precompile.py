@@ -1,23 +1,24 @@
-"""A cold compile on two cores: the kernel's large callees compiled in a helper process.
+"""A cold compile on two cores: the kernel's callees compiled in a helper process.
 
-numba compiles one function at a time in one thread, and the kernel's cold compile is
-mostly numba's own typing of about a hundred functions (issue 12). The kernel
-(``run_replication``, ``init_replication``) calls a few large functions that call no
-one else in the kernel: the lock steps (locks/), the hypervisor's entry points
-(hypervisor.py, with the fair schedulers under them) and ``ipi_send`` (ipi.py). On a
-cold cache :func:`compile_in_parallel` splits them into two groups of about equal
-compile time; a helper process compiles one group (and then ``init_replication``) into
-numba's on-disk cache while this process compiles the other, then this process compiles
-``run_replication``, which loads the helper's functions from the cache instead of
-compiling them.
+numba compiles one function at a time in one thread. The kernel (``run_replication``,
+``init_replication``) calls functions that LLVM inlines into it (``forceinline``:
+``run_steps``, ``dispatch``, the coherence calls, ``tm_pop``) and a few it calls (the
+hypervisor's entry points, hypervisor.py, with the fair schedulers under them; the lock
+steps, locks/; ``ipi_send``, ipi.py). On a cold cache :func:`compile_in_parallel` splits
+them into two groups of about equal compile time; a helper process compiles one group
+into numba's on-disk cache while this process compiles the other, then this process
+compiles ``run_replication``, which loads the helper's functions from the cache instead
+of compiling them.
 
 Each function is compiled with the argument types the kernel passes it (sigs.py); if a
 call in the kernel changed its types, the kernel would compile that function again
 itself (slower, never wrong), and ``tests/test_engine_precompile.py`` would fail: it checks
-that the cache holds exactly these signatures. The helper process is an optimisation
-only: if it fails, or there is one core, this process compiles everything; Ctrl-C
-stops both. The helper's peak memory adds to this process's while both run
-(``pvqmodel bench`` reports the two and their sum)."""
+that the cache holds exactly these signatures. A function two groups call is compiled by
+whichever process gets there first (the other loads it if it is in the cache by then,
+else compiles it too: slower, never wrong), so the groups keep shared callees in one
+process. The helper process is an optimisation only: if it fails, or there is one core,
+this process compiles everything; Ctrl-C stops both. The helper's peak memory adds to
+this process's while both run (``pvqmodel bench`` reports the two and their sum)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,12 @@ def rng_type():
 
 
 def groups():
-    """The kernel's large callees, each with the argument types the kernel passes, in two
+    """The kernel's callees, each with the argument types the kernel passes, in two
     groups: ``"main"`` (this process) and ``"helper"`` (the helper process). The split
-    balances the measured compile times (about 20 s each on the project's machine, the
-    fair schedulers under ``hv_quantum_end``, ``hv_wake`` and ``fs_init`` included)."""
+    balances the measured compile times and keeps shared callees in one process: the
+    hypervisor's entry points share the fair schedulers (fair.py, the ``fs_*``
+    functions), so all of them compile in the helper; ``run_steps`` calls the lock steps
+    and the hypervisor, so it comes last in the helper, when both are in the cache."""
     from ..locks import (
         pv_qspinlock,
         pv_qspinlock_v10,
@@ -53,13 +56,16 @@ def groups():
         ticket,
         unfair_qspinlock,
     )
+    from . import coherence as co
+    from . import core, ipi, kernel, spin
     from . import hypervisor as hv
-    from . import ipi, kernel
     rng = rng_type()
     # lock steps: (v, now, I, F, G, LP row, P row, n)
     step = (i8, f8, I2, F2, I1, I1, F1, i8)
     # hypervisor entry points: (v or p, t, I, F, G, P row, LP row, H, TF, TI, rng)
     hvs = (i8, f8, I2, F2, I1, F1, I1, I1, F1, I1, rng)
+    # the event loop's coherence calls: (r, now, I, F, mem, L, R, P row, rng, TF, TI, G[, n])
+    coh = (i8, f8, I2, F2, I2, I2, I2, F1, rng, F1, I1, I1)
     main = [
         (pv_qspinlock.pv_qspinlock_step, step),
         (pv_qspinlock_v10.pv_qspinlock_v10_step, step),
@@ -71,20 +77,43 @@ def groups():
         (tas.tas_step, step),
         (ticket.ticket_step, step),
         (ipi.ipi_send, (i8, f8, I2, F2, I1, F1, F1, I1, F1, I1, rng)),
-        (hv.hv_ple_exit, (i8, f8, I2, F2, I1, F1, F1, I1)),
-        (hv.hv_kick, hvs),
-        (hv.hv_halt, hvs),
+        (core.tm_pop, (F1, I1)),
+        (co.issue, (i8, f8, I2, I2, F2, I2, I1, i8)),
+        (co.apply_effect, coh),
+        (co.start_service, coh + (i8,)),
+        (co.line_done, (i8, i8, f8, I2, F2, I2, I2, F1, F1, I1, rng, i8)),
+        (co.hit_done, (i8, f8, F2, I2, F1)),
+        (co.sb_pop, (i8, f8, I2, F2, I2, F1, F1, I1, i8)),
+        (co.drained_at, (i8, f8, I2, F1)),
+        (co.sb_as_store, (I2, i8)),
+        (kernel.dispatch, coh + (i8,)),
+        (spin.spin_result, (i8, f8, I2, F2, I2, I2, I2, F1, F1, I1, I1)),
+        (spin.spin_timeout, (i8, f8, I2, F2, F1, I1)),
+        (kernel.lock_released, (i8, i8, f8, I2, F2, I1)),
+        # trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot)
+        (kernel.trace_event, (i8, f8, I2, I2, I2, I1, I1, I2, F1, i8, i8, i8)),
+        # run_steps's own callees: the steps of the workload and of the lock by id
+        # workload_step(lock_id, v, now, I, F, G, LP row, P row, HO, first_ops, rng)
+        (kernel.workload_step, (i8, i8, f8, I2, F2, I1, I1, F1, F2, I1, rng)),
+        (kernel.lock_step, (i8,) + step),
         (hv.hv_on_spin, hvs),
+        # hv_init(I, F, G, P row, LP row, H, TF, TI, rng)
+        (hv.hv_init, (I2, F2, I1, F1, I1, I1, F1, I1, rng)),
+        # the kernel's set-up, which calls nothing else not compiled by now
+        (kernel.init_replication, (F2, I2, I2, I1, I1, I2, F2, I2, I2, I2, I1, F1, I1, I1,
+                                   F2, I1, rng)),
     ]
     helper = [
         (hv.hv_quantum_end, hvs),
         (hv.hv_wake, hvs),
+        (hv.hv_kick, hvs),
+        (hv.hv_halt, hvs),
         (hv.hv_release, hvs),
-        # hv_init(I, F, G, P row, LP row, H, TF, TI, rng)
-        (hv.hv_init, (I2, F2, I1, F1, I1, I1, F1, I1, rng)),
-        # and the kernel's set-up, which calls nothing else not compiled by now
-        (kernel.init_replication, (F2, I2, I2, I1, I1, I2, F2, I2, I2, I2, I1, F1, I1, I1,
-                                   F2, I1, rng)),
+        (hv.hv_ple_exit, (i8, f8, I2, F2, I1, F1, F1, I1)),
+        # run_steps(v, now, I, F, mem, R, P, LP, P row of v's VM, LP row of v's VM, H,
+        # rng, TF, TI, G, HO, first_ops, n)
+        (kernel.run_steps, (i8, f8, I2, F2, I2, I2, F1, I1, F1, I1, I1, rng, F1, I1, I1,
+                            F2, I1, i8)),
     ]
     return {"main": main, "helper": helper}
 

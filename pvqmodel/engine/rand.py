@@ -22,13 +22,13 @@ from numba.np.random.generator_core import next_double, next_uint32
 from numba.np.random.random_methods import bounded_lemire_uint64, buffered_bounded_lemire_uint32
 
 
-@njit(cache=True, inline='always', _nrt=False)
+@njit(cache=True, forceinline=True, _nrt=False)
 def uniform(bg):
     """A uniform float in [0, 1): ``Generator.random()``."""
     return np.float64(next_double(bg))
 
 
-@njit(cache=True, inline='always', _nrt=False)
+@njit(cache=True, forceinline=True, _nrt=False)
 def exponential(bg, scale):
     """An exponential variate with mean ``scale``: ``Generator.exponential(scale)``."""
     return random_exponential(bg, scale)
@@ -40,7 +40,7 @@ def lognormal(bg, mu, sigma):
     return random_lognormal(bg, mu, sigma)
 
 
-@njit(cache=True, inline='always', _nrt=False)
+@njit(cache=True, forceinline=True, _nrt=False)
 def bounded_int(bg, low, high):
     """An integer uniform in [low, high), ``low < high`` (the caller guarantees it: no
     check, no exception): ``Generator.integers(low, high)`` with its default int64 dtype.

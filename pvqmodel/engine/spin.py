@@ -81,7 +81,7 @@ def spin_load(v, now, I, F, R):
     F[v, F_PARK_T0] = now
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def ple_loop(v, now, I, F, P, it):
     """A PAUSE follows the spin load that just returned. VMX counts a PAUSE loop from its
     first PAUSE; a gap between two PAUSEs longer than ``ple_gap`` starts a new loop, and
@@ -94,7 +94,7 @@ def ple_loop(v, now, I, F, P, it):
     I[v, PLE_LOOP] = 1
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
     """The spin load returned. Returns True if the vCPU continues at A_NEXT now
     (condition met, or budget exhausted), False if it parked or re-reads."""
@@ -149,7 +149,7 @@ def spin_result(v, now, I, F, mem, L, R, P, TF, TI, G):
     return False
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def spin_timeout(v, now, I, F, P, G):
     """The iteration budget ran out while parked: continue at A_NEXT with OK=0."""
     it = F[v, F_ITER]

@@ -888,7 +888,7 @@ def _head(v, I, G, ver):
     act_mem(I, v, OP_LOAD, qw(I, v, F_STATE), _WORD, 0, 0, PV_HEAD_STATE)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _hash_start(v, I, G):
     """pv_hash(lock, node): probe from the hash's line start; returns to the pc in R0."""
     G[G_PV_HASH_CALLS] += 1
@@ -896,7 +896,7 @@ def _hash_start(v, I, G):
     I[v, PC] = PV_HASH_PROBE
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _kick(v, I, target, nxt):
     """pv_kick(cpu) -> kvm_kick_cpu; counts the kick against the target's acquisition."""
     if I[target, IN_ACQ] != 0:

@@ -578,7 +578,7 @@ def _tp_loop(v, I, F, P):
     act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, new, val, PQ_TP_CAS_DONE)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _pend_giveup(v, I):
     """[v10] PV pending give-up: new = val & ~_Q_PENDING_MASK; atomic_cmpxchg(val, new)."""
     lock = I[v, LKW]  # the lock this operation takes (its word)
@@ -604,7 +604,7 @@ def _xchg_tail(v, I):
     act_mem(I, v, OP_XCHG, lock, _Q_TAIL_MASK, I[v, R1], 0, PQ_XCHG_DONE)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _node_spin(v, I, LPa):
     """Park on our qhead until it is set or the loop count reaches the next PV test
     (``MAYHALT_THRESHOLD``, then ``QSPIN_THRESHOLD``)."""

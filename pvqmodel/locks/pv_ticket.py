@@ -151,13 +151,13 @@ def mask_word(LP, k):
     return LP[LP_GLOBAL_W0] + k
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _cpu_bit(cpu):
     """The cpu's bit in its bitmap word (bit 63 is the int64 sign bit)."""
     return np.int64(1) << np.int64(cpu % BITS_PER_LONG)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _ffs(x):
     """__ffs: index of the lowest set bit of a nonzero word."""
     i = 0
@@ -186,7 +186,7 @@ def _pv_call(v, I, F, P, nxt):
         I[v, PC] = nxt
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _scan(v, I, LP):
     """``find_next_bit(waiting_cpus, nr_cpu_ids, offset)`` from offset R3: load the
     bitmap word holding it, or end the walk (nobody to kick) past the last cpu. CPU

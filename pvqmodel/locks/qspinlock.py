@@ -333,7 +333,7 @@ def _claim(v, I):
         act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, val, QS_CLAIM_CAS)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _queue_granted(v, I, G):
     # FIFO check: the MCS queue grants in xchg_tail order, so our predecessor in the
     # queue must be the previous queue-path acquirer.

@@ -143,7 +143,7 @@ def qw(I, cpu, field):
     return I[cpu, NODEW] + field
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _next_attempt(cnt, mask):
     """Smallest loop count c > cnt with (c & mask) == mask."""
     c = cnt | mask
@@ -152,7 +152,7 @@ def _next_attempt(cnt, mask):
     return c
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _wait(v, I):
     """Park on our qhead until it is set or the next steal attempt is due."""
     budget = _next_attempt(I[v, R3], I[v, R2]) - I[v, R3]
@@ -167,7 +167,7 @@ def _head_wait(v, I):
     act_spin(I, v, lock, _Q_LOCKED_PENDING_MASK, CMP_EQ, 0, -1, UQ_HEAD_SEEN)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _new_mask(prev_qhead, prev_mask, LPa):
     if prev_qhead != 0:
         return LPa[LP_LSTEAL_MIN_MASK]
@@ -395,7 +395,7 @@ def _claim(v, I):
         act_mem(I, v, OP_CMPXCHG, lock, _Q_VAL_MASK, _Q_LOCKED_VAL, I[v, R0], UQ_CLAIM_CAS)
 
 
-@njit(**INNER, inline='always')
+@njit(**INNER, forceinline=True)
 def _notify(v, I):
     # notify_next: while (!(next = ACCESS_ONCE(node->mcs.next))) cpu_relax();
     I[v, PC] = UQ_NOTIFY_WAIT
