@@ -119,13 +119,14 @@ def ensure_compiled(stream=None) -> bool:
             est = COMPILE_SECONDS_ESTIMATE if helper_cores() > 1 else COMPILE_SECONDS_ONE_CORE
             print(f"pvqmodel: compiling the engine once, about {est} s "
                   "(cached afterwards)", file=out, flush=True)
-        from ..params import Hardware, Workload
-        from ..sim import simulate
         _ready = True  # simulate() calls ensure_compiled(): let it through
         try:
             if cold:
                 from .precompile import compile_in_parallel
-                compile_in_parallel()  # the kernel's large callees, on two cores
+                compile_in_parallel()  # the kernel's callees, on two cores
+            # the front-end (pandas) only now: not resident while the helper runs
+            from ..params import Hardware, Workload
+            from ..sim import simulate
             simulate("ticket", 1, 1, hardware=Hardware(), workload=Workload(), reps=1,
                      trace=1)
         except BaseException:
