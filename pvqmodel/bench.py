@@ -398,22 +398,25 @@ class _TreeRss:
         self._thread.join()
 
 
-def _child(code: str, env: dict | None = None, tree: list | None = None
-           ) -> tuple[dict, float, float]:
+def _child(code: str, env: dict | None = None, sample: bool = False
+           ) -> tuple[dict, float, float, float | None]:
     """Run ``code`` in a fresh interpreter: (its JSON line, wall s, its peak RSS in MB:
-    VmHWM where /proc exists, else ``ru_maxrss`` of ``os.wait4``). With ``tree`` (a
-    list), append the sampled peak of the child and its descendants together
-    (:class:`_TreeRss`)."""
+    VmHWM where /proc exists, else ``ru_maxrss`` of ``os.wait4``; with ``sample``, the
+    sampled peak of the child and its descendants together, :class:`_TreeRss`, else
+    None)."""
     e = dict(os.environ)
     e.update(env or {})
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         p = subprocess.Popen([sys.executable, "-c", "import json\n" + code + _HWM],
                              stdout=out, stderr=err, env=e)
-        with _TreeRss(p.pid) as sampler:
-            _, status, ru = os.wait4(p.pid, 0)  # this child's own rusage
-        if tree is not None:
-            tree.append(sampler.peak_mb)
+        if sample:
+            with _TreeRss(p.pid) as sampler:
+                _, status, ru = os.wait4(p.pid, 0)  # this child's own rusage
+            together = sampler.peak_mb
+        else:
+            _, status, ru = os.wait4(p.pid, 0)
+            together = None
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -425,29 +428,28 @@ def _child(code: str, env: dict | None = None, tree: list | None = None
     hwm = json.loads(lines[-1])["vmhwm_mb"]
     rss = hwm if hwm is not None else (
         ru.ru_maxrss / 1024 if sys.platform != "darwin" else ru.ru_maxrss / 2**20)
-    return json.loads(lines[-2]), wall, rss
+    return json.loads(lines[-2]), wall, rss, together
 
 
 def _compile(size, meas, info):
     import numba
-    tree: list = []
     if size["cold_cache"] == "fresh":
         with tempfile.TemporaryDirectory(prefix="pvq-bench-numba-") as d:
-            res, wall, rss = _child(_COLD, {"NUMBA_CACHE_DIR": d}, tree)
+            res, wall, rss, together = _child(_COLD, {"NUMBA_CACHE_DIR": d}, sample=True)
     else:  # tests only: the current (warm) cache, so the figure is not a cold compile
-        res, wall, rss = _child(_COLD, {"NUMBA_CACHE_DIR": str(numba.config.CACHE_DIR)},
-                                tree)
+        res, wall, rss, together = _child(
+            _COLD, {"NUMBA_CACHE_DIR": str(numba.config.CACHE_DIR)}, sample=True)
     meas["compile_cold_s"] = _summary([wall])
     # the helper process (engine/precompile.py) runs beside the main one: the target is
     # their memory together, sampled (where /proc exists; else the sum of the two peaks,
     # an upper bound: the helper has exited before the main process's own peak)
     both = rss + res["helper_rss_mb"]
-    meas["compile_rss_mb"] = _summary([tree[0] if tree[0] is not None else both])
+    meas["compile_rss_mb"] = _summary([together if together is not None else both])
     info["compile"] = dict(res, subprocess_wall_s=wall, cache=size["cold_cache"],
-                           main_rss_mb=rss, sum_of_peaks_mb=both, sampled_mb=tree[0])
+                           main_rss_mb=rss, sum_of_peaks_mb=both, sampled_mb=together)
     warm, walls = [], []
     for _ in range(size["warm_rounds"]):
-        res, wall, _ = _child(_WARM)
+        res, wall, _, _ = _child(_WARM)
         warm.append(res["warm_s"])
         walls.append(wall)
     meas["warm_start_s"] = _summary(warm)
@@ -455,7 +457,7 @@ def _compile(size, meas, info):
 
 
 def _memory(size, meas, info):
-    res, wall, rss = _child(_MEMORY.format(events=size["memory_events"]))
+    res, wall, rss, _ = _child(_MEMORY.format(events=size["memory_events"]))
     meas["memory_rss_mb"] = _summary([rss])
     info["memory"] = {"events_per_run": size["memory_events"], "subprocess_wall_s": wall}
 

@@ -17,8 +17,9 @@ that the cache holds exactly these signatures. A function two groups call is com
 whichever process gets there first (the other loads it if it is in the cache by then,
 else compiles it too: slower, never wrong), so the groups keep shared callees in one
 process. The helper process is an optimisation only: if it fails, or there is one core,
-this process compiles everything; Ctrl-C stops both. The helper's peak memory adds to
-this process's while both run (``pvqmodel bench`` reports the two and their sum)."""
+this process compiles everything; Ctrl-C stops both. The helper's memory adds to
+this process's while both run (``pvqmodel bench`` reports each one's peak and their
+memory together, sampled)."""
 
 from __future__ import annotations
 
