@@ -93,3 +93,66 @@ def test_lock_holder_preemption_matches_closed_forms(r):
     assert s["holder_off_ns"] == pytest.approx(n_lhp * (r - 1.0) * q, rel=1e-6)
     ed, _ = queueing.lhp_delay_moments(c, q, r)
     assert ci.low * (r - 1) * q <= ed <= ci.high * (r - 1) * q
+
+
+WL_FAST = Workload(cs_ns=5.0, loop_ns=20.0, loop_dist="exp")
+
+
+def _round_robin_queues(S, LP):
+    """The round-robin run queues of a run's final state ``S``: one list of entity ids
+    per queue, oldest first, read from ``H`` as the kernel lays it out."""
+    from pvqmodel.engine import fair
+    from pvqmodel.engine import state as st
+    H = S["H"]
+    nq = int(LP[st.LP_NPCPU]) if LP[st.LP_PINNED] else 1
+    cap, qb = int(H[fair.HV_RRCAP]), int(H[fair.HV_RRQ])
+    queues = []
+    for q in range(nq):
+        head, ln = int(H[qb + 2 * q]), int(H[qb + 2 * q + 1])
+        assert 0 <= ln < cap, (q, ln, cap)  # a full ring would overwrite its head
+        ring = qb + 2 * nq + q * cap
+        queues.append([int(H[ring + (head + k) % cap]) for k in range(ln)])
+    return queues
+
+
+@pytest.mark.parametrize("vms, sched", [
+    ([("ticket", 7)], Schedule(overcommit=2, quantum_ns=2e4, ple_window_ns=2e3)),
+    ([("pv-qspinlock", 9)], Schedule(pcpus=4, quantum_ns=2e4, quantum_dist="exp")),
+    ([("pv-ticket", 5), ("pv-qspinlock-v10", 4), (None, 3)],
+     Schedule(pcpus=3, quantum_ns=1.5e4, ple_window_ns=2e3)),
+    ([("pv-qspinlock", 6), (None, 6)],
+     Schedule(pcpus=4, quantum_ns=2e4, placement="free", ple_window_ns=2e3)),
+])
+@pytest.mark.parametrize("events", [3_000, 40_000])
+def test_round_robin_queues_hold_each_waiting_entity_once(vms, sched, events):
+    """Mid-run (the event budget stops it anywhere), every entity is in exactly one
+    place: running on one pCPU, or waiting once in a run queue (pinned: its home pCPU's,
+    entity e on e mod pCPUs among the vCPUs, background b on b mod pCPUs), or neither
+    (a halted or finished vCPU). Each ring is sized for the entities that can wait in
+    it (``rr_ring_slots``), not for all of them; this checks no ring ever fills."""
+    from pvqmodel.engine import fair
+    from pvqmodel.engine import state as st
+    from pvqmodel.sim import VMSpec, build_run, run_state
+    specs = [VMSpec(lock, n, 10**6, WL_FAST if lock else None) for lock, n in vms]
+    run = build_run(specs, Hardware(), sched, 1e9)
+    S = run_state(run, np.random.Generator(np.random.PCG64(5)), events, 0, "auto")
+    assert S["status"] == st.ST_MAX_EVENTS
+    LP, I, H = run["LP"][0], S["I"], S["H"]
+    n, npc = I.shape[0], int(LP[st.LP_NPCPU])
+    nent = int(H[fair.HV_NENT])
+    running = [int(H[fair.HV_CUR + p]) for p in range(npc) if H[fair.HV_CUR + p] >= 0]
+    queues = _round_robin_queues(S, LP)
+    waiting = [e for q in queues for e in q]
+    assert len(set(running + waiting)) == len(running) + len(waiting)
+    if LP[st.LP_PINNED]:
+        for q, members in enumerate(queues):
+            assert all((e if e < n else e - n) % npc == q for e in members)
+    for e in range(nent):
+        if e >= n:  # a CPU-bound entity is always runnable
+            assert e in running or e in waiting
+        elif I[e, st.VSTATE] == st.VS_READY:
+            assert e in waiting
+        elif I[e, st.VSTATE] == st.VS_RUNNING:
+            assert e in running
+        else:
+            assert e not in running and e not in waiting

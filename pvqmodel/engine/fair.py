@@ -95,7 +95,8 @@ HP_PREEMPT_FLAG = 35  # guest-visible preempted: 0 none, 1 every vcpu_put, 2 inv
 HP_WAKE_IDLE = 36  # kick -> running for a vCPU blocked with its pCPU idle, ns
 HP_END_NS = 37  # > 0: the run stops at this time (a fixed-duration run), ns
 NHP = 38
-HV_CUR = HP_SCHED + NHP  # H[HV_CUR + p]: the entity on pCPU p (-1: idle)
+HV_RRCAP = HP_SCHED + NHP  # slots of each round-robin queue's ring (see hv_alloc)
+HV_CUR = HV_RRCAP + 1  # H[HV_CUR + p]: the entity on pCPU p (-1: idle)
 
 # ---- entity record ---------------------------------------------------------------------
 HE_VM = 0

@@ -150,6 +150,7 @@ from .fair import (
     HV_NVM,
     HV_PSLOT,
     HV_QL,
+    HV_RRCAP,
     HV_RRQ,
     HV_SBSLOT,
     HV_SCR,
@@ -276,15 +277,33 @@ WAKE_IRQ = 1
 WAKE_KICK = 2
 
 
-def hv_size(n: int, npcpu: int, nbg: int, nq: int, nvm: int | None = None) -> int:
+def rr_ring_slots(n: int, npcpu: int, nbg: int, pinned: bool) -> int:
+    """Slots of each round-robin queue's ring (Python side): one more than the entities
+    that can wait in it. Pinned, queue q holds only the entities homed on pCPU q
+    (``_home_queue``: vCPU v on v mod pCPUs, background thread b on b mod pCPUs); free
+    placement has one queue for all. Sizing every ring for all entities made ``H``
+    O(pCPUs x entities), 1 MB of rings at 256 vCPUs under overcommit 2, with each queue's
+    few live slots walking around its own 4 KB page (issue 12)."""
+    if npcpu <= 0:
+        return 1
+    if not pinned:
+        return n + nbg + 1
+    return -(-n // npcpu) + -(-nbg // npcpu) + 1
+
+
+def hv_size(n: int, npcpu: int, nbg: int, nq: int, nvm: int | None = None,
+            fair: bool = False) -> int:
     """Length of ``H`` for ``nq`` round-robin run queues and ``nvm`` VMs (Python side;
-    default: the VM and, with background threads, one more for them)."""
+    default: the VM and, with background threads, one more for them); ``fair``: with
+    the fair schedulers' per-pCPU queues (``HV_QL``, pCPUs x entities), which the round
+    robin does not use."""
     nent = n + nbg
     if nvm is None:
         nvm = 2 if nbg > 0 else 1
     scratch = nent if npcpu > 0 else 0
-    return (HV_CUR + npcpu + 2 * nq + nq * (nent + 1) + scratch + nent * NHE
-            + npcpu * NHC + nvm * NHVM + npcpu * nent)
+    cap = rr_ring_slots(n, npcpu, nbg, nq != 1)
+    return (HV_CUR + npcpu + 2 * nq + nq * cap + scratch + nent * NHE
+            + npcpu * NHC + nvm * NHVM + (npcpu * nent if fair else 0))
 
 
 def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int,
@@ -302,7 +321,10 @@ def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int,
     host = {} if host is None else host
     ent_vm = np.asarray(host.get("ent_vm", [0] * n + [1] * nbg), dtype=np.int64)
     nvm = int(ent_vm.max()) + 1 if nent > 0 else 1
-    H = np.full(hv_size(n, npcpu, nbg, nq, nvm), -1, dtype=np.int64)
+    fair = int(host.get("hp", {}).get(HP_SCHED, SCHED_RR)) != SCHED_RR
+    cap = rr_ring_slots(n, npcpu, nbg, pinned)
+    H = np.full(hv_size(n, npcpu, nbg, nq, nvm, fair), -1, dtype=np.int64)
+    H[HV_RRCAP] = cap
     H[HV_PSLOT] = n + n_lines
     H[HV_SBSLOT] = n + n_lines + npcpu
     H[HV_NENT] = nent
@@ -314,7 +336,7 @@ def hv_alloc(n: int, npcpu: int, nbg: int, pinned: bool, n_lines: int,
     rrq = HV_CUR + npcpu
     H[HV_RRQ] = rrq
     H[rrq: rrq + 2 * nq] = 0  # queue heads and lengths
-    scr = rrq + 2 * nq + nq * (nent + 1)
+    scr = rrq + 2 * nq + nq * cap
     H[HV_SCR] = scr
     eb = scr + (nent if npcpu > 0 else 0)
     H[HV_EB] = eb
@@ -417,7 +439,7 @@ def _idle_pcpu(H, LP):
 @njit(**INNER)
 def _enqueue(H, q, e, n, LP, t):
     qb = _qbase(H)
-    cap = n + LP[LP_NBG] + 1
+    cap = H[HV_RRCAP]
     head = H[qb + 2 * q]
     ln = H[qb + 2 * q + 1]
     H[qb + 2 * _nq(LP) + q * cap + (head + ln) % cap] = e
@@ -429,7 +451,7 @@ def _enqueue(H, q, e, n, LP, t):
 def _dequeue(H, q, n, LP):
     """Next entity of queue q, or -1 if it is empty."""
     qb = _qbase(H)
-    cap = n + LP[LP_NBG] + 1
+    cap = H[HV_RRCAP]
     ln = H[qb + 2 * q + 1]
     if ln <= 0:
         return -1
@@ -445,7 +467,7 @@ def _push_front(H, q, e, n, LP, t):
     """Put e at the head of queue q: a preempted entity that had not used up its turn
     (CFS keeps its vruntime; it is the next one picked after the entity that took over)."""
     qb = _qbase(H)
-    cap = n + LP[LP_NBG] + 1
+    cap = H[HV_RRCAP]
     head = (H[qb + 2 * q] + cap - 1) % cap
     H[qb + 2 * _nq(LP) + q * cap + head] = e
     H[qb + 2 * q] = head
@@ -458,7 +480,7 @@ def _remove(H, q, e, n, LP):
     """Take entity e out of queue q wherever it waits (the order of the others is kept).
     Returns False if e is not in the queue."""
     qb = _qbase(H)
-    cap = n + LP[LP_NBG] + 1
+    cap = H[HV_RRCAP]
     ring = qb + 2 * _nq(LP) + q * cap
     head = H[qb + 2 * q]
     ln = H[qb + 2 * q + 1]
@@ -475,7 +497,7 @@ def _remove(H, q, e, n, LP):
 def _replace(H, q, e, e2, n, LP):
     """Put entity e2 in e's place in queue q (e leaves it). False if e is not queued."""
     qb = _qbase(H)
-    cap = n + LP[LP_NBG] + 1
+    cap = H[HV_RRCAP]
     ring = qb + 2 * _nq(LP) + q * cap
     head = H[qb + 2 * q]
     for k in range(H[qb + 2 * q + 1]):
