@@ -18,7 +18,16 @@ Owns the measuring stick of the engine's speed. Groups (``--only``):
   on the preset hardware widened to 4 sockets x 64 cores. Each run is cut at an event
   budget (``max_events``, results unchecked): only its cost per event is used; no trace
   ring (``trace=0``), since a run cut by its budget counts as failed and
-  ``simulate`` would run it again to record the trace (sim.run_state).
+  ``simulate`` would run it again to record the trace (sim.run_state). Information
+  beside each ratio: the same under overcommit 2 without PLE (a control: the same run
+  queues, timers and background threads, none of the exits), and how predictable each
+  run's sequence of events is, the entropy of the next event's kind given the last 8
+  (:func:`conditional_entropy`, bits per event, from a traced run of
+  ``entropy_events``). The cost of an event depends on it, not only on N: the CPU
+  predicts the event loop's branches from their history, so a stream it cannot
+  predict pays mispredictions at every event. At 256 vCPUs the PLE exits, directed
+  yields and reschedules of the ticket lock make a stream of about 1 bit per event,
+  against 0.1-0.4 at 8 vCPUs, in the control and with dedicated pCPUs.
 - ``table``: the 32-cell engine table as ``make reproduce`` runs it
   (``engine_table(ops_per_task=20_000, reps=4, seed=1)``) in process CPU seconds
   (``time.process_time``), one worker; then again with ``workers=2``: the wall speed-up.
@@ -61,6 +70,8 @@ import tempfile
 import threading
 import time
 
+from .validate import check_int
+
 GROUPS = ("ratio", "events", "scaling", "host", "table", "compile", "memory")
 
 #: (key, group, what, comparison, limit, unit, aim or None)
@@ -97,9 +108,9 @@ TARGETS = (
 #: Sizes of a full run (``SPEC``) and of ``--quick`` (fewer rounds, shorter rate runs;
 #: the table and the compile keep their specified sizes: their targets are absolute).
 SPEC = {"rounds": 5, "engine_ops": 20_000, "simpy_park_ops": 1000, "simpy_iter_ops": 150,
-        "scaling_events": 2_000_000, "table_ops": 20_000, "table_reps": 4,
-        "warm_rounds": 3, "memory_events": 300_000, "cold_cache": "fresh",
-        "host_ns": 100_000_000}
+        "scaling_events": 2_000_000, "entropy_events": 200_000, "table_ops": 20_000,
+        "table_reps": 4, "warm_rounds": 3, "memory_events": 300_000,
+        "cold_cache": "fresh", "host_ns": 100_000_000}
 QUICK = dict(SPEC, rounds=3, engine_ops=8000, simpy_park_ops=400, simpy_iter_ops=60,
              scaling_events=1_000_000, warm_rounds=1, host_ns=25_000_000)
 #: the sizes a verdict is only meaningful at (the rates are independent of the run
@@ -116,6 +127,11 @@ def _hardware_256():
 def _ple_schedule():
     from .params import PLE_WINDOW_NS, Schedule
     return Schedule(overcommit=2, ple_window_ns=PLE_WINDOW_NS)  # KVM's default window
+
+
+def _oc2_schedule():
+    from .params import Schedule
+    return Schedule(overcommit=2)
 
 
 def _summary(samples: list[float]) -> dict:
@@ -199,7 +215,9 @@ def _per_event(lock, n, sched, hw, wl, events, seed):
 def _scaling(size, seed, meas, info):
     from .sim import default_workload
     hw, wl = _hardware_256(), default_workload()
-    scheds = {"dedicated": None, "oc2-ple": _ple_schedule()}
+    # "oc2" (overcommit 2 without PLE) is a control, information only: the same run
+    # queues, pCPU timers and background threads as "oc2-ple", without the exits
+    scheds = {"dedicated": None, "oc2-ple": _ple_schedule(), "oc2": _oc2_schedule()}
     keys = [(lock, name) for name in scheds for lock in ("ticket", "qspinlock",
                                                          "pv-qspinlock-v10")]
     ratios = {k: [] for k in keys}
@@ -212,11 +230,63 @@ def _scaling(size, seed, meas, info):
             per[(lock, name)][0].append(a)
             per[(lock, name)][1].append(b)
     for lock, name in keys:
-        meas[f"scaling_{lock}_{name}"] = _summary(ratios[(lock, name)])
+        if name == "oc2":
+            info[f"scaling_{lock}_{name}"] = _summary(ratios[(lock, name)])
+        else:
+            meas[f"scaling_{lock}_{name}"] = _summary(ratios[(lock, name)])
         info[f"ns_per_event_{lock}_{name}"] = {
             "n8": 1e9 * statistics.median(per[(lock, name)][0]),
-            "n256": 1e9 * statistics.median(per[(lock, name)][1])}
+            "n256": 1e9 * statistics.median(per[(lock, name)][1]),
+            "bits8": _event_entropy(lock, 8, scheds[name], hw, wl,
+                                    size["entropy_events"], seed),
+            "bits256": _event_entropy(lock, 256, scheds[name], hw, wl,
+                                      size["entropy_events"], seed)}
     info["scaling_events_per_run"] = size["scaling_events"]
+    info["entropy_events_per_run"] = size["entropy_events"]
+
+
+#: Events of history on which ``_event_entropy`` conditions
+ENTROPY_HISTORY = 8
+
+
+def _event_entropy(lock, n, sched, hw, wl, events, seed):
+    """How unpredictable a run's sequence of events is: the conditional entropy, bits per
+    event, of what fires next (the timer slot's kind, and a vCPU step's mode) given the
+    previous :data:`ENTROPY_HISTORY` events, from the trace of one run cut at ``events``
+    events (``simulate`` replays a run cut by its budget with the trace ring)."""
+    import numpy as np
+
+    from .sim import simulate
+    res = simulate(lock, n, 10**7, hardware=hw, workload=wl, schedule=sched, reps=1,
+                   seed=seed, max_events=events, check=False, trace=events)
+    tr = res.failures[0]
+    code = (tr["kind"].cat.codes.to_numpy(np.int64) * 64
+            + np.where(tr["kind"] == "vcpu", tr["mode"].to_numpy(np.int64), 0))
+    return conditional_entropy(code, ENTROPY_HISTORY)
+
+
+def conditional_entropy(symbols, history: int) -> float:
+    """Entropy, bits per symbol, of ``symbols[i]`` given ``symbols[i - history:i]``,
+    estimated from the sequence's own frequencies: H(context, next) - H(context) over
+    its windows of ``history + 1`` symbols (a plug-in estimate: biased low when the
+    windows seen are few against the contexts possible)."""
+    import numpy as np
+    from scipy import stats
+    history = check_int("history", history, 0, 16)
+    _, x = np.unique(np.asarray(symbols), return_inverse=True)
+    base = int(x.max()) + 1 if x.size else 1
+    if x.size <= history or base == 1:
+        return 0.0
+    if base ** (history + 1) >= 2**63:
+        raise ValueError(f"history: {history} symbols of an alphabet of {base} do not "
+                         "fit a 64-bit window code; use a shorter history")
+    win = np.zeros(x.size - history, dtype=np.int64)
+    for j in range(history + 1):
+        win = win * base + x[j:x.size - history + j]
+    ctx = win // base
+    joint = stats.entropy(np.unique(win, return_counts=True)[1], base=2)
+    marg = stats.entropy(np.unique(ctx, return_counts=True)[1], base=2)
+    return float(joint - marg)
 
 
 # ---- host -----------------------------------------------------------------------------
@@ -557,8 +627,12 @@ def format_human(d: dict) -> str:
                      "information only (not equal granularity)")
     for k, v in info.items():
         if k.startswith("ns_per_event_"):
-            lines.append(f"  {k[len('ns_per_event_'):]}: {v['n8']:.0f} ns/event at N=8, "
-                         f"{v['n256']:.0f} at N=256")
+            case = k[len('ns_per_event_'):]
+            ctl = f" (control, information: ratio {info['scaling_' + case]['value']:.2f})" \
+                if case.endswith("_oc2") else ""
+            lines.append(f"  {case}: {v['n8']:.0f} ns/event at N=8, {v['n256']:.0f} at "
+                         f"N=256; next event given the last {ENTROPY_HISTORY}: "
+                         f"{v['bits8']:.2f} bits at N=8, {v['bits256']:.2f} at N=256{ctl}")
     if "events_per_s_host2vm_cfs" in info:
         c = info["events_per_s_host2vm_cfs"]
         lines.append(f"  host 2-VM case under CFS: {c['value'] / 1e6:.3g} M events/s "

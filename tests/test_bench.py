@@ -16,7 +16,7 @@ pytest.importorskip("simpy")
 #: tiny sizes: every group runs, in seconds (the compile group reuses the warm cache, so
 #: its figure is not a cold compile; the output says the sizes are not the specified ones)
 TINY = dict(rounds=2, engine_ops=200, simpy_park_ops=20, simpy_iter_ops=10,
-            scaling_events=5000, table_ops=30, table_reps=2, warm_rounds=1,
+            scaling_events=5000, entropy_events=3000, table_ops=30, table_reps=2, warm_rounds=1,
             memory_events=5000, cold_cache="current", host_ns=200_000)
 
 
@@ -44,6 +44,14 @@ def test_every_target_gets_a_boolean_verdict(tiny_run):
     assert d["measurements"]["table_cpu_s"]["rounds"] == 1
     assert not d["spec"]  # tiny sizes are flagged as not judging the targets
     json.dumps(d)  # --json prints it
+    # the scaling cases carry the event stream's entropy; the control without PLE is
+    # information, never a verdict
+    for lock in ("ticket", "qspinlock", "pv-qspinlock-v10"):
+        for case in ("dedicated", "oc2-ple", "oc2"):
+            e = d["info"][f"ns_per_event_{lock}_{case}"]
+            assert 0.0 <= e["bits8"] <= 8.0 and 0.0 <= e["bits256"] <= 8.0
+        assert f"scaling_{lock}_oc2" in d["info"]
+        assert f"scaling_{lock}_oc2" not in d["measurements"]
 
 
 def test_human_output_has_one_line_per_target(tiny_run):
@@ -103,3 +111,29 @@ def test_bench_refuses_bad_input():
         B.bench(groups=["ratio", "speed"])
     with pytest.raises(ValueError, match="sizes: unknown key"):
         B.bench(groups=["ratio"], sizes={"round": 1})
+
+
+def test_conditional_entropy_of_known_sources():
+    """The entropy of the next symbol given the last ones, on sources whose entropy rate
+    is known. A periodic sequence: 0 once the history spans the period. A symmetric
+    two-state Markov chain that switches with probability q: H(q) bits per symbol,
+    whatever the history (it is first order). Each symbol's surprise -log2 P(next | last)
+    only depends on whether it switched, an i.i.d. Bernoulli(q), so the estimate's
+    standard error is sqrt(q (1 - q)) log2((1 - q) / q) / sqrt(N); the tolerance is 4 of
+    them plus the plug-in bias bound (contexts x (alphabet - 1) / (2 N ln 2))."""
+    import numpy as np
+    per = np.tile([0, 1, 2, 0, 3], 4000)
+    assert B.conditional_entropy(per, 4) == pytest.approx(0.0, abs=1e-12)
+    assert B.conditional_entropy(per, 0) > 1.5  # 0 half as often as 1, 2, 3: 1.92 bits
+    q, n = 0.1, 200_000
+    switch = np.random.default_rng(3).random(n) < q
+    chain = np.cumsum(switch) % 2
+    want = -(q * np.log2(q) + (1 - q) * np.log2(1 - q))
+    se = np.sqrt(q * (1 - q)) * np.log2((1 - q) / q) / np.sqrt(n)
+    for history in (1, 3):
+        bias = 2**history / (2 * n * np.log(2))
+        got = B.conditional_entropy(chain, history)
+        assert abs(got - want) <= 4 * se + bias, (history, got, want)
+    with pytest.raises(ValueError, match="history"):
+        B.conditional_entropy(chain, 17)
+    assert B.conditional_entropy([], 2) == 0.0
