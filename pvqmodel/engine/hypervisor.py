@@ -442,7 +442,9 @@ def _enqueue(H, q, e, n, LP, t):
     cap = H[HV_RRCAP]
     head = H[qb + 2 * q]
     ln = H[qb + 2 * q + 1]
-    H[qb + 2 * _nq(LP) + q * cap + (head + ln) % cap] = e
+    k = (head + ln) % cap
+    H[qb + 2 * _nq(LP) + q * cap + k] = e
+    H[ent(H, e, HE_QPOS)] = k
     H[qb + 2 * q + 1] = ln + 1
     _acct_wait(H, e, t)
 
@@ -457,6 +459,7 @@ def _dequeue(H, q, n, LP):
         return -1
     head = H[qb + 2 * q]
     e = H[qb + 2 * _nq(LP) + q * cap + head]
+    H[ent(H, e, HE_QPOS)] = -1
     H[qb + 2 * q] = (head + 1) % cap
     H[qb + 2 * q + 1] = ln - 1
     return e
@@ -470,6 +473,7 @@ def _push_front(H, q, e, n, LP, t):
     cap = H[HV_RRCAP]
     head = (H[qb + 2 * q] + cap - 1) % cap
     H[qb + 2 * _nq(LP) + q * cap + head] = e
+    H[ent(H, e, HE_QPOS)] = head
     H[qb + 2 * q] = head
     H[qb + 2 * q + 1] += 1
     _acct_wait(H, e, t)
@@ -477,20 +481,25 @@ def _push_front(H, q, e, n, LP, t):
 
 @njit(**INNER, forceinline=True)
 def _remove(H, q, e, n, LP):
-    """Take entity e out of queue q wherever it waits (the order of the others is kept).
-    Returns False if e is not in the queue."""
+    """Take entity e out of queue q wherever it waits (the order of the others is kept:
+    those behind it move up one slot). Returns False if e is not in the queue."""
     qb = _qbase(H)
     cap = H[HV_RRCAP]
     ring = qb + 2 * _nq(LP) + q * cap
     head = H[qb + 2 * q]
     ln = H[qb + 2 * q + 1]
-    for k in range(ln):
-        if H[ring + (head + k) % cap] == e:
-            for j in range(k, ln - 1):
-                H[ring + (head + j) % cap] = H[ring + (head + j + 1) % cap]
-            H[qb + 2 * q + 1] = ln - 1
-            return True
-    return False
+    pos = H[ent(H, e, HE_QPOS)]
+    if pos < 0 or H[ring + pos] != e:
+        return False
+    k = (pos - head + cap) % cap  # e is the k-th waiting
+    for j in range(k, ln - 1):
+        dst = (head + j) % cap
+        e2 = H[ring + (dst + 1) % cap]
+        H[ring + dst] = e2
+        H[ent(H, e2, HE_QPOS)] = dst
+    H[ent(H, e, HE_QPOS)] = -1
+    H[qb + 2 * q + 1] = ln - 1
+    return True
 
 
 @njit(**INNER, forceinline=True)
@@ -499,12 +508,13 @@ def _replace(H, q, e, e2, n, LP):
     qb = _qbase(H)
     cap = H[HV_RRCAP]
     ring = qb + 2 * _nq(LP) + q * cap
-    head = H[qb + 2 * q]
-    for k in range(H[qb + 2 * q + 1]):
-        if H[ring + (head + k) % cap] == e:
-            H[ring + (head + k) % cap] = e2
-            return True
-    return False
+    pos = H[ent(H, e, HE_QPOS)]
+    if pos < 0 or H[ring + pos] != e:
+        return False
+    H[ring + pos] = e2
+    H[ent(H, e2, HE_QPOS)] = pos
+    H[ent(H, e, HE_QPOS)] = -1
+    return True
 
 
 # ---- run and wait accounting (every scheduler) ----------------------------------------
