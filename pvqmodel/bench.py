@@ -262,7 +262,9 @@ def _event_entropy(lock, n, sched, hw, wl, events, seed):
     from .sim import simulate
     res = simulate(lock, n, 10**7, hardware=hw, workload=wl, schedule=sched, reps=1,
                    seed=seed, max_events=events, check=False, trace=events)
-    tr = res.failures[0]
+    tr = res.failures.get(0)
+    if tr is None:  # it finished within the budget: no trace (never with K = 10**7)
+        return float("nan")
     code = (tr["kind"].cat.codes.to_numpy(np.int64) * 64
             + np.where(tr["kind"] == "vcpu", tr["mode"].to_numpy(np.int64), 0))
     return conditional_entropy(code, ENTROPY_HISTORY)
