@@ -24,13 +24,11 @@ Owns the measuring stick of the engine's speed. Groups (``--only``):
   run's sequence of events is, the entropy of the next event's kind given the last 8
   (:func:`conditional_entropy`, bits per event, from a traced run of
   ``entropy_events``). The cost of an event tracks it, not only N: at 256 vCPUs the
-  dedicated and control runs (0.1 bit per event) cost what 8 vCPUs do, while the
-  schedules with PLE exits, directed yields and reschedules (about 1 bit per event:
-  overcommit 1.5, 2 or 3, fixed or exponential quanta) cost 40 % more; at 32 vCPUs
-  overcommit 1.5 with PLE (0.3 bit) costs 10 % less than overcommit 2 (0.7 bit).
-  Presumably the event loop's branches, which the CPU predicts from their history, are
-  mispredicted more often in a stream it cannot predict (the 2-core VM has no
-  performance counters to count them).
+  dedicated and control runs (about 0.1 bit per event) cost about what 8 vCPUs do,
+  while the ticket lock's PLE exits, directed yields and reschedules (about 1 bit per
+  event) cost 40 % more. Presumably the event loop's branches, which the CPU predicts
+  from their history, are mispredicted more often in a stream it cannot predict (the
+  2-core VM has no performance counters to count them).
 - ``table``: the 32-cell engine table as ``make reproduce`` runs it
   (``engine_table(ops_per_task=20_000, reps=4, seed=1)``) in process CPU seconds
   (``time.process_time``), one worker; then again with ``workers=2``: the wall speed-up.
