@@ -489,9 +489,9 @@ def _remove(H, q, e, n, LP):
     head = H[qb + 2 * q]
     ln = H[qb + 2 * q + 1]
     pos = H[ent(H, e, HE_QPOS)]
-    if pos < 0 or H[ring + pos] != e:
+    k = (pos - head + cap) % cap  # e is the k-th waiting (if pos is one of q's live slots)
+    if pos < 0 or k >= ln or H[ring + pos] != e:
         return False
-    k = (pos - head + cap) % cap  # e is the k-th waiting
     for j in range(k, ln - 1):
         dst = (head + j) % cap
         e2 = H[ring + (dst + 1) % cap]
@@ -509,7 +509,8 @@ def _replace(H, q, e, e2, n, LP):
     cap = H[HV_RRCAP]
     ring = qb + 2 * _nq(LP) + q * cap
     pos = H[ent(H, e, HE_QPOS)]
-    if pos < 0 or H[ring + pos] != e:
+    if pos < 0 or (pos - H[qb + 2 * q] + cap) % cap >= H[qb + 2 * q + 1] \
+            or H[ring + pos] != e:  # (a slot of q's that e once held is no proof)
         return False
     H[ring + pos] = e2
     H[ent(H, e2, HE_QPOS)] = pos
