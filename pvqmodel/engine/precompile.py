@@ -160,8 +160,12 @@ def compile_in_parallel() -> bool:
     # the helper imports this same package (first on its path: not a checkout in its
     # working directory) and uses this process's numba cache
     root = str(Path(__file__).resolve().parents[2])
+    # os._exit once the group is compiled: every function's cache files are written and
+    # closed as it compiles, and the interpreter's teardown (numba, LLVM) took 0.5 s
+    # on the kernel's critical path, which waits for this process to exit
     code = (f"import sys; sys.path.insert(0, {root!r}); "
-            "from pvqmodel.engine.precompile import compile_group; compile_group('helper')")
+            "from pvqmodel.engine.precompile import compile_group; compile_group('helper'); "
+            "import os; os._exit(0)")
     env = dict(os.environ, NUMBA_CACHE_DIR=str(numba.config.CACHE_DIR))
     helper = subprocess.Popen([sys.executable, "-c", code], env=env,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
