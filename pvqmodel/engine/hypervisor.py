@@ -480,18 +480,30 @@ def _push_front(H, q, e, n, LP, t):
 
 
 @njit(**INNER, forceinline=True)
+def _waiting_at(H, q, e, cap, ring):
+    """Where entity e waits in queue q: its place among the waiting (0 = the head), or -1
+    if it does not wait there. Its remembered ring slot (``HE_QPOS``) counts only if it is
+    one of q's live slots and holds e (a slot of q's that e once held is no proof)."""
+    qb = _qbase(H)
+    pos = H[ent(H, e, HE_QPOS)]
+    k = (pos - H[qb + 2 * q] + cap) % cap
+    if pos < 0 or k >= H[qb + 2 * q + 1] or H[ring + pos] != e:
+        return -1
+    return k
+
+
+@njit(**INNER, forceinline=True)
 def _remove(H, q, e, n, LP):
     """Take entity e out of queue q wherever it waits (the order of the others is kept:
     those behind it move up one slot). Returns False if e is not in the queue."""
     qb = _qbase(H)
     cap = H[HV_RRCAP]
     ring = qb + 2 * _nq(LP) + q * cap
+    k = _waiting_at(H, q, e, cap, ring)
+    if k < 0:
+        return False
     head = H[qb + 2 * q]
     ln = H[qb + 2 * q + 1]
-    pos = H[ent(H, e, HE_QPOS)]
-    k = (pos - head + cap) % cap  # e is the k-th waiting (if pos is one of q's live slots)
-    if pos < 0 or k >= ln or H[ring + pos] != e:
-        return False
     for j in range(k, ln - 1):
         dst = (head + j) % cap
         e2 = H[ring + (dst + 1) % cap]
@@ -508,10 +520,9 @@ def _replace(H, q, e, e2, n, LP):
     qb = _qbase(H)
     cap = H[HV_RRCAP]
     ring = qb + 2 * _nq(LP) + q * cap
-    pos = H[ent(H, e, HE_QPOS)]
-    if pos < 0 or (pos - H[qb + 2 * q] + cap) % cap >= H[qb + 2 * q + 1] \
-            or H[ring + pos] != e:  # (a slot of q's that e once held is no proof)
+    if _waiting_at(H, q, e, cap, ring) < 0:
         return False
+    pos = H[ent(H, e, HE_QPOS)]
     H[ring + pos] = e2
     H[ent(H, e2, HE_QPOS)] = pos
     H[ent(H, e, HE_QPOS)] = -1
