@@ -231,10 +231,8 @@ def _scaling(size, seed, meas, info):
             per[(lock, name)][0].append(a)
             per[(lock, name)][1].append(b)
     for lock, name in keys:
-        if name == "oc2":
-            info[f"scaling_{lock}_{name}"] = _summary(ratios[(lock, name)])
-        else:
-            meas[f"scaling_{lock}_{name}"] = _summary(ratios[(lock, name)])
+        (info if name == "oc2" else meas)[f"scaling_{lock}_{name}"] = _summary(
+            ratios[(lock, name)])
         info[f"ns_per_event_{lock}_{name}"] = {
             "n8": 1e9 * statistics.median(per[(lock, name)][0]),
             "n256": 1e9 * statistics.median(per[(lock, name)][1]),
