@@ -2,7 +2,8 @@
 cache-coherence cost model (coherence.py), spin-parking (spin.py), hypervisor
 (hypervisor.py), allocation-free random draws (rand.py), the numba types of the small
 helpers' explicit signatures (sigs.py) and the replication kernel (kernel.py), all
-compiled without numba's NRT (see kernel.py). The Python front-end is
+compiled without numba's NRT (see kernel.py); perfmap.py names the compiled functions
+for Linux ``perf``. The Python front-end is
 :mod:`pvqmodel.sim`. This file owns the engine's compiled code: numba's on-disk cache,
 keyed by a hash of the engine and lock sources, and :func:`ensure_compiled`, which
 says so before the first (cold) compile and then compiles, so that progress bars
@@ -132,4 +133,7 @@ def ensure_compiled(stream=None) -> bool:
         except BaseException:
             _ready = False
             raise
+        if os.environ.get("PVQMODEL_PERF_MAP", "") not in ("", "0"):
+            from .perfmap import write_perf_map
+            write_perf_map()  # symbols for Linux perf (perfmap.py)
         return cold
