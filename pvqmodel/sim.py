@@ -396,7 +396,9 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
         # rows 2n + k: FL_* of lock instance k
         F=((nreq, st.NF + co.NRF), f8),
         mem=(lay["mem"].shape, i8),  # value, cache line
-        L=((n_lines, co.line_columns(n, sb)), i8),  # line state, sharer/watcher bitmaps, queue
+        L=((n_lines, co.line_columns(n, sb)), i8),  # line state, sharer/watcher bitmaps
+        # the lines' queues of waiting requests, one pool (coherence.queue_size)
+        Q=((co.queue_size(n_lines, 2 * n if sb == 1 else nreq),), i8),
         R=((2 * n if sb == 1 else nreq, co.NR), i8),
         H=((hv_size(n, npcpu, nbg, nq),), i8),
         TF=((core.tm_float_size(n_slots),), f8), TI=((core.tm_int_size(n_slots),), i8),
@@ -589,14 +591,14 @@ def _run_chunks(run, rng, max_events, trace, timer, chunk_events, cancel):
     # the kernels draw from the bit generator (engine/rand.py: same streams, no NRT)
     bg = rng.bit_generator
     init_replication(P, LP, run["LK"], run["sock"], run["vm"], I, F, S["mem"], S["L"],
-                     S["R"], S["H"], S["TF"], S["TI"], G, S["HO"], S["first"], bg)
+                     S["Q"], S["R"], S["H"], S["TF"], S["TI"], G, S["HO"], S["first"], bg)
     budget = CHUNK_FIRST if chunk_events is None else int(chunk_events)
     while True:
         if cancel is not None and cancel.is_set():
             raise _Cancelled
         t0 = time.perf_counter()
         status = run_replication(
-            P, LP, I, F, S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"],
+            P, LP, I, F, S["mem"], S["L"], S["Q"], S["R"], S["H"], S["TF"], S["TI"],
             G, S["TR"], S["TRT"], S["HO"], S["first"], max_events, budget, bg)
         if status != st.ST_PAUSED:
             break

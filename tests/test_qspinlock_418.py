@@ -63,14 +63,14 @@ class _Stepper:
         self.bg = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed))).bit_generator
         init_replication(self.P, self.LP, _lock_table(self.LP, lay),
                          placement(n, HW, wl.placement), np.zeros(n, dtype=np.int64), S["I"],
-                         S["F"], S["mem"], S["L"], S["R"], S["H"], S["TF"], S["TI"], S["G"],
-                         S["HO"], S["first"], self.bg)
+                         S["F"], S["mem"], S["L"], S["Q"], S["R"], S["H"], S["TF"], S["TI"],
+                         S["G"], S["HO"], S["first"], self.bg)
 
     def step(self):
         S = self.S
         return run_replication(self.P, self.LP, S["I"], S["F"], S["mem"],
-                               S["L"], S["R"], S["H"], S["TF"], S["TI"], S["G"], S["TR"],
-                               S["TRT"], S["HO"], S["first"], 10**9, 1, self.bg)
+                               S["L"], S["Q"], S["R"], S["H"], S["TF"], S["TI"], S["G"],
+                               S["TR"], S["TRT"], S["HO"], S["first"], 10**9, 1, self.bg)
 
 
 @pytest.mark.parametrize("n", [3, 6])

@@ -58,7 +58,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .core import TMM_NSLOTS, tm_set
 from .rand import bounded_int, uniform
-from .sigs import INNER, b1, i8
+from .sigs import I1, I2, INNER, b1, i8, void
 from .state import (
     A_MEM,
     A_OP,
@@ -127,13 +127,16 @@ L_CUR = 1  # request in service, or -1
 L_QLEN = 2  # requests waiting
 L_WSEQ = 3  # writes so far (a spinner checks it did not miss one)
 L_ARRIVE_PS = 4  # when the current owner received the line (ps): its snoop window
-NL = 5
+L_QOFF = 5  # where the line's queue starts in the queue pool Q
+L_QCAP = 6  # ... and how many requests it has room for there
+NL = 7
 # then, in the same row (one array fewer to pass), with nw = line_words(n) 64-bit words:
 # L[l, NL + k]: bitmap of the vCPUs holding a shared copy (bit u % 64 of word u // 64)
 # L[l, NL + nw + k]: bitmap of the vCPUs parked on the line (spin.py); a bit may be stale
 #   (the vCPU stopped watching: preempted, PLE exit, budget timeout) and is cleared at the
 #   next wake-up of the line, so only parking and waking touch it
-# L[l, NL + 2 nw + q]: request id waiting at position q of the line's queue (2n columns)
+# The queues: Q[L[l, L_QOFF] + q] is the request waiting at position q of line l's queue
+#   (q < L[l, L_QLEN] <= L[l, L_QCAP]); see queue_size and _queue_grow
 # Bitmaps, not one column per vCPU: a write clears nw words and a wake-up visits only the
 # set bits, so neither scans all vCPUs (issue 12: flat cost per event to 256 vCPUs).
 
@@ -144,9 +147,81 @@ def line_words(n: int) -> int:
 
 
 def line_columns(n: int, sb: int = 1) -> int:
-    """Columns of the line-state array ``L`` for ``n`` vCPUs and ``sb`` store-buffer
-    entries each (Python side): the queue holds every request that may be outstanding."""
-    return NL + 2 * line_words(n) + (2 * n if sb == 1 else n + n * sb)
+    """Columns of the line-state array ``L`` for ``n`` vCPUs (Python side; ``sb``, the
+    store-buffer entries, no longer matters: the queues are in the pool ``Q``)."""
+    return NL + 2 * line_words(n)
+
+
+# The lines' queues share one pool, Q (issue 12: engine state O(N + lines); a queue of
+# room for every request in each line's row made L O(N^2), 2.6 MB at 256 vCPUs). Q =
+# [top, start of the half in use | half A | half B]. A line's queue is a segment of the
+# half in use, in queue order (the random pick of line_done is by position, so the
+# order is the one the per-row queue had: results are unchanged); a full queue moves to
+# a segment of twice its room at the top (_queue_grow). When the half is full, every
+# queue is copied, in order, to the other half with room for twice its length (at least
+# QUEUE_MIN): a request waits in at most one queue, so that takes at most
+# QUEUE_MIN x lines + 2 x requests, and each half is twice that. A copy of the half
+# then comes after at least as many entries of growth as it copies: O(1) per request.
+QUEUE_MIN = 4
+Q_TOP = 0
+Q_HALF = 1
+NQH = 2
+
+
+def queue_size(n_lines: int, n_requests: int) -> int:
+    """Length of the queue pool ``Q`` (Python side): its header and two halves."""
+    return NQH + 2 * 2 * (QUEUE_MIN * n_lines + 2 * n_requests)
+
+
+@njit(void(I2, I1, i8), **INNER)
+def _queue_grow(L, Q, line):
+    """``line``'s queue is full: move it to a segment with twice its room (at least
+    QUEUE_MIN) at the top of the half in use, after copying every queue to the other
+    half if this one has no room left. A plain call: it runs rarely (amortised O(1))."""
+    half = (Q.shape[0] - NQH) // 2
+    room = max(QUEUE_MIN, 2 * L[line, L_QCAP])
+    if Q[Q_TOP] + room > Q[Q_HALF] + half:
+        top = NQH + half if Q[Q_HALF] == NQH else NQH
+        Q[Q_HALF] = top
+        for k in range(L.shape[0]):
+            q = L[k, L_QLEN]
+            src = L[k, L_QOFF]
+            for j in range(q):
+                Q[top + j] = Q[src + j]
+            L[k, L_QOFF] = top
+            L[k, L_QCAP] = max(QUEUE_MIN, 2 * q)
+            top += L[k, L_QCAP]
+        Q[Q_TOP] = top
+        return  # (line's queue now has room: 2q > q, or QUEUE_MIN > 0 = q)
+    top = Q[Q_TOP]
+    src = L[line, L_QOFF]
+    for j in range(L[line, L_QLEN]):
+        Q[top + j] = Q[src + j]
+    L[line, L_QOFF] = top
+    L[line, L_QCAP] = room
+    Q[Q_TOP] = top + room
+
+
+@njit(void(I2, I1, i8, i8), **INNER)
+def queue_push(L, Q, line, r):
+    """Request ``r`` joins the end of ``line``'s queue."""
+    q = L[line, L_QLEN]
+    if q == L[line, L_QCAP]:
+        _queue_grow(L, Q, line)
+    Q[L[line, L_QOFF] + q] = r
+    L[line, L_QLEN] = q + 1
+
+
+@njit(i8(I2, I1, i8, i8), **INNER)
+def queue_take(L, Q, line, j):
+    """Take the request at position ``j`` of ``line``'s queue; the last one takes its
+    place (the order line_done's random pick sees)."""
+    q = L[line, L_QLEN]
+    qb = L[line, L_QOFF]
+    r = Q[qb + j]
+    Q[qb + j] = Q[qb + q - 1]
+    L[line, L_QLEN] = q - 1
+    return r
 
 # request table R[r, ...]; r = v for a blocking op, n + v for a buffered store (one-entry
 # buffer), sb_row(v, k, ...) for entry k of a multi-entry buffer
@@ -417,7 +492,7 @@ ISS_QUEUED = 2  # a miss behind the request in service: it waits in the line's q
 
 
 @njit(**INNER, forceinline=True)
-def issue(r, now, L, R, F, mem, G, n):
+def issue(r, now, L, Q, R, F, mem, G, n):
     """Issue request ``r`` (already filled in R): count it and classify it (``ISS_*``); a
     miss at a busy home joins the line's queue here. The caller (the event loop,
     kernel.py) then calls ``apply_effect`` for a hit (and ``hit_done``) or
@@ -433,9 +508,7 @@ def issue(r, now, L, R, F, mem, G, n):
     G[G_REQS] += 1
     if L[line, L_CUR] < 0:
         return ISS_START
-    q = L[line, L_QLEN]
-    L[line, NL + 2 * ((n + 63) >> 6) + q] = r
-    L[line, L_QLEN] = q + 1
+    queue_push(L, Q, line, r)
     return ISS_QUEUED
 
 
@@ -511,7 +584,7 @@ def sb_pop(v, now, I, F, R, P, TF, TI, n):
 
 
 @njit(**INNER, forceinline=True)
-def line_done(line, r, now, I, F, L, R, P, TF, TI, rng, n):
+def line_done(line, r, now, I, F, L, Q, R, P, TF, TI, rng, n):
     """The home finished serving request ``r`` of ``line`` and the caller applied its
     effect: hand the requester its continuation, and pick a random one of the waiting
     requests. Returns that request (the caller starts its service) or -1."""
@@ -530,10 +603,5 @@ def line_done(line, r, now, I, F, L, R, P, TF, TI, rng, n):
         tm_set(TF, TI, v, F[r, RF_RESUME])
     q = L[line, L_QLEN]
     if q > 0:
-        qb = NL + 2 * ((n + 63) >> 6)
-        j = bounded_int(rng, 0, q)
-        r2 = L[line, qb + j]
-        L[line, qb + j] = L[line, qb + q - 1]
-        L[line, L_QLEN] = q - 1
-        return r2
+        return queue_take(L, Q, line, bounded_int(rng, 0, q))
     return -1

@@ -68,6 +68,9 @@ from .coherence import (
     L_QLEN,
     MEM_LINE,
     MEM_VAL,
+    NQH,
+    Q_HALF,
+    Q_TOP,
     R_BUFFERED,
     R_EXP,
     R_MASK,
@@ -651,8 +654,8 @@ def run_steps(v, now, I, F, mem, R, P, LP, Pv, LPv, H, rng, TF, TI,
 
 
 @njit(cache=True, _nrt=False, nogil=True)
-def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, first_ops,
-                     rng):
+def init_replication(P, LP, LK, sock, vm, I, F, mem, L, Q, R, H, TF, TI, G, HO,
+                     first_ops, rng):
     """Set up one replication: initial state, the tasks' start times, the schedule.
     ``run_replication`` then runs its events (in as many chunks as the caller likes).
     ``P``/``LP``: one row per VM (row 0 host-wide); ``LK``: the lock-instance table;
@@ -665,6 +668,8 @@ def init_replication(P, LP, LK, sock, vm, I, F, mem, L, R, H, TF, TI, G, HO, fir
     L[:, :] = 0
     L[:, L_OWNER] = -1
     L[:, L_CUR] = -1
+    Q[Q_TOP] = NQH  # every queue empty, with no room yet (coherence.py)
+    Q[Q_HALF] = NQH
     R[:, :] = 0
     G[:] = 0
     HO[:, :] = 0.0
@@ -742,7 +747,7 @@ def trace_event(i, t, I, mem, L, H, G, TR, TRT, n, pslot, sbslot):
 
 
 @njit(cache=True, _nrt=False, nogil=True)
-def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
+def run_replication(PV, LPV, I, F, mem, L, Q, R, H, TF, TI,
                     G, TR, TRT, HO, first_ops, max_events, budget, rng):
     """Run at most ``budget`` events of a replication set up by ``init_replication``.
 
@@ -849,7 +854,7 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
             # the request v's step prepared: a hit takes effect now, a miss starts its
             # service or queues at the line's home
             r = v if kind == IS_BLOCKING else I[v, SB_ROW]
-            iss = issue(r, t, L, R, F, mem, G, n)
+            iss = issue(r, t, L, Q, R, F, mem, G, n)
             if iss == ISS_HIT:
                 ar = r
             elif iss == ISS_START:
@@ -865,7 +870,7 @@ def run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI,
             if rel != 0 and R[ar, R_OK] != 0:
                 lock_released(R[ar, R_WORD], R[ar, R_V], t, I, F, G)
             if line >= 0:
-                sr = line_done(line, ar, t, I, F, L, R, P, TF, TI, rng, n)
+                sr = line_done(line, ar, t, I, F, L, Q, R, P, TF, TI, rng, n)
             else:
                 hit_done(ar, t, F, R, P)
         if sr >= 0:

@@ -85,10 +85,10 @@ def groups():
         (ticket.ticket_step, step),
         (ipi.ipi_send, (i8, f8, I2, F2, I1, F1, F1, I1, F1, I1, rng)),
         (core.tm_pop, (F1, I1)),
-        (co.issue, (i8, f8, I2, I2, F2, I2, I1, i8)),
+        (co.issue, (i8, f8, I2, I1, I2, F2, I2, I1, i8)),
         (co.apply_effect, coh),
         (co.start_service, coh + (i8,)),
-        (co.line_done, (i8, i8, f8, I2, F2, I2, I2, F1, F1, I1, rng, i8)),
+        (co.line_done, (i8, i8, f8, I2, F2, I2, I1, I2, F1, F1, I1, rng, i8)),
         (co.hit_done, (i8, f8, F2, I2, F1)),
         (co.sb_pop, (i8, f8, I2, F2, I2, F1, F1, I1, i8)),
         (co.drained_at, (i8, f8, I2, F1)),
@@ -110,8 +110,8 @@ def groups():
         # hv_init(I, F, G, P row, LP row, H, TF, TI, rng)
         (hv.hv_init, (I2, F2, I1, F1, I1, I1, F1, I1, rng)),
         # the kernel's set-up, which calls nothing else not compiled by now
-        (kernel.init_replication, (F2, I2, I2, I1, I1, I2, F2, I2, I2, I2, I1, F1, I1, I1,
-                                   F2, I1, rng)),
+        (kernel.init_replication, (F2, I2, I2, I1, I1, I2, F2, I2, I2, I1, I2, I1, F1, I1,
+                                   I1, F2, I1, rng)),
     ]
     helper = [
         (hv.hv_kick, hvs),
@@ -123,10 +123,10 @@ def groups():
         (hv.hv_ple_exit, (i8, f8, I2, F2, I1, F1, F1, I1)),
     ]
     kern = [
-        # run_replication(PV, LPV, I, F, mem, L, R, H, TF, TI, G, TR, TRT, HO, first_ops,
-        # max_events, budget, rng)
-        (kernel.run_replication, (F2, I2, I2, F2, I2, I2, I2, I1, F1, I1, I1, I2, F1, F2,
-                                  I1, i8, i8, rng)),
+        # run_replication(PV, LPV, I, F, mem, L, Q, R, H, TF, TI, G, TR, TRT, HO,
+        # first_ops, max_events, budget, rng)
+        (kernel.run_replication, (F2, I2, I2, F2, I2, I2, I1, I2, I1, F1, I1, I1, I2, F1,
+                                  F2, I1, i8, i8, rng)),
     ]
     return {"main": main, "helper": helper, "kernel": kern}
 
