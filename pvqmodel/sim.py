@@ -388,6 +388,7 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
     # request rows: n blocking, n buffered (one-entry store buffer), the lock instances'
     # F rows, then sb rows per vCPU for a multi-entry buffer (coherence.sb_row)
     nreq = 2 * n + M + (n * sb if sb > 1 else 0)
+    nr = 2 * n if sb == 1 else nreq  # rows of R: the requests that can be outstanding
     nq = (npcpu if pinned else 1) if npcpu > 0 else 0
     i8, f8 = np.int64, np.float64
     return dict(
@@ -396,10 +397,10 @@ def _shapes(n: int, module, trace: int, timer: str, npcpu: int = 0, nbg: int = 0
         # rows 2n + k: FL_* of lock instance k
         F=((nreq, st.NF + co.NRF), f8),
         mem=(lay["mem"].shape, i8),  # value, cache line
-        L=((n_lines, co.line_columns(n, sb)), i8),  # line state, sharer/watcher bitmaps
+        L=((n_lines, co.line_columns(n)), i8),  # line state, sharer/watcher bitmaps
         # the lines' queues of waiting requests, one pool (coherence.queue_size)
-        Q=((co.queue_size(n_lines, 2 * n if sb == 1 else nreq),), i8),
-        R=((2 * n if sb == 1 else nreq, co.NR), i8),
+        Q=((co.queue_size(n_lines, nr),), i8),
+        R=((nr, co.NR), i8),
         H=((hv_size(n, npcpu, nbg, nq),), i8),
         TF=((core.tm_float_size(n_slots),), f8), TI=((core.tm_int_size(n_slots),), i8),
         G=((st.NG + M * st.NGL,), i8),  # global counters, then a check block per instance

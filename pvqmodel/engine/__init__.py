@@ -3,11 +3,10 @@ cache-coherence cost model (coherence.py), spin-parking (spin.py), hypervisor
 (hypervisor.py), allocation-free random draws (rand.py), the numba types of the small
 helpers' explicit signatures (sigs.py) and the replication kernel (kernel.py), all
 compiled without numba's NRT (see kernel.py); perfmap.py names the compiled functions
-for Linux ``perf``. The Python front-end is
-:mod:`pvqmodel.sim`. This file owns the engine's compiled code: numba's on-disk cache,
-keyed by a hash of the engine and lock sources, and :func:`ensure_compiled`, which
-says so before the first (cold) compile and then compiles, so that progress bars
-start after it."""
+for Linux ``perf``. The Python front-end is :mod:`pvqmodel.sim`. This file owns the
+engine's compiled code: numba's on-disk cache, keyed by a hash of the engine and lock
+sources and numba's version, and :func:`ensure_compiled`, which says so before the
+first (cold) compile and then compiles, so that progress bars start after it."""
 
 from __future__ import annotations
 
@@ -52,10 +51,10 @@ def source_hash() -> str:
 
 def _source_keyed_cache_dir() -> None:
     """Point numba's on-disk cache at a directory keyed by a hash of the engine and lock
-    sources and numba's version. numba keys a cached function by its own file's
-    timestamp only, so an edit
-    to a constant or an inlined helper in another file (state.py, say) would otherwise
-    leave stale machine code in use. Respects a user-set ``NUMBA_CACHE_DIR``."""
+    sources and numba's and llvmlite's versions (:func:`source_hash`). numba keys a
+    cached function by its own file's timestamp only, so an edit to a constant or an
+    inlined helper in another file (state.py, say) would otherwise leave stale machine
+    code in use. Respects a user-set ``NUMBA_CACHE_DIR``."""
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     root = Path(__file__).resolve().parent.parent

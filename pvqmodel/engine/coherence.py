@@ -146,9 +146,9 @@ def line_words(n: int) -> int:
     return (n + 63) >> 6
 
 
-def line_columns(n: int, sb: int = 1) -> int:
-    """Columns of the line-state array ``L`` for ``n`` vCPUs (Python side; ``sb``, the
-    store-buffer entries, no longer matters: the queues are in the pool ``Q``)."""
+def line_columns(n: int) -> int:
+    """Columns of the line-state array ``L`` for ``n`` vCPUs (Python side; the queues are
+    in the pool ``Q``, :func:`queue_size`)."""
     return NL + 2 * line_words(n)
 
 
@@ -492,7 +492,7 @@ ISS_QUEUED = 2  # a miss behind the request in service: it waits in the line's q
 
 
 @njit(**INNER, forceinline=True)
-def issue(r, now, L, Q, R, F, mem, G, n):
+def issue(r, now, L, Q, R, F, mem, G):
     """Issue request ``r`` (already filled in R): count it and classify it (``ISS_*``); a
     miss at a busy home joins the line's queue here. The caller (the event loop,
     kernel.py) then calls ``apply_effect`` for a hit (and ``hit_done``) or

@@ -854,7 +854,7 @@ def run_replication(PV, LPV, I, F, mem, L, Q, R, H, TF, TI,
             # the request v's step prepared: a hit takes effect now, a miss starts its
             # service or queues at the line's home
             r = v if kind == IS_BLOCKING else I[v, SB_ROW]
-            iss = issue(r, t, L, Q, R, F, mem, G, n)
+            iss = issue(r, t, L, Q, R, F, mem, G)
             if iss == ISS_HIT:
                 ar = r
             elif iss == ISS_START:

@@ -85,7 +85,7 @@ def groups():
         (ticket.ticket_step, step),
         (ipi.ipi_send, (i8, f8, I2, F2, I1, F1, F1, I1, F1, I1, rng)),
         (core.tm_pop, (F1, I1)),
-        (co.issue, (i8, f8, I2, I1, I2, F2, I2, I1, i8)),
+        (co.issue, (i8, f8, I2, I1, I2, F2, I2, I1)),
         (co.apply_effect, coh),
         (co.start_service, coh + (i8,)),
         (co.line_done, (i8, i8, f8, I2, F2, I2, I1, I2, F1, F1, I1, rng, i8)),
